@@ -1,0 +1,333 @@
+package policy
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// The extends rules (documented in docs/policy.md):
+//   - a single value set in the child replaces the parent's;
+//   - name and description are never inherited;
+//   - filesystem.mounts: a child mount at the same dst as a parent mount replaces it in place, the others
+//     are appended after the parent's, in order;
+//   - filesystem.masked_paths, process.env.allow and require.best_effort are unions (parent's first);
+//   - process.env.set is merged by name, the child winning;
+//   - seccomp: default_action and unknown_syscalls as single values; the child's rules are placed before
+//     the parent's, so for a syscall both mention the child decides (first match wins);
+//   - command is replaced as a whole.
+
+// chain returns p followed by its ancestors, loading each extends. Problems (missing parent, cycle, too
+// deep, and every problem inside a parent) are recorded in errs.
+func chain(p *Policy, errs *problems) []*Policy {
+	out := []*Policy{p}
+	seen := map[string]string{policyKey(p): displayName(p)}
+	order := []string{displayName(p)}
+	cur := p
+	for cur.Extends.Set {
+		ref := cur.Extends.Value
+		pos := cur.Extends.Pos
+		if len(out) > MaxExtendsDepth {
+			errs.addAt(pos, "extends", fmt.Sprintf("extends chain is deeper than %d policies", MaxExtendsDepth))
+			return nil
+		}
+		var parent *Policy
+		var key string
+		switch {
+		case isBuiltinRef(ref):
+			data, ok := builtinData(ref)
+			if !ok {
+				errs.addAt(pos, "extends", unknownMsg("built-in policy", ref, BuiltinNames()))
+				return nil
+			}
+			key = "builtin:" + ref
+			if _, cyc := seen[key]; !cyc {
+				parent = parse(data, key, errs)
+				if parent != nil {
+					parent.builtin = true
+				}
+			}
+		case cur.builtin:
+			// A built-in may extend another by file name; it never reaches the host's files.
+			name := strings.TrimSuffix(filepath.Base(ref), ".json")
+			data, ok := builtinData(name)
+			if !ok || filepath.Clean(ref) != name+".json" {
+				errs.addAt(pos, "extends", fmt.Sprintf("%q is not a built-in policy", ref))
+				return nil
+			}
+			key = "builtin:" + name
+			if _, cyc := seen[key]; !cyc {
+				parent = parse(data, key, errs)
+				if parent != nil {
+					parent.builtin = true
+				}
+			}
+		default:
+			file := filepath.Join(cur.dir, ref)
+			abs, err := filepath.Abs(file)
+			if err != nil {
+				abs = file
+			}
+			key = abs
+			if _, cyc := seen[key]; !cyc {
+				data, err := readPolicyFile(file)
+				if err != nil {
+					errs.addAt(pos, "extends", fmt.Sprintf("cannot read %q: %v", ref, unwrapRead(err)))
+					return nil
+				}
+				parent = parse(data, file, errs)
+			}
+		}
+		if _, cyc := seen[key]; cyc {
+			errs.addAt(pos, "extends", fmt.Sprintf("extends cycle: %s -> %s", strings.Join(order, " -> "), seen[key]))
+			return nil
+		}
+		if parent == nil {
+			return nil
+		}
+		seen[key] = displayName(parent)
+		order = append(order, displayName(parent))
+		out = append(out, parent)
+		cur = parent
+	}
+	return out
+}
+
+func policyKey(p *Policy) string {
+	if p.builtin || strings.HasPrefix(p.Source, "builtin:") {
+		return p.Source
+	}
+	if abs, err := filepath.Abs(p.Source); err == nil {
+		return abs
+	}
+	return p.Source
+}
+
+func displayName(p *Policy) string { return p.Source }
+
+func unwrapRead(err error) error {
+	if re, ok := err.(*ReadError); ok {
+		if pe, ok := re.Err.(*os.PathError); ok {
+			return pe.Err
+		}
+		return re.Err
+	}
+	return err
+}
+
+// merge applies child on top of parent.
+func merge(parent, child *Policy) *Policy {
+	m := *child
+	m.Extends = Field[string]{}
+
+	pn, cn := parent.Namespaces, child.Namespaces
+	m.Namespaces = NamespacesSpec{
+		User: over(pn.User, cn.User), PID: over(pn.PID, cn.PID), Mount: over(pn.Mount, cn.Mount),
+		Net: over(pn.Net, cn.Net), IPC: over(pn.IPC, cn.IPC), UTS: over(pn.UTS, cn.UTS),
+		Cgroup: over(pn.Cgroup, cn.Cgroup), Time: over(pn.Time, cn.Time),
+	}
+	m.Network.Loopback = over(parent.Network.Loopback, child.Network.Loopback)
+
+	mounts := append([]MountSpec(nil), parent.Filesystem.Mounts...)
+	for _, cm := range child.Filesystem.Mounts {
+		replaced := false
+		for i := range mounts {
+			if mounts[i].Dst.Value == cm.Dst.Value {
+				mounts[i] = cm
+				replaced = true
+				break
+			}
+		}
+		if !replaced {
+			mounts = append(mounts, cm)
+		}
+	}
+	m.Filesystem.Mounts = mounts
+	m.Filesystem.Workdir = over(parent.Filesystem.Workdir, child.Filesystem.Workdir)
+	m.Filesystem.MaskedPaths = union(parent.Filesystem.MaskedPaths, child.Filesystem.MaskedPaths)
+
+	pl, cl := parent.Limits, child.Limits
+	m.Limits = LimitsSpec{
+		Memory: over(pl.Memory, cl.Memory), MemorySwap: over(pl.MemorySwap, cl.MemorySwap),
+		Pids: over(pl.Pids, cl.Pids), CPU: over(pl.CPU, cl.CPU), Cpuset: over(pl.Cpuset, cl.Cpuset),
+		IOWeight: over(pl.IOWeight, cl.IOWeight), CPUTime: over(pl.CPUTime, cl.CPUTime),
+		WallTime: over(pl.WallTime, cl.WallTime), ExtraTime: over(pl.ExtraTime, cl.ExtraTime),
+		Output: OutputSpec{
+			Stdout: over(pl.Output.Stdout, cl.Output.Stdout),
+			Stderr: over(pl.Output.Stderr, cl.Output.Stderr),
+			Total:  over(pl.Output.Total, cl.Output.Total),
+		},
+		OpenFiles: over(pl.OpenFiles, cl.OpenFiles), FileSize: over(pl.FileSize, cl.FileSize),
+		Stack: over(pl.Stack, cl.Stack), Core: over(pl.Core, cl.Core),
+		AddressSpace: over(pl.AddressSpace, cl.AddressSpace),
+	}
+
+	switch {
+	case child.Seccomp == nil:
+		m.Seccomp = parent.Seccomp
+	case parent.Seccomp != nil:
+		s := *child.Seccomp
+		s.DefaultAction = over(parent.Seccomp.DefaultAction, s.DefaultAction)
+		s.UnknownSyscalls = over(parent.Seccomp.UnknownSyscalls, s.UnknownSyscalls)
+		s.Rules = append(append([]RuleSpec(nil), child.Seccomp.Rules...), parent.Seccomp.Rules...)
+		m.Seccomp = &s
+	}
+
+	pp, cp := parent.Process, child.Process
+	m.Process = ProcessSpec{
+		UID: over(pp.UID, cp.UID), GID: over(pp.GID, cp.GID),
+		Hostname: over(pp.Hostname, cp.Hostname), Umask: over(pp.Umask, cp.Umask),
+		NoNewPrivs: over(pp.NoNewPrivs, cp.NoNewPrivs), Unsafe: over(pp.Unsafe, cp.Unsafe),
+	}
+	m.Process.Env.Allow = union(pp.Env.Allow, cp.Env.Allow)
+	env := append([]EnvVar(nil), pp.Env.Set...)
+	for _, cv := range cp.Env.Set {
+		replaced := false
+		for i := range env {
+			if env[i].Name == cv.Name {
+				env[i] = cv
+				replaced = true
+			}
+		}
+		if !replaced {
+			env = append(env, cv)
+		}
+	}
+	m.Process.Env.Set = env
+
+	if child.Command == nil {
+		m.Command = parent.Command
+	}
+	m.Require.BestEffort = union(parent.Require.BestEffort, child.Require.BestEffort)
+	return &m
+}
+
+func union(a, b []Field[string]) []Field[string] {
+	out := append([]Field[string](nil), a...)
+	for _, x := range b {
+		dup := false
+		for _, y := range a {
+			dup = dup || x.Value == y.Value
+		}
+		if !dup {
+			out = append(out, x)
+		}
+	}
+	return out
+}
+
+// Defaults for what a policy does not say. They are the safe choice: every namespace but time,
+// no_new_privs, an unprivileged id, no core dumps.
+const (
+	defaultID       = 65534
+	defaultHostname = "jailrun"
+	defaultUmask    = 0o022
+	defaultMaxLen   = 4096
+)
+
+// withDefaults fills every unset field that has a default, so that the effective policy states everything.
+func withDefaults(p *Policy) *Policy {
+	e := *p
+	ns := &e.Namespaces
+	for _, f := range []*Field[bool]{&ns.User, &ns.PID, &ns.Mount, &ns.Net, &ns.IPC, &ns.UTS, &ns.Cgroup} {
+		*f = f.or(true)
+	}
+	ns.Time = ns.Time.or(false)
+	e.Network.Loopback = e.Network.Loopback.or(false)
+
+	e.Filesystem.Mounts = make([]MountSpec, len(p.Filesystem.Mounts))
+	for i, m := range p.Filesystem.Mounts {
+		switch m.Type.Value {
+		case MountBind:
+			m.ReadOnly = m.ReadOnly.or(true)
+			m.Optional = m.Optional.or(false)
+			m.NoSuid, m.NoDev, m.NoExec = m.NoSuid.or(true), m.NoDev.or(true), m.NoExec.or(false)
+		case MountTmpfs:
+			m.ReadOnly = m.ReadOnly.or(false)
+			m.NoSuid, m.NoDev, m.NoExec = m.NoSuid.or(true), m.NoDev.or(true), m.NoExec.or(false)
+			m.Mode = m.Mode.or(0o1777)
+		case MountFile:
+			m.ReadOnly = m.ReadOnly.or(true)
+			m.Mode = m.Mode.or(0o444)
+		}
+		e.Filesystem.Mounts[i] = m
+	}
+	e.Filesystem.Workdir = e.Filesystem.Workdir.or("/")
+	e.Limits.Core = e.Limits.Core.or(0)
+
+	if p.Seccomp != nil {
+		s := *p.Seccomp
+		s.UnknownSyscalls = s.UnknownSyscalls.or(ActionSpec{Text: "enosys", Action: Action{Kind: ActErrno, Errno: 38}})
+		e.Seccomp = &s
+	}
+
+	pr := &e.Process
+	pr.UID, pr.GID = pr.UID.or(defaultID), pr.GID.or(defaultID)
+	if ns.UTS.Value {
+		pr.Hostname = pr.Hostname.or(defaultHostname)
+	}
+	pr.Umask = pr.Umask.or(defaultUmask)
+	pr.NoNewPrivs = pr.NoNewPrivs.or(true)
+	pr.Unsafe = pr.Unsafe.or(false)
+
+	if p.Command != nil {
+		c := *p.Command
+		c.Params = make([]ParamSpec, len(p.Command.Params))
+		for i, pa := range p.Command.Params {
+			pa.AllowDash = pa.AllowDash.or(false)
+			pa.MaxLen = pa.MaxLen.or(defaultMaxLen)
+			c.Params[i] = pa
+		}
+		e.Command = &c
+	}
+	return &e
+}
+
+// Effective resolves p's extends chain, merges it, fills defaults and checks the result as a whole. The
+// returned policy states every setting; Format of it is the canonical form whose digest is Settings.SHA256.
+func Effective(p *Policy) (*Policy, error) {
+	errs := &problems{}
+	e := effective(p, errs)
+	if err := errs.err(); err != nil {
+		return nil, err
+	}
+	return e, nil
+}
+
+func effective(p *Policy, errs *problems) *Policy {
+	if p == nil {
+		errs.addAt(Pos{}, "", "no policy")
+		return nil
+	}
+	ch := chain(p, errs)
+	if ch == nil || !errs.empty() {
+		return nil
+	}
+	m := ch[len(ch)-1]
+	for i := len(ch) - 2; i >= 0; i-- {
+		m = merge(m, ch[i])
+	}
+	m.Name = p.Name
+	if !m.Name.Set {
+		m.Name = set(defaultName(p.Source), Pos{})
+	}
+	m.Description = p.Description
+	m.Version = set(int64(1), p.Version.Pos)
+	m.Source = p.Source
+	e := withDefaults(m)
+	validate(e, errs)
+	if !errs.empty() {
+		return nil
+	}
+	return e
+}
+
+// defaultName names a policy that does not name itself after its file.
+func defaultName(source string) string {
+	n := strings.TrimSuffix(filepath.Base(strings.TrimPrefix(source, "builtin:")), ".json")
+	if !validName(n) {
+		return "unnamed"
+	}
+	return n
+}
