@@ -1,0 +1,179 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/jailrun/jailrun/policy"
+	"github.com/jailrun/jailrun/sandbox"
+	"github.com/spf13/cobra"
+)
+
+// runFlags are shared by `jailrun -- CMD` and `jailrun run -- CMD`.
+type runFlags struct {
+	policy     string
+	json       bool
+	resultFile string
+	traceSetup bool
+	quiet      bool
+}
+
+func addRunFlags(c *cobra.Command, f *runFlags) {
+	fl := c.Flags()
+	fl.StringVarP(&f.policy, "policy", "p", "strict", "policy file, or the name of a built-in policy (see 'jailrun policy list')")
+	fl.BoolVar(&f.json, "json", false, "print the result object as JSON on stderr after the run")
+	fl.StringVar(&f.resultFile, "result", "", "write the result object as JSON to `FILE`")
+	fl.BoolVar(&f.traceSetup, "trace-setup", false, "record where the launch time went (setup_trace in the result)")
+	fl.BoolVarP(&f.quiet, "quiet", "q", false, "do not print a one-line notice when a limit or the seccomp filter ends the run")
+	c.Flags().SetInterspersed(false)
+}
+
+var rootRun runFlags
+
+func init() {
+	addRunFlags(rootCmd, &rootRun)
+	rootCmd.Args = cobra.ArbitraryArgs
+	rootCmd.RunE = func(c *cobra.Command, args []string) error {
+		if len(args) == 0 {
+			return c.Help()
+		}
+		return runCommand(c.Context(), &rootRun, args)
+	}
+
+	var f runFlags
+	runCmd := &cobra.Command{
+		Use:   "run [flags] -- COMMAND [ARGS...]",
+		Short: "Run COMMAND in a sandbox (the explicit form of 'jailrun -- COMMAND')",
+		Long: `Run COMMAND in a sandbox under a policy and exit with its exit code (128+N if a signal N killed it).
+
+COMMAND is an absolute path inside the sandbox, or a name looked up in the sandbox's PATH (from the
+policy's environment), never on the host. Arguments are passed as given: no shell is involved.`,
+		Example: `  jailrun run -- /bin/echo hello
+  jailrun run --policy policies/interpreter.json --json -- python3 -c 'print(2+2)'`,
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(c *cobra.Command, args []string) error {
+			return runCommand(c.Context(), &f, args)
+		},
+	}
+	addRunFlags(runCmd, &f)
+	rootCmd.AddCommand(runCmd)
+}
+
+// loadPolicy resolves --policy to compiled settings and maps failures to their exit codes.
+func loadPolicy(ref string) (*policy.Settings, error) {
+	s, err := policy.Resolve(ref)
+	switch {
+	case err == nil:
+		return s, nil
+	case errors.Is(err, policy.ErrRead):
+		return nil, &exitError{code: exitInput, err: err}
+	case errors.Is(err, policy.ErrInvalid):
+		return nil, &exitError{code: exitPolicy, err: err}
+	default:
+		return nil, &exitError{code: exitPolicy, err: err}
+	}
+}
+
+func runCommand(ctx context.Context, f *runFlags, argv []string) error {
+	s, err := loadPolicy(f.policy)
+	if err != nil {
+		return err
+	}
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	// SIGINT/SIGTERM/SIGHUP stop the sandbox and still clean up; jailrun then exits as if killed by them.
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
+	defer signal.Stop(sigs)
+	var got os.Signal
+	go func() {
+		if sig, ok := <-sigs; ok {
+			got = sig
+			cancel(fmt.Errorf("jailrun received %v", sig))
+		}
+	}()
+
+	runner, err := sandbox.NewRunner(sandbox.Options{
+		Logf: func(format string, a ...any) { fmt.Fprintf(os.Stderr, "jailrun: warning: "+format+"\n", a...) },
+	})
+	if err != nil {
+		return mapRunError(err)
+	}
+	res, runErr := runner.Run(ctx, sandbox.Request{
+		Policy:     s,
+		Argv:       argv,
+		Env:        os.Environ(),
+		Stdin:      os.Stdin,
+		Stdout:     os.Stdout,
+		Stderr:     os.Stderr,
+		TraceSetup: f.traceSetup,
+	})
+	if res != nil {
+		if err := report(f, res); err != nil {
+			return err
+		}
+	}
+	if runErr != nil {
+		return mapRunError(runErr)
+	}
+	if got != nil {
+		return &childExit{code: 128 + int(got.(syscall.Signal))}
+	}
+	if !f.quiet && notable(res.Status) {
+		fmt.Fprintf(os.Stderr, "jailrun: %s: %s\n", res.Status, res.Message)
+	}
+	switch {
+	case res.Signal != 0:
+		return &childExit{code: 128 + res.Signal}
+	default:
+		return &childExit{code: res.ExitCode}
+	}
+}
+
+// notable statuses get a one-line notice: the command did not simply exit or crash on its own.
+func notable(s sandbox.Status) bool {
+	switch s {
+	case sandbox.StatusOK, sandbox.StatusNonzeroExit, sandbox.StatusSignaled:
+		return false
+	}
+	return true
+}
+
+func report(f *runFlags, res *sandbox.Result) error {
+	b, err := json.MarshalIndent(res, "", "  ")
+	if err != nil {
+		return fail(exitInternal, "encode result: %v", err)
+	}
+	b = append(b, '\n')
+	if f.resultFile != "" {
+		if err := os.WriteFile(f.resultFile, b, 0o644); err != nil {
+			return fail(exitInput, "write --result: %v", err)
+		}
+	}
+	if f.json {
+		os.Stderr.Write(b)
+	}
+	return nil
+}
+
+func mapRunError(err error) error {
+	switch {
+	case errors.Is(err, sandbox.ErrNotFound):
+		return &exitError{code: exitNotFound, err: err}
+	case errors.Is(err, sandbox.ErrCannotExec):
+		return &exitError{code: exitCannotExec, err: err}
+	case errors.Is(err, sandbox.ErrUnsupported):
+		return &exitError{code: exitUnsupported, err: err}
+	case errors.Is(err, sandbox.ErrPolicy):
+		return &exitError{code: exitPolicy, err: err}
+	}
+	return &exitError{code: exitInternal, err: err}
+}

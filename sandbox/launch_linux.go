@@ -1,0 +1,628 @@
+//go:build linux && cgo
+
+package sandbox
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"runtime"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/jailrun/jailrun/ipc"
+	"github.com/jailrun/jailrun/namespaces"
+	"github.com/jailrun/jailrun/policy"
+	"golang.org/x/sys/unix"
+)
+
+type platform struct {
+	root bool
+}
+
+func (r *Runner) initPlatform() error {
+	r.plat.root = os.Geteuid() == 0
+	return nil
+}
+
+// Run runs one command under req.Policy and returns its result. The error is non-nil only when the run could
+// not start or its outcome could not be established; a command that fails or breaks a limit is a normal
+// Result. On a setup failure the Result (Status setup_error) is returned too.
+func (r *Runner) Run(ctx context.Context, req Request) (*Result, error) {
+	if err := validateRequest(&req); err != nil {
+		return nil, err
+	}
+	l := &launch{r: r, req: &req, s: req.Policy, start: time.Now()}
+	return l.run(ctx)
+}
+
+// launch is the state of one run, from policy to Result.
+type launch struct {
+	r     *Runner
+	req   *Request
+	s     *policy.Settings
+	start time.Time
+	trace []Phase
+	last  time.Time
+
+	res     *Result
+	cleanup []func()
+
+	killOnce sync.Once
+	pidfd    int
+	killedBy Status // the limit jailrun killed the sandbox for, if any
+	killMsg  *LimitHit
+	mu       sync.Mutex
+}
+
+func (l *launch) phase(name string) {
+	if !l.req.TraceSetup {
+		return
+	}
+	now := time.Now()
+	if l.last.IsZero() {
+		l.last = l.start
+	}
+	l.trace = append(l.trace, Phase{Name: name, MS: ms(now.Sub(l.last))})
+	l.last = now
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+// kill stops the whole sandbox. The first reason recorded wins: it is the limit that ended the run.
+func (l *launch) kill(reason Status, hit *LimitHit) {
+	l.mu.Lock()
+	if l.killedBy == "" {
+		l.killedBy, l.killMsg = reason, hit
+	}
+	l.mu.Unlock()
+	l.killOnce.Do(func() {
+		if l.pidfd >= 0 {
+			// SIGKILL to the sandbox's pid 1: the kernel then kills everything in its pid namespace.
+			_ = unix.PidfdSendSignal(l.pidfd, unix.SIGKILL, nil, 0)
+		}
+	})
+}
+
+func (l *launch) setupError(stage, step string, err error) (*Result, error) {
+	l.res.Status = StatusSetupError
+	se := &SetupError{Stage: stage, Step: step, Err: err}
+	l.res.Message = se.Error()
+	return l.res, se
+}
+
+func (l *launch) run(ctx context.Context) (res *Result, err error) {
+	s := l.s
+	l.pidfd = -1
+	l.res = &Result{
+		SchemaVersion:   SchemaVersion,
+		RunID:           newRunID(),
+		ExitCode:        -1,
+		PeakMemoryBytes: -1,
+		PeakPids:        -1,
+		Policy:          PolicyInfo{Name: s.Name, Source: s.Source, SHA256: s.SHA256},
+		Skipped:         []string{},
+	}
+	defer func() {
+		for i := len(l.cleanup) - 1; i >= 0; i-- {
+			l.cleanup[i]()
+		}
+		if res != nil {
+			res.SetupTrace = l.trace
+		}
+	}()
+
+	// Stage "prepare": everything the parent can do before the clone.
+	if err := l.checkEnforceable(); err != nil {
+		return nil, err
+	}
+	plan, err := namespaces.BuildPlan(s.Filesystem)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrPolicy, err)
+	}
+	env := buildEnv(&s.Process, l.req.Env)
+	cfg := &spawnConfig{
+		cloneFlags: namespaces.CloneFlags(s.Namespaces),
+		cgroupFD:   -1,
+		plan:       plan,
+		userns:     s.Namespaces.User,
+		setGroups:  true,
+		uid:        s.Process.UID,
+		gid:        s.Process.GID,
+		hostname:   s.Process.Hostname,
+		loopbackUp: s.Network.LoopbackUp,
+		umask:      s.Process.Umask,
+		noNewPrivs: s.Process.NoNewPrivs,
+		workdir:    s.Filesystem.Workdir,
+		path:       l.req.Argv[0],
+		search:     searchPath(env),
+		allowed:    s.Command.AllowedCommands,
+		argv:       l.req.Argv,
+		envp:       env,
+	}
+	if !s.Namespaces.Mount {
+		cfg.plan = nil
+	}
+	if !s.Namespaces.UTS {
+		cfg.hostname = ""
+	}
+	if s.Namespaces.Cgroup {
+		cfg.unshareCgroup = true
+	}
+	for _, rl := range s.Rlimits {
+		cfg.rlimits = append(cfg.rlimits, [3]uint64{uint64(rl.Resource), rl.Soft, rl.Hard})
+	}
+	if s.Process.Unsafe {
+		l.r.opts.Logf("policy %s: unsafe settings in force (no_new_privs=%v)", s.Name, s.Process.NoNewPrivs)
+	}
+	if err := l.prepareSeccomp(cfg); err != nil {
+		return nil, err
+	}
+	l.phase("prepare")
+
+	// Pipes: sync (parent → child), err (child → parent, EOF at exec), status (reaper → parent).
+	syncR, syncW, err := os.Pipe()
+	if err != nil {
+		return nil, fmt.Errorf("prepare: pipe: %w", err)
+	}
+	l.cleanup = append(l.cleanup, func() { syncR.Close(); syncW.Close() })
+	errR, errW, err := os.Pipe()
+	if err != nil {
+		return nil, fmt.Errorf("prepare: pipe: %w", err)
+	}
+	l.cleanup = append(l.cleanup, func() { errR.Close(); errW.Close() })
+	statusR, statusW, err := os.Pipe()
+	if err != nil {
+		return nil, fmt.Errorf("prepare: pipe: %w", err)
+	}
+	l.cleanup = append(l.cleanup, func() { statusR.Close(); statusW.Close() })
+	cfg.syncFD, cfg.errFD, cfg.statusFD = int(syncR.Fd()), int(errW.Fd()), int(statusW.Fd())
+
+	stdio, err := l.setupStdio()
+	if err != nil {
+		return nil, err
+	}
+	for i, f := range stdio.child {
+		cfg.fds = append(cfg.fds, [2]int{int(f.Fd()), i})
+	}
+	l.phase("stdio")
+
+	// Stage "clone". The thread stays locked until the sandbox is reaped: the child's parent-death signal is
+	// tied to the thread that cloned it.
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	pid, pidfd, err := spawn(cfg)
+	if err != nil {
+		return l.setupError("clone", "clone3", err)
+	}
+	l.pidfd = pidfd
+	l.cleanup = append(l.cleanup, func() { unix.Close(pidfd) })
+	reaped := false
+	defer func() {
+		if !reaped {
+			l.kill(StatusSetupError, nil)
+			var ws unix.WaitStatus
+			_, _ = unix.Wait4(pid, &ws, 0, nil)
+		}
+	}()
+	syncR.Close()
+	errW.Close()
+	statusW.Close()
+	stdio.closeChildEnds()
+	l.phase("clone")
+
+	if s.Namespaces.User {
+		if err := writeIDMaps(pid, s.Process, l.r.opts); err != nil {
+			return l.setupError("clone", "write id maps", err)
+		}
+	}
+	if _, err := syncW.Write([]byte{1}); err != nil {
+		return l.setupError("clone", "release child", err)
+	}
+	syncW.Close()
+
+	// Stage "init" runs in the child; the error pipe reaches EOF when execve succeeded.
+	var eb [childErrorSize]byte
+	n, rerr := io.ReadFull(errR, eb[:])
+	execAt := time.Now()
+	l.phase("init+exec")
+	l.res.SetupTimeMS = ms(execAt.Sub(l.start))
+	if n == childErrorSize {
+		ce := decodeChildError(eb[:])
+		stage, step := ce.describe(cfg)
+		e := error(unix.Errno(ce.errno))
+		switch {
+		case ce.step == jrStepExecNotFound:
+			e = fmt.Errorf("%w: %s (looked in %v inside the sandbox)", ErrNotFound, cfg.path, cfg.search)
+			if hasSlash(cfg.path) {
+				e = fmt.Errorf("%w: %s does not exist inside the sandbox", ErrNotFound, cfg.path)
+			}
+		case ce.step == jrStepExec:
+			e = fmt.Errorf("%w: %s: %v", ErrCannotExec, cfg.path, unix.Errno(ce.errno))
+		case ce.step == jrStepNotAllowed:
+			e = fmt.Errorf("%w: %s is not in the policy's allowed_commands", ErrPolicy, cfg.path)
+		}
+		var ws unix.WaitStatus
+		_, _ = unix.Wait4(pid, &ws, 0, nil)
+		reaped = true
+		return l.setupError(stage, step, e)
+	}
+	if rerr != nil && rerr != io.EOF && !errors.Is(rerr, io.ErrUnexpectedEOF) {
+		return l.setupError("init", "read child status", rerr)
+	}
+
+	// Stage "wait": the command runs. Watchers enforce time and output limits; the relays carry output.
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	l.watch(ctx, stop, &wg)
+	outDone := stdio.relay(l)
+
+	var ws unix.WaitStatus
+	var ru unix.Rusage
+	for {
+		_, err = unix.Wait4(pid, &ws, 0, &ru)
+		if err != unix.EINTR {
+			break
+		}
+	}
+	reaped = true
+	end := time.Now()
+	close(stop)
+	wg.Wait()
+	if err != nil {
+		return l.setupError("wait", "wait4", err)
+	}
+	streams := outDone()
+	l.res.WallTimeMS = ms(end.Sub(execAt))
+
+	var st [8]byte
+	cmdStatus, haveStatus := unix.WaitStatus(0), false
+	if n, _ := io.ReadFull(statusR, st[:]); n == len(st) {
+		cmdStatus, haveStatus = unix.WaitStatus(binary.NativeEndian.Uint32(st[:4])), true
+	}
+	l.res.CPUTimeMS = CPUTime{
+		UserMS:  ms(time.Duration(ru.Utime.Nano())),
+		SysMS:   ms(time.Duration(ru.Stime.Nano())),
+		TotalMS: ms(time.Duration(ru.Utime.Nano() + ru.Stime.Nano())),
+		Source:  "rusage",
+	}
+	l.res.MaxRSSBytes = ru.Maxrss * 1024
+	l.res.Stdout, l.res.Stderr = streams[0], streams[1]
+	l.verdict(cmdStatus, haveStatus)
+	l.enforced(cfg)
+	return l.res, nil
+}
+
+// Steps that need their own error kind; must match spawn_linux.h.
+const (
+	jrStepExecNotFound = -17
+	jrStepExec         = -18
+	jrStepNotAllowed   = -19
+)
+
+func hasSlash(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] == '/' {
+			return true
+		}
+	}
+	return false
+}
+
+// verdict decides Status from what jailrun and the kernel observed. Precedence, first match wins:
+// a limit jailrun killed the sandbox for (output, wall time, CPU time — whichever fired first), then the
+// kernel's memory and pids counters, a seccomp kill, then how the command itself ended.
+func (l *launch) verdict(ws unix.WaitStatus, have bool) {
+	res := l.res
+	if have {
+		switch {
+		case ws.Exited():
+			res.ExitCode = ws.ExitStatus()
+		case ws.Signaled():
+			res.Signal = int(ws.Signal())
+			res.SignalName = unix.SignalName(ws.Signal())
+		}
+	} else {
+		// The sandbox's pid 1 was killed before it could report: jailrun or the kernel killed everything.
+		res.Signal = int(unix.SIGKILL)
+		res.SignalName = "SIGKILL"
+	}
+	l.mu.Lock()
+	killedBy, hit := l.killedBy, l.killMsg
+	l.mu.Unlock()
+	switch {
+	case killedBy != "":
+		res.Status, res.Limit = killedBy, hit
+		if hit != nil {
+			res.Message = fmt.Sprintf("%s exceeded (%s)", hit.Name, hit.Value)
+		}
+	case res.Signal == int(unix.SIGSYS):
+		res.Status = StatusSeccompViolation
+		res.Message = "killed by the seccomp filter"
+	case res.Signal == int(unix.SIGXCPU) || (res.Signal == int(unix.SIGKILL) && l.cpuRlimitHit()):
+		res.Status = StatusTimeLimit
+		res.Limit = &LimitHit{Name: "limits.cpu_time", Value: l.s.Limits.CPUTime.String()}
+	case res.Signal == int(unix.SIGXFSZ):
+		res.Status = StatusOutputLimit
+		res.Limit = &LimitHit{Name: "limits.file_size", Value: rlimitValue(l.s, policy.RlimitFsize)}
+	case res.Signal != 0:
+		res.Status = StatusSignaled
+		res.Message = "killed by " + res.SignalName
+	case res.ExitCode != 0:
+		res.Status = StatusNonzeroExit
+	default:
+		res.Status = StatusOK
+	}
+}
+
+// cpuRlimitHit reports whether the CPU rlimit backstop can explain a SIGKILL: only when there is no cgroup
+// to measure with and the rusage figures reached the limit.
+func (l *launch) cpuRlimitHit() bool {
+	for _, rl := range l.s.Rlimits {
+		if rl.Resource == policy.RlimitCPU && rl.Hard != policy.RlimInfinity {
+			return l.res.CPUTimeMS.TotalMS >= float64(rl.Hard)*1000-50
+		}
+	}
+	return false
+}
+
+func rlimitValue(s *policy.Settings, res policy.Resource) string {
+	for _, rl := range s.Rlimits {
+		if rl.Resource == res {
+			if rl.Hard == policy.RlimInfinity {
+				return "unlimited"
+			}
+			return strconv.FormatUint(rl.Hard, 10)
+		}
+	}
+	return "unset"
+}
+
+// watch enforces the wall-clock limit and context cancellation while the command runs.
+func (l *launch) watch(ctx context.Context, stop <-chan struct{}, wg *sync.WaitGroup) {
+	lim := l.s.Limits
+	var wall <-chan time.Time
+	if lim.WallTime > 0 {
+		t := time.NewTimer(lim.WallTime + lim.ExtraTime)
+		wall = t.C
+		l.cleanup = append(l.cleanup, func() { t.Stop() })
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		select {
+		case <-stop:
+		case <-ctx.Done():
+			l.kill(StatusSignaled, &LimitHit{Name: "context", Value: context.Cause(ctx).Error()})
+		case <-wall:
+			l.kill(StatusWallTimeLimit, &LimitHit{Name: "limits.wall_time", Value: lim.WallTime.String()})
+		}
+	}()
+}
+
+// checkEnforceable refuses a policy this host cannot enforce (fail closed) before anything is created.
+func (l *launch) checkEnforceable() error {
+	s := l.s
+	if !l.r.plat.root && !s.Namespaces.User {
+		return fmt.Errorf("%w: namespaces.user is off, which needs root; jailrun runs as uid %d", ErrUnsupported, os.Geteuid())
+	}
+	if !s.Namespaces.User && s.Process.UID == 0 && !s.Process.Unsafe {
+		return fmt.Errorf("%w: process.uid 0 without a user namespace would be host root", ErrPolicy)
+	}
+	if s.Limits.Memory > 0 || s.Limits.Pids > 0 || s.Limits.CPU > 0 || s.Limits.Cpuset != "" ||
+		s.Limits.IOWeight > 0 || s.Limits.CPUTime > 0 {
+		for _, name := range []string{"limits.memory", "limits.pids", "limits.cpu", "limits.cpuset", "limits.io_weight", "limits.cpu_time"} {
+			if l.wants(name) && !s.Require.Allows(name) {
+				return fmt.Errorf("%w: %s needs cgroups, which this build of the launcher does not use yet", ErrUnsupported, name)
+			}
+			if l.wants(name) {
+				l.res.Skipped = append(l.res.Skipped, name)
+			}
+		}
+	}
+	return nil
+}
+
+func (l *launch) wants(name string) bool {
+	lim := l.s.Limits
+	switch name {
+	case "limits.memory":
+		return lim.Memory > 0
+	case "limits.pids":
+		return lim.Pids > 0
+	case "limits.cpu":
+		return lim.CPU > 0
+	case "limits.cpuset":
+		return lim.Cpuset != ""
+	case "limits.io_weight":
+		return lim.IOWeight > 0
+	case "limits.cpu_time":
+		return lim.CPUTime > 0
+	}
+	return false
+}
+
+// prepareSeccomp compiles the policy's filter in the parent; the child only loads it.
+func (l *launch) prepareSeccomp(cfg *spawnConfig) error {
+	if !l.s.Seccomp.Enabled {
+		return nil
+	}
+	if !l.s.Require.Allows("seccomp") {
+		return fmt.Errorf("%w: seccomp filters are not wired into this build of the launcher yet", ErrUnsupported)
+	}
+	l.res.Skipped = append(l.res.Skipped, "seccomp")
+	return nil
+}
+
+// writeIDMaps maps the sandbox's one user and group to the unprivileged host ids. setgroups stays allowed
+// because a privileged parent writes the maps; the child then clears its supplementary groups.
+func writeIDMaps(pid int, p policy.Process, o Options) error {
+	base := "/proc/" + strconv.Itoa(pid)
+	if err := os.WriteFile(base+"/uid_map", []byte(namespaces.IDMap{Inside: p.UID, Host: o.HostUID, Size: 1}.String()), 0); err != nil {
+		return err
+	}
+	return os.WriteFile(base+"/gid_map", []byte(namespaces.IDMap{Inside: p.GID, Host: o.HostGID, Size: 1}.String()), 0)
+}
+
+func (l *launch) enforced(cfg *spawnConfig) {
+	s := l.s
+	e := &l.res.Enforced
+	ns := s.Namespaces
+	for _, x := range []struct {
+		on   bool
+		name string
+	}{{ns.User, "user"}, {ns.PID, "pid"}, {ns.Mount, "mount"}, {ns.Net, "net"}, {ns.IPC, "ipc"}, {ns.UTS, "uts"}, {ns.Cgroup, "cgroup"}, {ns.Time, "time"}} {
+		if x.on {
+			e.Namespaces = append(e.Namespaces, x.name)
+		}
+	}
+	e.Limits = map[string]string{}
+	if s.Limits.WallTime > 0 {
+		e.Limits["wall_time"] = s.Limits.WallTime.String()
+	}
+	if s.Limits.Output.Stdout > 0 {
+		e.Limits["output.stdout"] = strconv.FormatInt(s.Limits.Output.Stdout, 10)
+	}
+	if s.Limits.Output.Stderr > 0 {
+		e.Limits["output.stderr"] = strconv.FormatInt(s.Limits.Output.Stderr, 10)
+	}
+	if s.Limits.Output.Total > 0 {
+		e.Limits["output.total"] = strconv.FormatInt(s.Limits.Output.Total, 10)
+	}
+	e.Rlimits = map[string]string{}
+	for _, rl := range s.Rlimits {
+		v := "unlimited"
+		if rl.Hard != policy.RlimInfinity {
+			v = strconv.FormatUint(rl.Hard, 10)
+		}
+		e.Rlimits[rlimitNames[int32(rl.Resource)]] = v
+	}
+	e.Seccomp = len(cfg.filter) > 0
+	e.NoNewPrivs = cfg.noNewPrivs
+	e.UID, e.GID = s.Process.UID, s.Process.GID
+	e.HostUID, e.HostGID = s.Process.UID, s.Process.GID
+	if ns.User {
+		e.HostUID, e.HostGID = l.r.opts.HostUID, l.r.opts.HostGID
+	}
+}
+
+// stdio holds the child's ends of its standard streams and the parent's relays.
+type stdio struct {
+	child   [3]*os.File
+	closers []*os.File // child ends the parent closes after clone
+	relays  []func() ipc.StreamResult
+	outs    [2]int // index into relays for stdout, stderr; -1 when passed through
+	stdinCp func()
+}
+
+func (l *launch) setupStdio() (*stdio, error) {
+	st := &stdio{outs: [2]int{-1, -1}}
+	req := l.req
+	devnull := func(flag int) (*os.File, error) {
+		f, err := os.OpenFile(os.DevNull, flag, 0)
+		if err != nil {
+			return nil, fmt.Errorf("prepare: %w", err)
+		}
+		l.cleanup = append(l.cleanup, func() { f.Close() })
+		return f, nil
+	}
+	// stdin
+	switch in := req.Stdin.(type) {
+	case nil:
+		f, err := devnull(os.O_RDONLY)
+		if err != nil {
+			return nil, err
+		}
+		st.child[0] = f
+	case *os.File:
+		st.child[0] = in
+	default:
+		pr, pw, err := os.Pipe()
+		if err != nil {
+			return nil, fmt.Errorf("prepare: pipe: %w", err)
+		}
+		l.cleanup = append(l.cleanup, func() { pr.Close(); pw.Close() })
+		st.child[0] = pr
+		st.closers = append(st.closers, pr)
+		st.stdinCp = func() {
+			// A child that never reads its stdin must not hang jailrun: the copy ends when the run does
+			// (the pipe's read end dies with the sandbox and the write fails).
+			go func() { _, _ = io.Copy(pw, in); pw.Close() }()
+		}
+	}
+	lim := l.s.Limits.Output
+	total := ipc.NewBudget(lim.Total)
+	for i, w := range []io.Writer{req.Stdout, req.Stderr} {
+		limit := []int64{lim.Stdout, lim.Stderr}[i]
+		if f, ok := w.(*os.File); ok && limit == 0 && lim.Total == 0 {
+			st.child[i+1] = f
+			continue
+		}
+		if w == nil && limit == 0 && lim.Total == 0 {
+			f, err := devnull(os.O_WRONLY)
+			if err != nil {
+				return nil, err
+			}
+			st.child[i+1] = f
+			continue
+		}
+		if w == nil {
+			w = io.Discard
+		}
+		pr, pw, err := os.Pipe()
+		if err != nil {
+			return nil, fmt.Errorf("prepare: pipe: %w", err)
+		}
+		l.cleanup = append(l.cleanup, func() { pr.Close(); pw.Close() })
+		st.child[i+1] = pw
+		st.closers = append(st.closers, pw)
+		name := []string{"limits.output.stdout", "limits.output.stderr"}[i]
+		dst := w
+		st.outs[i] = len(st.relays)
+		st.relays = append(st.relays, func() ipc.StreamResult {
+			return ipc.Relay(dst, pr, limit, total, func() {
+				n, v := name, limit
+				if limit == 0 || (lim.Total > 0 && lim.Total < limit) {
+					n, v = "limits.output.total", lim.Total
+				}
+				l.kill(StatusOutputLimit, &LimitHit{Name: n, Value: strconv.FormatInt(v, 10)})
+			})
+		})
+	}
+	return st, nil
+}
+
+func (st *stdio) closeChildEnds() {
+	for _, f := range st.closers {
+		f.Close()
+	}
+}
+
+// relay starts the output relays and the stdin copy; the returned function waits for the relays.
+func (st *stdio) relay(l *launch) func() [2]StreamStats {
+	if st.stdinCp != nil {
+		st.stdinCp()
+	}
+	results := make([]ipc.StreamResult, len(st.relays))
+	var wg sync.WaitGroup
+	for i, r := range st.relays {
+		wg.Add(1)
+		go func() { defer wg.Done(); results[i] = r() }()
+	}
+	return func() [2]StreamStats {
+		wg.Wait()
+		var out [2]StreamStats
+		for i, idx := range st.outs {
+			if idx < 0 {
+				out[i] = StreamStats{Bytes: -1}
+				continue
+			}
+			out[i] = StreamStats{Bytes: results[idx].Bytes, Truncated: results[idx].Truncated}
+		}
+		return out
+	}
+}

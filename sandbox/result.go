@@ -1,0 +1,119 @@
+package sandbox
+
+// SchemaVersion is the version of the Result JSON. It changes only when a field changes meaning or goes
+// away; new fields may appear in any version, so readers must ignore what they do not know.
+const SchemaVersion = 1
+
+// Status is the verdict of a run, decided from the kernel's own counters.
+type Status string
+
+const (
+	StatusOK               Status = "ok"
+	StatusNonzeroExit      Status = "nonzero_exit"
+	StatusSignaled         Status = "signaled"
+	StatusTimeLimit        Status = "time_limit"      // CPU time
+	StatusWallTimeLimit    Status = "wall_time_limit" // wall-clock time
+	StatusMemoryLimit      Status = "memory_limit"
+	StatusPidsLimit        Status = "pids_limit"
+	StatusOutputLimit      Status = "output_limit"
+	StatusSeccompViolation Status = "seccomp_violation"
+	StatusSetupError       Status = "setup_error"
+)
+
+// CPUTime is CPU time in milliseconds.
+type CPUTime struct {
+	UserMS  float64 `json:"user"`
+	SysMS   float64 `json:"sys"`
+	TotalMS float64 `json:"total"`
+	// Source says where the figures come from: "cgroup" (the whole sandbox, exact) or "rusage" (processes
+	// that were reaped).
+	Source string `json:"source"`
+}
+
+// LimitHit names the limit that ended the run and its configured value.
+type LimitHit struct {
+	Name  string `json:"name"`  // policy path, e.g. "limits.memory"
+	Value string `json:"value"` // as configured, canonical units
+}
+
+// StreamStats describes what the child wrote to one output stream.
+type StreamStats struct {
+	Bytes     int64 `json:"bytes"`
+	Truncated bool  `json:"truncated"`
+}
+
+// Violation is a syscall the seccomp filter stopped.
+type Violation struct {
+	Syscall string    `json:"syscall"`
+	Nr      int       `json:"nr"`
+	Arch    string    `json:"arch"`
+	Args    [6]uint64 `json:"args"`
+}
+
+// Result is what a run produced. The CLI prints it with --json and writes it with --result; the library
+// returns it; the service sends it. One schema for all three.
+type Result struct {
+	SchemaVersion int    `json:"schema_version"`
+	RunID         string `json:"run_id"`
+	Status        Status `json:"status"`
+	// ExitCode is the command's exit code, or -1 when it did not exit normally.
+	ExitCode int `json:"exit_code"`
+	// Signal is the signal that killed the command, 0 if none.
+	Signal     int    `json:"signal"`
+	SignalName string `json:"signal_name,omitempty"`
+	// Message explains a non-ok status in one line.
+	Message string `json:"message,omitempty"`
+	Limit   *LimitHit `json:"limit,omitempty"`
+
+	WallTimeMS  float64 `json:"wall_time_ms"`
+	SetupTimeMS float64 `json:"setup_time_ms"`
+	CPUTimeMS   CPUTime `json:"cpu_time_ms"`
+	// PeakMemoryBytes is the sandbox's peak memory use from the cgroup; -1 when unknown.
+	PeakMemoryBytes int64  `json:"peak_memory_bytes"`
+	PeakMemorySrc   string `json:"peak_memory_source,omitempty"`
+	MaxRSSBytes     int64  `json:"max_rss_bytes"`
+	// PeakPids is the highest number of tasks in the sandbox; -1 when the kernel cannot tell.
+	PeakPids int64 `json:"peak_pids"`
+	OOMKills int64 `json:"oom_kills"`
+
+	Stdout StreamStats `json:"stdout"`
+	Stderr StreamStats `json:"stderr"`
+
+	Violation *Violation `json:"seccomp_violation,omitempty"`
+
+	Policy   PolicyInfo `json:"policy"`
+	Enforced Enforced   `json:"enforced"`
+	// Skipped lists the settings the policy allowed to be skipped (require.best_effort) that this host could
+	// not enforce. Empty on a fully enforced run.
+	Skipped []string `json:"skipped"`
+
+	// SetupTrace is filled with --trace-setup: where the launch time went.
+	SetupTrace []Phase `json:"setup_trace,omitempty"`
+}
+
+// PolicyInfo identifies the policy a run used.
+type PolicyInfo struct {
+	Name   string `json:"name"`
+	Source string `json:"source"`
+	SHA256 string `json:"sha256"`
+}
+
+// Enforced is what the run actually had in force, as opposed to what was asked for.
+type Enforced struct {
+	Namespaces []string          `json:"namespaces"`
+	Cgroup     string            `json:"cgroup,omitempty"` // "v1", "v2" or "" when none was used
+	Limits     map[string]string `json:"limits"`
+	Rlimits    map[string]string `json:"rlimits"`
+	Seccomp    bool              `json:"seccomp"`
+	NoNewPrivs bool              `json:"no_new_privs"`
+	UID        uint32            `json:"uid"`
+	GID        uint32            `json:"gid"`
+	HostUID    uint32            `json:"host_uid"`
+	HostGID    uint32            `json:"host_gid"`
+}
+
+// Phase is one timed step of a launch.
+type Phase struct {
+	Name string  `json:"name"`
+	MS   float64 `json:"ms"`
+}

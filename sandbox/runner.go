@@ -1,0 +1,119 @@
+package sandbox
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"path"
+	"sort"
+	"strings"
+	"sync/atomic"
+
+	"github.com/jailrun/jailrun/policy"
+)
+
+// Options configure a Runner.
+type Options struct {
+	// HostUID and HostGID are the unprivileged host ids the sandbox's user maps to (default 65534, nobody).
+	// They are never 0.
+	HostUID, HostGID uint32
+	// CgroupParent is where run cgroups are created; default: a "jailrun" child of the caller's cgroup.
+	CgroupParent string
+	// Logf receives warnings jailrun must not keep to itself, such as a policy's unsafe opt-outs.
+	Logf func(format string, args ...any)
+}
+
+// Runner launches sandboxes. It is safe for concurrent use; create one per process and reuse it.
+type Runner struct {
+	opts Options
+	seq  atomic.Uint64
+	plat platform
+}
+
+// NewRunner checks that this host can run sandboxes at all and prepares what runs share.
+func NewRunner(o Options) (*Runner, error) {
+	if o.HostUID == 0 {
+		o.HostUID = 65534
+	}
+	if o.HostGID == 0 {
+		o.HostGID = 65534
+	}
+	if o.Logf == nil {
+		o.Logf = func(string, ...any) {}
+	}
+	r := &Runner{opts: o}
+	if err := r.initPlatform(); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+func newRunID() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// buildEnv makes the child's whole environment: the policy's allowlisted variables taken from the caller,
+// then its fixed values, which win. Nothing else of the caller's environment crosses.
+func buildEnv(p *policy.Process, caller []string) []string {
+	vals := map[string]string{}
+	allow := map[string]bool{}
+	for _, n := range p.EnvAllow {
+		allow[n] = true
+	}
+	for _, kv := range caller {
+		k, v, ok := strings.Cut(kv, "=")
+		if ok && allow[k] {
+			vals[k] = v
+		}
+	}
+	for _, kv := range p.Env {
+		k, v, _ := strings.Cut(kv, "=")
+		vals[k] = v
+	}
+	out := make([]string, 0, len(vals))
+	for k, v := range vals {
+		out = append(out, k+"="+v)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// searchPath returns the absolute directories of the child's PATH, for commands given without a slash. The
+// lookup happens inside the sandbox's root, never on the host.
+func searchPath(env []string) []string {
+	p := "/usr/local/bin:/usr/bin:/bin"
+	for _, kv := range env {
+		if v, ok := strings.CutPrefix(kv, "PATH="); ok {
+			p = v
+		}
+	}
+	var dirs []string
+	for _, d := range strings.Split(p, ":") {
+		if path.IsAbs(d) {
+			dirs = append(dirs, path.Clean(d))
+		}
+	}
+	return dirs
+}
+
+func validateRequest(req *Request) error {
+	if req.Policy == nil {
+		return fmt.Errorf("%w: no policy", ErrPolicy)
+	}
+	if len(req.Argv) == 0 || req.Argv[0] == "" {
+		return fmt.Errorf("%w: no command", ErrPolicy)
+	}
+	for _, a := range req.Argv {
+		if strings.IndexByte(a, 0) >= 0 {
+			return fmt.Errorf("%w: argument contains a NUL byte", ErrPolicy)
+		}
+	}
+	for _, kv := range req.Env {
+		if strings.IndexByte(kv, 0) >= 0 {
+			return fmt.Errorf("%w: environment contains a NUL byte", ErrPolicy)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,65 @@
+// Package sandbox runs commands under a compiled policy. It is the library behind the jailrun CLI and
+// service, for Go programs that run untrusted code for many tenants.
+//
+//	r, err := sandbox.NewRunner(sandbox.Options{})
+//	res, err := r.Run(ctx, sandbox.Request{Policy: settings, Argv: []string{"/usr/bin/python3", "main.py"}})
+//
+// A Runner is safe for concurrent use. Every run gets fresh namespaces, a fresh cgroup and a fresh root.
+package sandbox
+
+import (
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/jailrun/jailrun/policy"
+)
+
+// Errors a caller can branch on with errors.Is.
+var (
+	// ErrPolicy: the request's policy or command is invalid.
+	ErrPolicy = errors.New("invalid policy or request")
+	// ErrUnsupported: this host cannot enforce what the policy requires (fail closed).
+	ErrUnsupported = errors.New("not supported on this host")
+	// ErrSetup: the sandbox could not be built; the error is a *SetupError naming the step.
+	ErrSetup = errors.New("sandbox setup failed")
+	// ErrNotFound: the command does not exist inside the sandbox.
+	ErrNotFound = errors.New("command not found")
+	// ErrCannotExec: the command exists inside the sandbox but cannot be executed.
+	ErrCannotExec = errors.New("cannot execute command")
+)
+
+// SetupError says which stage and step of a launch failed.
+type SetupError struct {
+	Stage string // "prepare", "clone", "init", "exec", "wait"
+	Step  string // "mount /usr", "pivot_root", "setrlimit NOFILE", ...
+	Err   error
+}
+
+func (e *SetupError) Error() string {
+	if e.Step == "" {
+		return fmt.Sprintf("%s: %v", e.Stage, e.Err)
+	}
+	return fmt.Sprintf("%s: %s: %v", e.Stage, e.Step, e.Err)
+}
+
+func (e *SetupError) Unwrap() []error { return []error{ErrSetup, e.Err} }
+
+// Request is one run.
+type Request struct {
+	// Policy is the compiled policy (policy.Load, policy.Builtin).
+	Policy *policy.Settings
+	// Argv is the command. Argv[0] is a path inside the sandbox, or a name looked up in the sandbox's PATH
+	// (never the host's).
+	Argv []string
+	// Env is the caller's environment that the policy's env allowlist may copy from. Nothing else of it
+	// reaches the child.
+	Env []string
+	// Stdin, Stdout and Stderr default to /dev/null and discard. An *os.File is passed to the child directly
+	// when no limit needs the bytes to pass through jailrun.
+	Stdin  io.Reader
+	Stdout io.Writer
+	Stderr io.Writer
+	// TraceSetup records where the launch time went in Result.SetupTrace.
+	TraceSetup bool
+}

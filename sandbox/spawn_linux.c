@@ -1,0 +1,625 @@
+// The child side of a launch: see spawn_linux.h for why this is C.
+//
+// Rules for this file: the child is a fork of a multi-threaded Go process, so between clone and execve it
+// may only make system calls on memory the parent prepared. No malloc, no stdio, no locale, no errno-setting
+// library call that could take a lock.
+#define _GNU_SOURCE
+#include "spawn_linux.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <linux/capability.h>
+#include <linux/sched.h>
+#include <linux/seccomp.h>
+#include <net/if.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/statvfs.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#ifndef CLONE_PIDFD
+#define CLONE_PIDFD 0x00001000
+#endif
+#ifndef CLONE_INTO_CGROUP
+#define CLONE_INTO_CGROUP 0x200000000ULL
+#endif
+#ifndef CLOSE_RANGE_CLOEXEC
+#define CLOSE_RANGE_CLOEXEC (1U << 2)
+#endif
+#ifndef PR_CAP_AMBIENT
+#define PR_CAP_AMBIENT 47
+#define PR_CAP_AMBIENT_CLEAR_ALL 4
+#endif
+#ifndef SECBIT_NOROOT
+#define SECBIT_NOROOT (1 << 0)
+#define SECBIT_NOROOT_LOCKED (1 << 1)
+#define SECBIT_NO_SETUID_FIXUP (1 << 2)
+#define SECBIT_NO_SETUID_FIXUP_LOCKED (1 << 3)
+#define SECBIT_KEEP_CAPS_LOCKED (1 << 5)
+#define SECBIT_NO_CAP_AMBIENT_RAISE (1 << 6)
+#define SECBIT_NO_CAP_AMBIENT_RAISE_LOCKED (1 << 7)
+#endif
+
+#define PATH_BUF 4096
+
+static void report(struct jr_config *c, int step, int err, int detail) {
+	struct jr_error e = {.step = step, .err = err, .detail = detail, .pad = 0};
+	ssize_t n;
+	do {
+		n = write(c->err_fd, &e, sizeof e);
+	} while (n < 0 && errno == EINTR);
+}
+
+__attribute__((noreturn)) static void die(struct jr_config *c, int step, int err, int detail) {
+	report(c, step, err, detail);
+	_exit(step == JR_STEP_EXEC_NOT_FOUND ? 127 : (step == JR_STEP_EXEC ? 126 : 125));
+}
+
+// fdpath writes "/proc/self/fd/N" into buf.
+static const char *fdpath(char *buf, int fd) {
+	static const char prefix[] = "/proc/self/fd/";
+	char digits[16];
+	int n = 0;
+	memcpy(buf, prefix, sizeof prefix - 1);
+	do {
+		digits[n++] = (char)('0' + fd % 10);
+		fd /= 10;
+	} while (fd > 0);
+	for (int i = 0; i < n; i++)
+		buf[sizeof prefix - 1 + i] = digits[n - 1 - i];
+	buf[sizeof prefix - 1 + n] = 0;
+	return buf;
+}
+
+// walk opens rel (a clean relative path, "" for the root itself) beneath rootfd, one component at a time
+// with O_NOFOLLOW, so a symlink anywhere on the way — planted by an earlier run in a writable bind, or simply
+// present in a host tree — can never redirect a mount outside the sandbox's root. Missing directories are
+// created when mkdir_mode is non-zero. When leaf_file is set, a missing last component is created as an empty
+// regular file (a bind target for a file). Returns an O_PATH fd or -errno.
+static int walk(int rootfd, const char *rel, uint32_t mkdir_mode, int leaf_file, uint32_t file_mode) {
+	char comp[256];
+	int cur = fcntl(rootfd, F_DUPFD_CLOEXEC, 0);
+	if (cur < 0)
+		return -errno;
+	const char *p = rel;
+	while (*p) {
+		const char *end = strchr(p, '/');
+		size_t len = end ? (size_t)(end - p) : strlen(p);
+		if (len == 0 || len >= sizeof comp) {
+			close(cur);
+			return -EINVAL;
+		}
+		memcpy(comp, p, len);
+		comp[len] = 0;
+		int last = end == NULL;
+		int next;
+		if (last && leaf_file) {
+			next = openat(cur, comp, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+			if (next < 0 && errno == ENOENT && mkdir_mode) {
+				int f = openat(cur, comp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, file_mode);
+				if (f < 0) {
+					int e = errno;
+					close(cur);
+					return -e;
+				}
+				close(f);
+				next = openat(cur, comp, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+			}
+			if (next >= 0) {
+				struct stat st;
+				if (fstat(next, &st) == 0 && S_ISLNK(st.st_mode)) {
+					close(next);
+					close(cur);
+					return -ELOOP;
+				}
+			}
+		} else {
+			next = openat(cur, comp, O_PATH | O_NOFOLLOW | O_DIRECTORY | O_CLOEXEC);
+			if (next < 0 && errno == ENOENT && mkdir_mode) {
+				if (mkdirat(cur, comp, mkdir_mode) < 0 && errno != EEXIST) {
+					int e = errno;
+					close(cur);
+					return -e;
+				}
+				next = openat(cur, comp, O_PATH | O_NOFOLLOW | O_DIRECTORY | O_CLOEXEC);
+			}
+		}
+		int e = errno;
+		close(cur);
+		if (next < 0)
+			return -e;
+		cur = next;
+		p = last ? p + len : end + 1;
+	}
+	return cur;
+}
+
+// mntflags returns the per-mount flags of fd that a bind remount must keep: on a mount inherited from a
+// more privileged namespace they are locked, and dropping one makes the remount fail with EPERM.
+static unsigned long mntflags(int fd) {
+	struct statfs s;
+	unsigned long f = 0;
+	if (fstatfs(fd, &s) != 0)
+		return 0;
+	if (s.f_flags & ST_NOSUID)
+		f |= MS_NOSUID;
+	if (s.f_flags & ST_NODEV)
+		f |= MS_NODEV;
+	if (s.f_flags & ST_NOEXEC)
+		f |= MS_NOEXEC;
+	if (s.f_flags & ST_NOATIME)
+		f |= MS_NOATIME;
+	if (s.f_flags & ST_NODIRATIME)
+		f |= MS_NODIRATIME;
+	if (s.f_flags & ST_RELATIME)
+		f |= MS_RELATIME;
+	if (s.f_flags & ST_RDONLY)
+		f |= MS_RDONLY;
+	return f;
+}
+
+// remount_fd changes the flags of the mount whose root fd is. fd must come from a fresh lookup (walk) made
+// after the mount: an fd opened before it, or re-opened through its /proc/self/fd magic link, still names
+// the directory underneath.
+static int remount_fd(int fd, unsigned long flags) {
+	char buf[64];
+	unsigned long keep = mntflags(fd);
+	if (mount(NULL, fdpath(buf, fd), NULL, MS_REMOUNT | MS_BIND | keep | flags, NULL) < 0)
+		return -errno;
+	return 0;
+}
+
+// remount_path looks dst up again, so the lookup crosses into the mount just made on it, and remounts that.
+static int remount_path(int rootfd, const char *dst, unsigned long flags) {
+	int fd = walk(rootfd, dst, 0, 1, 0);
+	if (fd < 0)
+		return fd;
+	int r = remount_fd(fd, flags);
+	close(fd);
+	return r;
+}
+
+static void run_ops(struct jr_config *c) {
+	char buf[64], buf2[64];
+	int rootfd = -1;
+	for (int i = 0; i < c->nops; i++) {
+		struct jr_op *op = &c->ops[i];
+		int fd = -1, r = 0;
+		switch (op->kind) {
+		case JR_OP_OPEN_SRC:
+			fd = open(op->src, O_PATH | O_CLOEXEC);
+			if (fd < 0) {
+				if (errno == ENOENT && op->optional) {
+					c->slots[op->slot] = -1;
+					continue;
+				}
+				die(c, i, errno, 0);
+			}
+			c->slots[op->slot] = fd;
+			continue;
+		case JR_OP_ROOT:
+			if (mount("tmpfs", op->dst, "tmpfs", MS_NOSUID | MS_NODEV, op->data) < 0)
+				die(c, i, errno, 0);
+			rootfd = open(op->dst, O_PATH | O_DIRECTORY | O_CLOEXEC);
+			if (rootfd < 0)
+				die(c, i, errno, 0);
+			continue;
+		case JR_OP_PIVOT:
+			if (fchdir(rootfd) < 0 || syscall(SYS_pivot_root, ".", ".") < 0 || umount2(".", MNT_DETACH) < 0 ||
+			    chdir("/") < 0)
+				die(c, i, errno, 0);
+			continue;
+		}
+		if (rootfd < 0)
+			die(c, i, EINVAL, 0);
+		switch (op->kind) {
+		case JR_OP_BIND: {
+			int src = c->slots[op->slot];
+			if (src < 0)
+				continue; // optional source that does not exist
+			struct stat st;
+			if (fstat(src, &st) < 0)
+				die(c, i, errno, 0);
+			fd = walk(rootfd, op->dst, 0755, !S_ISDIR(st.st_mode), 0644);
+			if (fd < 0)
+				die(c, i, -fd, 0);
+			if (mount(fdpath(buf, src), fdpath(buf2, fd), NULL, MS_BIND | (op->recursive ? MS_REC : 0), NULL) < 0)
+				die(c, i, errno, 0);
+			if (op->flags && (r = remount_path(rootfd, op->dst, op->flags)) < 0)
+				die(c, i, -r, 1);
+			break;
+		}
+		case JR_OP_TMPFS:
+		case JR_OP_PROC:
+			fd = walk(rootfd, op->dst, 0755, 0, 0);
+			if (fd < 0)
+				die(c, i, -fd, 0);
+			if (mount(op->kind == JR_OP_PROC ? "proc" : "tmpfs", fdpath(buf, fd), op->kind == JR_OP_PROC ? "proc" : "tmpfs",
+			          op->flags, op->data) < 0)
+				die(c, i, errno, 0);
+			break;
+		case JR_OP_DIR:
+			fd = walk(rootfd, op->dst, op->mode ? op->mode : 0755, 0, 0);
+			if (fd < 0)
+				die(c, i, -fd, 0);
+			break;
+		case JR_OP_FILE: {
+			// Create the parent, then the file itself with O_EXCL|O_NOFOLLOW.
+			const char *slash = strrchr(op->dst, '/');
+			char parent[PATH_BUF];
+			const char *name = op->dst;
+			parent[0] = 0;
+			if (slash) {
+				size_t n = (size_t)(slash - op->dst);
+				if (n >= sizeof parent)
+					die(c, i, ENAMETOOLONG, 0);
+				memcpy(parent, op->dst, n);
+				parent[n] = 0;
+				name = slash + 1;
+			}
+			int dir = walk(rootfd, parent, 0755, 0, 0);
+			if (dir < 0)
+				die(c, i, -dir, 0);
+			// O_PATH fds cannot be used with openat for creation; reopen the directory for real.
+			int d = openat(dir, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+			close(dir);
+			if (d < 0)
+				die(c, i, errno, 0);
+			int f = openat(d, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, op->mode ? op->mode : 0644);
+			close(d);
+			if (f < 0)
+				die(c, i, errno, 0);
+			uint64_t off = 0;
+			while (off < op->content_len) {
+				ssize_t n = write(f, op->content + off, op->content_len - off);
+				if (n < 0) {
+					if (errno == EINTR)
+						continue;
+					die(c, i, errno, 0);
+				}
+				off += (uint64_t)n;
+			}
+			if (fchmod(f, op->mode ? op->mode : 0644) < 0)
+				die(c, i, errno, 0);
+			close(f);
+			continue;
+		}
+		case JR_OP_SYMLINK: {
+			const char *slash = strrchr(op->dst, '/');
+			char parent[PATH_BUF];
+			const char *name = op->dst;
+			parent[0] = 0;
+			if (slash) {
+				size_t n = (size_t)(slash - op->dst);
+				if (n >= sizeof parent)
+					die(c, i, ENAMETOOLONG, 0);
+				memcpy(parent, op->dst, n);
+				parent[n] = 0;
+				name = slash + 1;
+			}
+			int dir = walk(rootfd, parent, 0755, 0, 0);
+			if (dir < 0)
+				die(c, i, -dir, 0);
+			int d = openat(dir, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+			close(dir);
+			if (d < 0)
+				die(c, i, errno, 0);
+			if (symlinkat(op->src, d, name) < 0)
+				die(c, i, errno, 0);
+			close(d);
+			continue;
+		}
+		case JR_OP_REMOUNT:
+			if ((r = remount_path(rootfd, op->dst, op->flags)) < 0)
+				die(c, i, -r, 0);
+			break;
+		case JR_OP_MASK: {
+			struct stat st;
+			fd = walk(rootfd, op->dst, 0, 1, 0);
+			if (fd == -ENOENT)
+				continue;
+			if (fd < 0)
+				die(c, i, -fd, 0);
+			if (fstat(fd, &st) < 0)
+				die(c, i, errno, 0);
+			if (S_ISDIR(st.st_mode)) {
+				if (mount("tmpfs", fdpath(buf, fd), "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=0,nr_inodes=1,mode=0555") < 0)
+					die(c, i, errno, 0);
+			} else {
+				int null = c->slots[op->slot];
+				if (null < 0)
+					die(c, i, ENOENT, 0);
+				if (mount(fdpath(buf, null), fdpath(buf2, fd), NULL, MS_BIND, NULL) < 0)
+					die(c, i, errno, 0);
+				if ((r = remount_path(rootfd, op->dst, MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC)) < 0)
+					die(c, i, -r, 1);
+			}
+			break;
+		}
+		default:
+			die(c, i, EINVAL, 0);
+		}
+		if (fd >= 0)
+			close(fd);
+	}
+	for (int s = 0; s < c->nslots; s++)
+		if (c->slots[s] >= 0)
+			close(c->slots[s]);
+	if (rootfd >= 0)
+		close(rootfd);
+}
+
+static int loopback_up(void) {
+	int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (s < 0)
+		return -errno;
+	struct ifreq ifr;
+	memset(&ifr, 0, sizeof ifr);
+	memcpy(ifr.ifr_name, "lo", 3);
+	int r = ioctl(s, SIOCGIFFLAGS, &ifr);
+	if (r == 0) {
+		ifr.ifr_flags |= IFF_UP | IFF_RUNNING;
+		r = ioctl(s, SIOCSIFFLAGS, &ifr);
+	}
+	int e = errno;
+	close(s);
+	return r < 0 ? -e : 0;
+}
+
+static int drop_caps(void) {
+	for (int cap = 0; cap <= 63; cap++)
+		if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0 && errno != EINVAL)
+			return -errno;
+	if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 && errno != EINVAL)
+		return -errno;
+	struct __user_cap_header_struct h = {.version = _LINUX_CAPABILITY_VERSION_3, .pid = 0};
+	struct __user_cap_data_struct d[2];
+	memset(d, 0, sizeof d);
+	if (syscall(SYS_capset, &h, d) < 0)
+		return -errno;
+	return 0;
+}
+
+static void set_ids(struct jr_config *c) {
+	if (prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) < 0)
+		die(c, JR_STEP_KEEPCAPS, errno, 0);
+	if (c->set_groups && syscall(SYS_setgroups, 0, NULL) < 0)
+		die(c, JR_STEP_SETGROUPS, errno, 0);
+	if (syscall(SYS_setresgid, c->gid, c->gid, c->gid) < 0)
+		die(c, JR_STEP_SETGID, errno, 0);
+	if (syscall(SYS_setresuid, c->uid, c->uid, c->uid) < 0)
+		die(c, JR_STEP_SETUID, errno, 0);
+}
+
+// setup_fds moves the parent's fds to their places and closes everything else, keeping err_fd (close-on-exec)
+// so a failing exec can still be reported.
+static void setup_fds(struct jr_config *c) {
+	int hi = 3;
+	for (int i = 0; i < c->nfds; i++)
+		if (c->fds[i].to + 1 > hi)
+			hi = c->fds[i].to + 1;
+	// First lift every source above all targets so a dup2 cannot clobber a source that is still needed.
+	for (int i = 0; i < c->nfds; i++) {
+		int t = fcntl(c->fds[i].from, F_DUPFD_CLOEXEC, hi);
+		if (t < 0)
+			die(c, JR_STEP_FDS, errno, c->fds[i].from);
+		c->fds[i].from = t;
+	}
+	int err = fcntl(c->err_fd, F_DUPFD_CLOEXEC, hi);
+	if (err < 0)
+		die(c, JR_STEP_FDS, errno, c->err_fd);
+	c->err_fd = err;
+	for (int i = 0; i < c->nfds; i++)
+		if (dup2(c->fds[i].from, c->fds[i].to) < 0)
+			die(c, JR_STEP_FDS, errno, c->fds[i].to);
+	// Close every fd below hi that is not a target, then everything at or above hi except err_fd.
+	for (int fd = 0; fd < hi; fd++) {
+		int keep = 0;
+		for (int i = 0; i < c->nfds; i++)
+			if (c->fds[i].to == fd)
+				keep = 1;
+		if (!keep)
+			close(fd);
+	}
+	if (err > hi && syscall(SYS_close_range, hi, err - 1, 0) < 0)
+		die(c, JR_STEP_FDS, errno, hi);
+	if (syscall(SYS_close_range, err + 1, ~0U, 0) < 0)
+		die(c, JR_STEP_FDS, errno, err + 1);
+}
+
+static int allowed(struct jr_config *c, const char *path) {
+	if (c->nallowed == 0)
+		return 1;
+	for (int i = 0; i < c->nallowed; i++)
+		if (strcmp(c->allowed[i], path) == 0)
+			return 1;
+	return 0;
+}
+
+__attribute__((noreturn)) static void exec_stage(struct jr_config *c) {
+	if (c->reaper && prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0)
+		die(c, JR_STEP_SIGNALS, errno, 0);
+	setup_fds(c);
+	for (int i = 0; i < c->nrlimits; i++) {
+		struct rlimit r = {.rlim_cur = c->rlimits[i].soft, .rlim_max = c->rlimits[i].hard};
+		if (setrlimit(c->rlimits[i].resource, &r) < 0)
+			die(c, JR_STEP_RLIMIT, errno, c->rlimits[i].resource);
+	}
+	umask((mode_t)c->umask);
+	if (!c->userns)
+		set_ids(c);
+	// Lock the root-is-special rules off before dropping CAP_SETPCAP: even a policy that runs as uid 0 inside
+	// cannot regain capabilities through execve of a setuid or root-owned file.
+	if (prctl(PR_SET_SECUREBITS, SECBIT_NOROOT | SECBIT_NOROOT_LOCKED | SECBIT_NO_SETUID_FIXUP |
+	                                 SECBIT_NO_SETUID_FIXUP_LOCKED | SECBIT_KEEP_CAPS_LOCKED |
+	                                 SECBIT_NO_CAP_AMBIENT_RAISE | SECBIT_NO_CAP_AMBIENT_RAISE_LOCKED,
+	          0, 0, 0) < 0)
+		die(c, JR_STEP_CAPS, errno, 1);
+	int r = drop_caps();
+	if (r < 0)
+		die(c, JR_STEP_CAPS, -r, 2);
+	if (c->no_new_privs && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+		die(c, JR_STEP_NO_NEW_PRIVS, errno, 0);
+	sigset_t none;
+	sigemptyset(&none);
+	if (sigprocmask(SIG_SETMASK, &none, NULL) < 0)
+		die(c, JR_STEP_SIGNALS, errno, 1);
+	if (c->filter_len > 0) {
+		struct sock_fprog prog = {.len = (unsigned short)c->filter_len, .filter = c->filter};
+		if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, c->seccomp_flags, &prog) < 0)
+			die(c, JR_STEP_SECCOMP, errno, 0);
+	}
+	// From here on only execve (and, on failure, write and exit_group) may run: the filter is in force.
+	if (strchr(c->path, '/')) {
+		if (!allowed(c, c->path))
+			die(c, JR_STEP_NOT_ALLOWED, EPERM, 0);
+		execve(c->path, c->argv, c->envp);
+		die(c, errno == ENOENT ? JR_STEP_EXEC_NOT_FOUND : JR_STEP_EXEC, errno, 0);
+	}
+	char full[PATH_BUF];
+	int seen_eacces = 0, seen_disallowed = 0;
+	size_t plen = strlen(c->path);
+	for (int i = 0; i < c->nsearch; i++) {
+		size_t dlen = strlen(c->search[i]);
+		if (dlen + 1 + plen + 1 > sizeof full)
+			continue;
+		memcpy(full, c->search[i], dlen);
+		full[dlen] = '/';
+		memcpy(full + dlen + 1, c->path, plen + 1);
+		if (!allowed(c, full)) {
+			seen_disallowed = 1;
+			continue;
+		}
+		execve(full, c->argv, c->envp);
+		if (errno == EACCES)
+			seen_eacces = 1;
+		else if (errno != ENOENT && errno != ENOTDIR)
+			die(c, JR_STEP_EXEC, errno, 0);
+	}
+	if (seen_eacces)
+		die(c, JR_STEP_EXEC, EACCES, 0);
+	if (seen_disallowed)
+		die(c, JR_STEP_NOT_ALLOWED, EPERM, 0);
+	die(c, JR_STEP_EXEC_NOT_FOUND, ENOENT, 0);
+}
+
+// reap is pid 1 of the sandbox: it reaps every orphan (this host's own pid 1 reaps only about once a second,
+// and zombies count against the pids limit) and reports the command's status. When it returns, the kernel
+// kills whatever is left in the pid namespace, so a double-forked daemon cannot outlive the run.
+__attribute__((noreturn)) static void reap(struct jr_config *c, pid_t cmd) {
+	int keep = c->status_fd;
+	if (keep > 0)
+		syscall(SYS_close_range, 0, keep - 1, 0);
+	syscall(SYS_close_range, keep + 1, ~0U, 0);
+	// This process is a copy of jailrun's memory: make it unreadable to anything in the sandbox.
+	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+	if (!(c->clone_flags & CLONE_NEWPID))
+		prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
+	drop_caps();
+	for (;;) {
+		int st;
+		pid_t p = wait4(-1, &st, 0, NULL);
+		if (p == cmd) {
+			struct jr_status s = {.wstatus = st, .pad = 0};
+			ssize_t n;
+			do {
+				n = write(keep, &s, sizeof s);
+			} while (n < 0 && errno == EINTR);
+			_exit(0);
+		}
+		if (p < 0 && errno != EINTR)
+			_exit(1);
+	}
+}
+
+static void reset_signals(void) {
+	struct sigaction sa;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = SIG_DFL;
+	for (int s = 1; s < 65; s++)
+		if (s != SIGKILL && s != SIGSTOP)
+			syscall(SYS_rt_sigaction, s, &sa, NULL, 8);
+}
+
+__attribute__((noreturn)) static void child_main(struct jr_config *c) {
+	// Go's handlers are still installed in this copy of the process; a signal before execve must never run them.
+	reset_signals();
+	if (c->pdeathsig && prctl(PR_SET_PDEATHSIG, c->pdeathsig, 0, 0, 0) < 0)
+		die(c, JR_STEP_SIGNALS, errno, 0);
+	char b;
+	ssize_t n;
+	do {
+		n = read(c->sync_fd, &b, 1);
+	} while (n < 0 && errno == EINTR);
+	if (n != 1)
+		_exit(125); // the parent gave up before we were placed: nothing to report to
+	close(c->sync_fd);
+	if (c->userns)
+		set_ids(c); // files this stage creates must belong to an id the namespace maps
+	if (c->unshare_cgroup && unshare(CLONE_NEWCGROUP) < 0)
+		die(c, JR_STEP_UNSHARE_CGROUP, errno, 0);
+	if (c->hostname && sethostname(c->hostname, strlen(c->hostname)) < 0)
+		die(c, JR_STEP_HOSTNAME, errno, 0);
+	if (c->loopback_up) {
+		int r = loopback_up();
+		if (r < 0)
+			die(c, JR_STEP_LOOPBACK, -r, 0);
+	}
+	if (c->clone_flags & CLONE_NEWNS) {
+		// Nothing mounted from here on may propagate back to the host.
+		if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
+			die(c, JR_STEP_MOUNT_PRIVATE, errno, 0);
+		run_ops(c);
+	}
+	if (c->workdir && chdir(c->workdir) < 0)
+		die(c, JR_STEP_CHDIR, errno, 0);
+	// A new session has no controlling terminal, so TIOCSTI cannot push input into the caller's terminal.
+	if (setsid() < 0)
+		die(c, JR_STEP_SETSID, errno, 0);
+	if (!c->reaper)
+		exec_stage(c);
+	pid_t cmd = fork();
+	if (cmd < 0)
+		die(c, JR_STEP_FORK, errno, 0);
+	if (cmd == 0)
+		exec_stage(c);
+	reap(c, cmd);
+}
+
+int jr_spawn(struct jr_config *c, int *pidfd) {
+	sigset_t all, old;
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	struct clone_args a;
+	memset(&a, 0, sizeof a);
+	a.flags = c->clone_flags | CLONE_PIDFD;
+	a.pidfd = (uint64_t)(uintptr_t)pidfd;
+	a.exit_signal = SIGCHLD;
+	if (c->cgroup_fd >= 0) {
+		a.flags |= CLONE_INTO_CGROUP;
+		a.cgroup = (uint64_t)c->cgroup_fd;
+	}
+	long pid = syscall(SYS_clone3, &a, sizeof a);
+	if (pid < 0 && errno == ENOSYS && c->cgroup_fd < 0) {
+		// clone3 filtered by an outer seccomp profile (Docker's answers ENOSYS): plain clone does the same
+		// without CLONE_INTO_CGROUP; the parent then places the child before it runs anything.
+		pid = syscall(SYS_clone, (unsigned long)(c->clone_flags | CLONE_PIDFD | SIGCHLD), 0, pidfd, 0, 0);
+	}
+	if (pid == 0)
+		child_main(c);
+	int e = errno;
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	return pid < 0 ? -e : (int)pid;
+}

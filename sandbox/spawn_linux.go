@@ -1,0 +1,257 @@
+//go:build linux && cgo
+
+package sandbox
+
+/*
+#cgo CFLAGS: -O2 -Wall -Wno-unused-parameter
+#include <stdlib.h>
+#include <string.h>
+#include "spawn_linux.h"
+*/
+import "C"
+
+import (
+	"encoding/binary"
+	"fmt"
+	"unsafe"
+
+	"github.com/jailrun/jailrun/namespaces"
+	"golang.org/x/sys/unix"
+)
+
+// spawnConfig is everything the child stage needs, in Go form. toC lays it out in C memory: the child is a
+// fork of this process, so the parent frees that memory as soon as clone returns.
+type spawnConfig struct {
+	cloneFlags    uint64
+	cgroupFD      int
+	syncFD        int
+	errFD         int
+	statusFD      int
+	fds           [][2]int // from, to
+	plan          *namespaces.Plan
+	rlimits       [][3]uint64 // resource, soft, hard
+	userns        bool
+	setGroups     bool
+	uid, gid      uint32
+	hostname      string
+	loopbackUp    bool
+	unshareCgroup bool
+	umask         uint32
+	noNewPrivs    bool
+	workdir       string
+	filter        []unix.SockFilter
+	seccompFlags  uint
+	path          string
+	search        []string
+	allowed       []string
+	argv, envp    []string
+}
+
+// arena owns the C allocations of one spawn.
+type arena struct{ ptrs []unsafe.Pointer }
+
+func (a *arena) alloc(n int) unsafe.Pointer {
+	if n == 0 {
+		n = 1
+	}
+	p := C.calloc(1, C.size_t(n))
+	if p == nil {
+		panic("jailrun: out of memory")
+	}
+	a.ptrs = append(a.ptrs, p)
+	return p
+}
+
+func (a *arena) str(s string) *C.char {
+	if s == "" {
+		return nil
+	}
+	p := a.alloc(len(s) + 1)
+	copy(unsafe.Slice((*byte)(p), len(s)), s)
+	return (*C.char)(p)
+}
+
+// strOrEmpty never returns NULL: for fields where "" is a meaningful value.
+func (a *arena) strOrEmpty(s string) *C.char {
+	p := a.alloc(len(s) + 1)
+	copy(unsafe.Slice((*byte)(p), len(s)), s)
+	return (*C.char)(p)
+}
+
+func (a *arena) strv(ss []string) **C.char {
+	p := a.alloc((len(ss) + 1) * int(unsafe.Sizeof(uintptr(0))))
+	v := unsafe.Slice((**C.char)(p), len(ss)+1)
+	for i, s := range ss {
+		v[i] = a.strOrEmpty(s)
+	}
+	return (**C.char)(p)
+}
+
+func (a *arena) free() {
+	for _, p := range a.ptrs {
+		C.free(p)
+	}
+	a.ptrs = nil
+}
+
+func b2i(b bool) C.int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+func (s *spawnConfig) toC(a *arena) *C.struct_jr_config {
+	c := (*C.struct_jr_config)(a.alloc(int(unsafe.Sizeof(C.struct_jr_config{}))))
+	c.clone_flags = C.uint64_t(s.cloneFlags)
+	c.cgroup_fd = C.int(s.cgroupFD)
+	c.sync_fd = C.int(s.syncFD)
+	c.err_fd = C.int(s.errFD)
+	c.status_fd = C.int(s.statusFD)
+	c.pdeathsig = C.int(unix.SIGKILL)
+
+	if n := len(s.fds); n > 0 {
+		m := unsafe.Slice((*C.struct_jr_fdmap)(a.alloc(n*int(unsafe.Sizeof(C.struct_jr_fdmap{})))), n)
+		for i, f := range s.fds {
+			m[i].from, m[i].to = C.int(f[0]), C.int(f[1])
+		}
+		c.fds, c.nfds = &m[0], C.int(n)
+	}
+	if s.plan != nil && len(s.plan.Ops) > 0 {
+		n := len(s.plan.Ops)
+		ops := unsafe.Slice((*C.struct_jr_op)(a.alloc(n*int(unsafe.Sizeof(C.struct_jr_op{})))), n)
+		for i, op := range s.plan.Ops {
+			o := &ops[i]
+			o.kind = C.int(op.Kind)
+			o.slot = C.int(op.Slot)
+			o.optional = b2i(op.Optional)
+			o.src = a.str(op.Src)
+			o.dst = a.strOrEmpty(op.Dst)
+			o.data = a.str(op.Data)
+			o.content = a.str(op.Content)
+			o.content_len = C.uint64_t(len(op.Content))
+			o.flags = C.uint64_t(op.Flags)
+			o.mode = C.uint32_t(op.Mode)
+			o.recursive = b2i(op.Recursive)
+		}
+		c.ops, c.nops = &ops[0], C.int(n)
+		c.nslots = C.int(s.plan.Slots)
+		c.slots = (*C.int)(a.alloc((s.plan.Slots + 1) * int(unsafe.Sizeof(C.int(0)))))
+	}
+	if n := len(s.rlimits); n > 0 {
+		r := unsafe.Slice((*C.struct_jr_rlimit)(a.alloc(n*int(unsafe.Sizeof(C.struct_jr_rlimit{})))), n)
+		for i, l := range s.rlimits {
+			r[i].resource, r[i].soft, r[i].hard = C.int(l[0]), C.uint64_t(l[1]), C.uint64_t(l[2])
+		}
+		c.rlimits, c.nrlimits = &r[0], C.int(n)
+	}
+	c.userns = b2i(s.userns)
+	c.set_groups = b2i(s.setGroups)
+	c.uid, c.gid = C.uint32_t(s.uid), C.uint32_t(s.gid)
+	c.hostname = a.str(s.hostname)
+	c.loopback_up = b2i(s.loopbackUp)
+	c.unshare_cgroup = b2i(s.unshareCgroup)
+	c.reaper = 1
+	c.umask = C.int(s.umask)
+	c.no_new_privs = b2i(s.noNewPrivs)
+	c.workdir = a.str(s.workdir)
+	if n := len(s.filter); n > 0 {
+		f := unsafe.Slice((*C.struct_sock_filter)(a.alloc(n*int(unsafe.Sizeof(C.struct_sock_filter{})))), n)
+		for i, ins := range s.filter {
+			f[i].code, f[i].jt, f[i].jf, f[i].k = C.__u16(ins.Code), C.__u8(ins.Jt), C.__u8(ins.Jf), C.__u32(ins.K)
+		}
+		c.filter, c.filter_len = &f[0], C.int(n)
+		c.seccomp_flags = C.uint(s.seccompFlags)
+	}
+	c.path = a.strOrEmpty(s.path)
+	c.search = (**C.char)(unsafe.Pointer(a.strv(s.search)))
+	c.nsearch = C.int(len(s.search))
+	c.allowed = (**C.char)(unsafe.Pointer(a.strv(s.allowed)))
+	c.nallowed = C.int(len(s.allowed))
+	c.argv = a.strv(s.argv)
+	c.envp = a.strv(s.envp)
+	return c
+}
+
+// spawn clones the child. The caller must hold the OS thread locked until the child is reaped: the child's
+// parent-death signal fires when the thread that cloned it exits.
+func spawn(s *spawnConfig) (pid, pidfd int, err error) {
+	var a arena
+	defer a.free()
+	c := s.toC(&a)
+	var fd C.int = -1
+	r := C.jr_spawn(c, &fd)
+	if r < 0 {
+		return 0, -1, unix.Errno(-r)
+	}
+	return int(r), int(fd), nil
+}
+
+// childError is what the child reports through the error pipe (struct jr_error).
+type childError struct {
+	step, errno, detail int32
+}
+
+const childErrorSize = 16
+
+func decodeChildError(b []byte) childError {
+	return childError{
+		step:   int32(binary.NativeEndian.Uint32(b[0:])),
+		errno:  int32(binary.NativeEndian.Uint32(b[4:])),
+		detail: int32(binary.NativeEndian.Uint32(b[8:])),
+	}
+}
+
+var rlimitNames = map[int32]string{
+	0: "CPU", 1: "FSIZE", 2: "DATA", 3: "STACK", 4: "CORE", 6: "NPROC", 7: "NOFILE", 8: "MEMLOCK", 9: "AS",
+}
+
+// describe turns a child error into the stage and step it names.
+func (e childError) describe(s *spawnConfig) (stage, step string) {
+	if e.step >= 0 && s.plan != nil && int(e.step) < len(s.plan.Ops) {
+		return "init", s.plan.Ops[e.step].What
+	}
+	switch e.step {
+	case C.JR_STEP_SYNC:
+		return "init", "wait for parent"
+	case C.JR_STEP_SETGROUPS:
+		return "init", "setgroups"
+	case C.JR_STEP_SETGID:
+		return "init", fmt.Sprintf("setresgid %d", s.gid)
+	case C.JR_STEP_SETUID:
+		return "init", fmt.Sprintf("setresuid %d", s.uid)
+	case C.JR_STEP_KEEPCAPS:
+		return "init", "keep capabilities"
+	case C.JR_STEP_UNSHARE_CGROUP:
+		return "init", "unshare cgroup namespace"
+	case C.JR_STEP_HOSTNAME:
+		return "init", "sethostname " + s.hostname
+	case C.JR_STEP_LOOPBACK:
+		return "init", "bring up lo"
+	case C.JR_STEP_MOUNT_PRIVATE:
+		return "init", "make mounts private"
+	case C.JR_STEP_CHDIR:
+		return "init", "chdir " + s.workdir
+	case C.JR_STEP_SETSID:
+		return "init", "setsid"
+	case C.JR_STEP_FORK:
+		return "init", "fork"
+	case C.JR_STEP_SIGNALS:
+		return "init", "signal setup"
+	case C.JR_STEP_FDS:
+		return "exec", fmt.Sprintf("set up fd %d", e.detail)
+	case C.JR_STEP_RLIMIT:
+		return "exec", "setrlimit " + rlimitNames[e.detail]
+	case C.JR_STEP_CAPS:
+		return "exec", "drop capabilities"
+	case C.JR_STEP_NO_NEW_PRIVS:
+		return "exec", "set no_new_privs"
+	case C.JR_STEP_SECCOMP:
+		return "exec", "load seccomp filter"
+	case C.JR_STEP_EXEC_NOT_FOUND, C.JR_STEP_EXEC:
+		return "exec", "execve " + s.path
+	case C.JR_STEP_NOT_ALLOWED:
+		return "exec", "command allowlist"
+	}
+	return "init", fmt.Sprintf("step %d", e.step)
+}

@@ -1,0 +1,135 @@
+// The in-sandbox init stage. The Go parent builds a jr_config, jr_spawn clones the child with the namespace
+// flags, and the child runs this plan in C — with no Go runtime to start, which is the largest cost of a
+// launch when the child re-executes a Go binary (see docs/launch.md).
+//
+// Everything the child does between clone and execve is a raw syscall on memory prepared by the parent:
+// no malloc, no stdio, no locks, because the child is a copy of a multi-threaded Go process.
+#ifndef JAILRUN_SPAWN_H
+#define JAILRUN_SPAWN_H
+
+#include <stdint.h>
+#include <linux/filter.h>
+
+enum jr_op_kind {
+	JR_OP_OPEN_SRC = 1, // open src O_PATH into slot; optional: a missing src marks the slot empty
+	JR_OP_ROOT,         // mount the root tmpfs at dst (an absolute host path) and open it as the root fd
+	JR_OP_BIND,         // bind slot onto dst (inside the root), then apply flags
+	JR_OP_TMPFS,        // tmpfs at dst with data options
+	JR_OP_FILE,         // create dst with content and mode
+	JR_OP_PROC,         // fresh procfs at dst
+	JR_OP_DIR,          // mkdir -p dst with mode
+	JR_OP_SYMLINK,      // symlink src -> dst
+	JR_OP_REMOUNT,      // remount dst (a mount point) with flags
+	JR_OP_MASK,         // hide dst if it exists: /dev/null over a file, an empty read-only tmpfs over a dir
+	JR_OP_PIVOT,        // pivot_root into the root fd and detach the old root
+};
+
+struct jr_op {
+	int kind;
+	int slot;              // JR_OP_OPEN_SRC / JR_OP_BIND / JR_OP_MASK (the /dev/null slot)
+	int optional;          // a missing source or target is skipped, not an error
+	const char *src;       // host path (OPEN_SRC), link target (SYMLINK)
+	const char *dst;       // path inside the sandbox, relative to the root ("usr/bin"), or host path for ROOT
+	const char *data;      // mount data (tmpfs options)
+	const char *content;   // JR_OP_FILE
+	uint64_t content_len;
+	uint64_t flags;        // MS_* flags
+	uint32_t mode;
+	int recursive;         // JR_OP_BIND: MS_REC
+};
+
+struct jr_rlimit {
+	int resource;
+	uint64_t soft, hard;
+};
+
+struct jr_fdmap {
+	int from, to; // the parent's fd `from` becomes fd `to` in the child
+};
+
+struct jr_config {
+	uint64_t clone_flags;    // CLONE_NEW* flags
+	int cgroup_fd;           // >= 0: clone3 CLONE_INTO_CGROUP
+	int sync_fd;             // child reads one byte: ids mapped, cgroup joined
+	int err_fd;              // child writes a jr_error on failure (close-on-exec: EOF means exec happened)
+	int status_fd;           // the reaper writes the command's wait status here
+	int pdeathsig;
+
+	struct jr_fdmap *fds;    // stdio and channels, applied with dup2 in order
+	int nfds;
+
+	struct jr_op *ops;
+	int nops;
+	int nslots;
+	int *slots;              // scratch space for slot fds, nslots entries
+
+	struct jr_rlimit *rlimits;
+	int nrlimits;
+
+	int userns;              // ids are mapped by the parent: switch to them before touching the root
+	int set_groups;          // setgroups(0) is allowed (root parent); rootless parents deny it
+	uint32_t uid, gid;
+	const char *hostname;    // NULL: leave
+	int loopback_up;
+	int unshare_cgroup;      // enter a cgroup namespace rooted at the sandbox's cgroup
+	int reaper;              // fork: pid 1 reaps orphans and reports, the grandchild execs
+	int umask;
+	int no_new_privs;
+	const char *workdir;
+
+	struct sock_filter *filter; // seccomp program, installed last
+	int filter_len;
+	unsigned int seccomp_flags;
+
+	const char *path;            // command: contains '/', or looked up in search
+	const char *const *search;   // PATH directories inside the sandbox
+	int nsearch;
+	const char *const *allowed;  // if nallowed > 0 only these resolved paths may be executed
+	int nallowed;
+	char *const *argv;
+	char *const *envp;
+};
+
+// Where the child failed. step is an op index (>= 0) or one of the JR_STEP_* codes below.
+struct jr_error {
+	int32_t step;
+	int32_t err;    // errno
+	int32_t detail; // e.g. the rlimit resource, the fd
+	int32_t pad;
+};
+
+enum {
+	JR_STEP_SYNC = -1,
+	JR_STEP_SETGROUPS = -2,
+	JR_STEP_SETGID = -3,
+	JR_STEP_SETUID = -4,
+	JR_STEP_UNSHARE_CGROUP = -5,
+	JR_STEP_HOSTNAME = -6,
+	JR_STEP_LOOPBACK = -7,
+	JR_STEP_MOUNT_PRIVATE = -8,
+	JR_STEP_CHDIR = -9,
+	JR_STEP_SETSID = -10,
+	JR_STEP_FORK = -11,
+	JR_STEP_FDS = -12,
+	JR_STEP_RLIMIT = -13,
+	JR_STEP_CAPS = -14,
+	JR_STEP_NO_NEW_PRIVS = -15,
+	JR_STEP_SECCOMP = -16,
+	JR_STEP_EXEC_NOT_FOUND = -17,
+	JR_STEP_EXEC = -18,
+	JR_STEP_NOT_ALLOWED = -19,
+	JR_STEP_KEEPCAPS = -20,
+	JR_STEP_SIGNALS = -21,
+	JR_STEP_DUMPABLE = -22,
+};
+
+// What the reaper reports: the command's wait status.
+struct jr_status {
+	int32_t wstatus;
+	int32_t pad;
+};
+
+// jr_spawn clones the child. Returns its pid (> 0) and sets *pidfd, or returns -errno.
+int jr_spawn(struct jr_config *cfg, int *pidfd);
+
+#endif

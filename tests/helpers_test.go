@@ -1,0 +1,171 @@
+// Package tests holds end-to-end and adversarial tests that run the real jailrun binary against the real
+// kernel. They need root (or at least user namespaces); without them they skip with the reason, unless
+// JAILRUN_REQUIRE_PRIVILEGED=1 (as in CI), which turns every such skip into a failure.
+package tests
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// jailrunBin is the binary under test: $JAILRUN_BIN, or one built for this test run.
+var jailrunBin string
+
+func TestMain(m *testing.M) {
+	code := func() int {
+		jailrunBin = os.Getenv("JAILRUN_BIN")
+		if jailrunBin == "" {
+			dir, err := os.MkdirTemp("", "jailrun-e2e-")
+			if err != nil {
+				fmt.Fprintln(os.Stderr, err)
+				return 1
+			}
+			defer os.RemoveAll(dir)
+			jailrunBin = filepath.Join(dir, "jailrun")
+			build := exec.Command("go", "build", "-o", jailrunBin, "../cmd/jailrun")
+			build.Stdout, build.Stderr = os.Stderr, os.Stderr
+			if err := build.Run(); err != nil {
+				fmt.Fprintln(os.Stderr, "building jailrun:", err)
+				return 1
+			}
+		}
+		return m.Run()
+	}()
+	os.Exit(code)
+}
+
+// requirePrivileged skips (or, under JAILRUN_REQUIRE_PRIVILEGED=1, fails) when the host cannot run sandboxes.
+func requirePrivileged(t *testing.T) {
+	t.Helper()
+	why := ""
+	if os.Geteuid() != 0 {
+		why = "needs root"
+	} else if _, err := os.Stat("/proc/self/ns/user"); err != nil {
+		why = "needs user namespaces"
+	}
+	if why == "" {
+		return
+	}
+	if os.Getenv("JAILRUN_REQUIRE_PRIVILEGED") == "1" {
+		t.Fatalf("privileged test cannot run: %s (JAILRUN_REQUIRE_PRIVILEGED=1)", why)
+	}
+	t.Skip(why)
+}
+
+// run is one invocation of the binary.
+type run struct {
+	stdout, stderr string
+	code           int
+	result         map[string]any // parsed --result, when asked for
+}
+
+type runOpt func(*exec.Cmd)
+
+func withEnv(kv ...string) runOpt { return func(c *exec.Cmd) { c.Env = append(c.Env, kv...) } }
+func withStdin(s string) runOpt  { return func(c *exec.Cmd) { c.Stdin = strings.NewReader(s) } }
+func withExtraFiles(f ...*os.File) runOpt {
+	return func(c *exec.Cmd) { c.ExtraFiles = append(c.ExtraFiles, f...) }
+}
+
+// jailrun runs the binary with args and a --result file, and returns what happened.
+func jailrun(t *testing.T, args []string, opts ...runOpt) run {
+	t.Helper()
+	resFile := filepath.Join(t.TempDir(), "result.json")
+	full := append([]string{"--result", resFile}, args...)
+	if len(args) > 0 && (args[0] == "policy" || args[0] == "doctor" || args[0] == "run" || args[0] == "audit") {
+		full = args // subcommands get exactly what the test says
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	c := exec.CommandContext(ctx, jailrunBin, full...)
+	c.Env = []string{"PATH=/usr/local/bin:/usr/bin:/bin", "HOME=/root"}
+	var out, errb bytes.Buffer
+	c.Stdout, c.Stderr = &out, &errb
+	for _, o := range opts {
+		o(c)
+	}
+	err := c.Run()
+	r := run{stdout: out.String(), stderr: errb.String()}
+	if ee, ok := err.(*exec.ExitError); ok {
+		r.code = ee.ExitCode()
+		if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+			r.code = 128 + int(ws.Signal())
+		}
+	} else if err != nil {
+		t.Fatalf("running %v: %v", full, err)
+	}
+	if b, err := os.ReadFile(resFile); err == nil {
+		if err := json.Unmarshal(b, &r.result); err != nil {
+			t.Fatalf("result file is not JSON: %v\n%s", err, b)
+		}
+	}
+	return r
+}
+
+// sh runs a shell script inside the sandbox under the default policy (plus extra jailrun flags).
+func sh(t *testing.T, script string, flags ...string) run {
+	t.Helper()
+	args := append(append([]string{}, flags...), "--", "/bin/sh", "-c", script)
+	return jailrun(t, args)
+}
+
+func (r run) String() string {
+	return fmt.Sprintf("exit %d\nstdout: %q\nstderr: %q", r.code, r.stdout, r.stderr)
+}
+
+// status returns the result's verdict.
+func (r run) status() string {
+	s, _ := r.result["status"].(string)
+	return s
+}
+
+// procsMatching lists host pids whose command line contains marker.
+func procsMatching(marker string) []int {
+	var pids []int
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		var pid int
+		if _, err := fmt.Sscanf(e.Name(), "%d", &pid); err != nil || pid == os.Getpid() {
+			continue
+		}
+		b, err := os.ReadFile("/proc/" + e.Name() + "/cmdline")
+		if err != nil {
+			continue
+		}
+		if strings.Contains(strings.ReplaceAll(string(b), "\x00", " "), marker) {
+			pids = append(pids, pid)
+		}
+	}
+	return pids
+}
+
+// waitGone waits until no host process matches marker.
+func waitGone(t *testing.T, marker string, d time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for time.Now().Before(deadline) {
+		if len(procsMatching(marker)) == 0 {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("processes %v matching %q survived", procsMatching(marker), marker)
+}
+
+func mountCount(t *testing.T) int {
+	t.Helper()
+	b, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return bytes.Count(b, []byte("\n"))
+}

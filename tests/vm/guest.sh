@@ -1,0 +1,111 @@
+#!/bin/sh
+# Runs inside the cgroup v2 VM, started by tests/vm/init as root in the root cgroup: runs each test binary of
+# the manifest (built on the host by tests/vm/run.sh) from its package directory, first as root, then, when
+# VM_ROOTLESS=1, as an unprivileged user. Prints one result line per binary and run, then `N passed, N failed`,
+# and exits 1 if anything failed.
+#
+# Each binary runs in a fresh cgroup delegated to it the way systemd delegates on a pure v2 host, with the test
+# process inside that cgroup, so the "no internal processes" rule applies: code that wants limits on its children
+# must first move itself into a leaf before it can enable controllers, exactly as under a `Delegate=yes` unit.
+#   root:     /system.slice/vmtest-N.service                 all controllers, like Delegate=yes
+#   rootless: /user.slice/user-65534.slice/vmtest-N.service  cpu memory pids, like systemd's user@.service,
+#             owned by uid 65534 (the directory, cgroup.procs, cgroup.threads, cgroup.subtree_control)
+# A fresh cgroup per binary, because a binary that enabled controllers in its cgroup leaves it unusable for the
+# next process (a cgroup with enabled controllers takes no processes).
+set -eu
+. "$1"   # VM_REPO VM_MANIFEST VM_TESTFLAGS VM_TEST_TIMEOUT VM_ROOTLESS JAILRUN_BIN, written by run.sh
+
+cg=/sys/fs/cgroup
+uid=65534
+passed=0 failed=0 n=0 results=
+
+enable_controllers() {  # CGROUP CONTROLLER...
+  dir=$1
+  shift
+  for c in "$@"; do echo "+$c" >"$dir/cgroup.subtree_control"; done
+}
+
+mkdir -p "$cg/system.slice" "$cg/user.slice/user-$uid.slice"
+# shellcheck disable=SC2046  # the list of controllers
+enable_controllers "$cg/system.slice" $(cat "$cg/system.slice/cgroup.controllers")
+enable_controllers "$cg/user.slice" cpu memory pids
+enable_controllers "$cg/user.slice/user-$uid.slice" cpu memory pids
+
+# What a login session would give the unprivileged user.
+mkdir -p "/tmp/home-$uid" "/run/user/$uid"
+chown "$uid:$uid" "/tmp/home-$uid" "/run/user/$uid"
+chmod 700 "/run/user/$uid"
+
+now() { cut -d' ' -f1 /proc/uptime; }
+
+record() {  # STATUS MODE LABEL DETAIL
+  line=$(printf '%-4s %-8s %-28s %s' "$1" "$2" "$3" "$4")
+  echo "vm: $line"
+  results="$results$line
+"
+  if [ "$1" = ok ]; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
+}
+
+# cleanup CGROUP LABEL MODE: report what the binary left behind (processes, cgroups), kill it and remove the tree.
+cleanup() {
+  left=$(find "$1" -name cgroup.procs -exec cat {} + | tr '\n' ' ')
+  [ -z "$left" ] || echo "vm: warning: $2 ($3) left processes behind: $left"
+  sub=$(find "$1" -mindepth 1 -type d | sed "s|^$cg||" | tr '\n' ' ')
+  [ -z "$sub" ] || echo "vm: warning: $2 ($3) left cgroups behind: $sub"
+  echo 1 >"$1/cgroup.kill"
+  i=0
+  while grep -q 'populated 1' "$1/cgroup.events" && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
+  find "$1" -depth -type d -exec rmdir {} + || echo "vm: warning: cannot remove $1"
+}
+
+# run_one MODE LABEL BINARY: run one test binary from its package directory in a fresh delegated cgroup.
+run_one() {
+  mode=$1 label=$2 bin=$3
+  n=$((n + 1))
+  env="JAILRUN_VM=cgroup2 JAILRUN_BIN=$JAILRUN_BIN TMPDIR=/tmp LANG=C.UTF-8 PATH=/usr/local/bin:/usr/bin:/bin"
+  if [ "$mode" = root ]; then
+    unit=$cg/system.slice/vmtest-$n.service
+    mkdir "$unit"
+    drop=
+    env="$env HOME=/root JAILRUN_REQUIRE_PRIVILEGED=1"
+  else
+    unit=$cg/user.slice/user-$uid.slice/vmtest-$n.service
+    mkdir "$unit"
+    chown "$uid:$uid" "$unit" "$unit/cgroup.procs" "$unit/cgroup.threads" "$unit/cgroup.subtree_control"
+    # util-linux setpriv from the host's /usr (busybox's lacks --reuid); caps go with the uid change.
+    drop="setpriv --reuid=$uid --regid=$uid --clear-groups --"
+    env="$env HOME=/tmp/home-$uid USER=nobody XDG_RUNTIME_DIR=/run/user/$uid JAILRUN_ROOTLESS=1"
+  fi
+  t0=$(now)
+  # The inner sh moves itself into the cgroup while still root, then becomes the test binary.
+  # shellcheck disable=SC2086  # $drop, $env and VM_TESTFLAGS are word lists
+  if (cd "$VM_REPO/$label" &&
+    exec sh -c 'echo $$ >"$0/cgroup.procs" && exec "$@"' "$unit" $drop env -i $env \
+      "$bin" -test.timeout="$VM_TEST_TIMEOUT" $VM_TESTFLAGS </dev/null); then
+    rc=0
+  else
+    rc=$?
+  fi
+  secs=$(awk -v a="$t0" -v b="$(now)" 'BEGIN { printf "%.1fs", b - a }')
+  cleanup "$unit" "$label" "$mode"
+  if [ $rc = 0 ]; then record ok "$mode" "$label" "$secs"; else record FAIL "$mode" "$label" "$secs, exit $rc"; fi
+}
+
+modes=root
+if [ "$VM_ROOTLESS" = 1 ]; then modes="root rootless"; fi
+for mode in $modes; do
+  echo "vm: === $mode pass"
+  while IFS='|' read -r label bin; do
+    if [ "$bin" = - ]; then
+      # Counted once, in the first pass: it did not build on the host (the build log is above the boot).
+      [ "$mode" = root ] && record FAIL build "$label" "did not build"
+      continue
+    fi
+    run_one "$mode" "$label" "$bin"
+  done <"$VM_MANIFEST"
+done
+
+echo "vm: === results"
+printf '%s' "$results" | sed 's/^/vm: /'
+echo "$passed passed, $failed failed"
+[ "$failed" = 0 ]

@@ -1,0 +1,304 @@
+#!/bin/bash
+# Runs jailrun's privileged tests on a pure cgroup v2 kernel: a QEMU VM booting Debian's stock kernel with an
+# initramfs of our own (tests/vm/init), the repo and the host's /usr shared in over 9p. Why a VM: CI machines of
+# this kind run hybrid cgroups (v1 controllers), while most users run pure cgroup v2; and their /dev/kvm is PVM,
+# which cannot boot a stock kernel, so we usually emulate (TCG). Recipe and measurements:
+# /work/shared/cgroup2-vm.md; usage: tests/vm/README.md.
+#
+# Invoked by `make test-cgroup2` (tests/vm/vm.mk sets every VM_* variable below and holds their defaults).
+#   run.sh            install what is missing, prepare the VM image, build the test binaries, boot, run them
+#   run.sh --prepare  only install what is missing and prepare the VM image (kernel, busybox, initramfs)
+# Exit status: the guest's (0 all passed, 1 some failed); 125 when the lane itself broke (setup failed, the
+# guest crashed or hung past VM_TIMEOUT), so a broken lane can never read as a pass.
+set -eu -o pipefail
+
+: "${VM_PKGS?}" "${VM_TESTFLAGS?}" "${VM_TEST_TIMEOUT?}" "${VM_ROOTLESS?}" "${VM_TIMEOUT?}" "${VM_CACHE?}" \
+  "${VM_MEM?}" "${VM_SMP?}"
+
+here=$(cd "$(dirname "$0")" && pwd)
+repo=$(cd "$here/../.." && pwd)
+export DEBIAN_FRONTEND=noninteractive
+
+log() { printf 'vm: %s\n' "$*" >&2; }
+die() { log "error: $*"; exit 125; }
+
+prepare_only=0
+case "${1-}" in
+  --prepare) prepare_only=1 ;;
+  "") ;;
+  *) die "unknown argument '$1' (usage: run.sh [--prepare])" ;;
+esac
+
+# Paths go on the kernel command line and into QEMU's comma-separated -virtfs options: keep them plain.
+plain_path() { case "$1" in /*[!A-Za-z0-9/._+-]*|[!/]*) die "path '$1' must be absolute and plain ([A-Za-z0-9/._+-])" ;; esac; }
+plain_path "$repo"
+mkdir -p "$VM_CACHE"
+VM_CACHE=$(cd "$VM_CACHE" && pwd)
+plain_path "$VM_CACHE"
+
+# One lane at a time per cache: a second one would overwrite the binaries and the run config under our feet.
+exec 9>"$VM_CACHE/lock"
+flock -n 9 || die "another VM lane is using $VM_CACHE"
+
+tmp=$(mktemp -d "$VM_CACHE/tmp.XXXXXX")
+trap 'rm -rf "$tmp"' EXIT
+
+elapsed() { echo $((SECONDS - $1)); }
+t_all=$SECONDS
+
+# --- host packages -------------------------------------------------------------------------------------------
+apt_updated=0
+apt_update() {
+  [ "$apt_updated" = 1 ] && return
+  log "apt-get update"
+  apt-get update -qq
+  apt_updated=1
+}
+
+installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'; }
+
+# qemu runs the VM; gcc, libc6-dev, libseccomp-dev and pkg-config link the cgo test binaries statically.
+ensure_host_packages() {
+  local p missing=()
+  for p in qemu-system-x86 gcc libc6-dev libseccomp-dev pkg-config; do
+    installed "$p" || missing+=("$p")
+  done
+  [ ${#missing[@]} = 0 ] && return
+  apt_update
+  log "apt-get install ${missing[*]}"
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+# --- kernel and busybox: downloaded, never installed, unpacked once per package version ------------------------
+
+# candidate PKG: the version apt would install, after one apt-get update if the package lists do not know PKG.
+candidate() {
+  local v
+  v=$(apt-cache policy "$1" 2>/dev/null | awk '/Candidate:/{print $2}')
+  if [ -z "$v" ] || [ "$v" = "(none)" ]; then
+    apt_update
+    v=$(apt-cache policy "$1" | awk '/Candidate:/{print $2}')
+  fi
+  [ -n "$v" ] && [ "$v" != "(none)" ] || die "apt knows no candidate version of $1"
+  echo "$v"
+}
+
+# download PKG=VERSION DIR: apt-get download into DIR. Lists can be stale (the security suite drops superseded
+# kernels), so a failed download gets one apt-get update and a retry.
+download() {
+  # Sandbox::User=root: the _apt user could not write into our cache, apt would only warn about it.
+  if ! (cd "$2" && apt-get download -qq -o APT::Sandbox::User=root "$1" >/dev/null); then
+    apt_update
+    (cd "$2" && apt-get download -qq -o APT::Sandbox::User=root "$1" >/dev/null) || die "cannot download $1"
+  fi
+  ls "$2"/*.deb
+}
+
+# Modules the guest loads: the virtio PCI transport and 9p for the shares; overlay and veth for the sandboxes.
+guest_modules="virtio_pci 9pnet_virtio 9p overlay veth"
+
+# The kernel package is the one linux-image-amd64 points to (its name carries the ABI number, which changes).
+fetch_kernel() {
+  local meta pkg ver dir t deb ko name
+  meta=$(candidate linux-image-amd64)
+  pkg=$(apt-cache depends linux-image-amd64="$meta" | awk '/Depends: linux-image-[0-9]/{print $2; exit}')
+  [ -n "$pkg" ] || die "cannot resolve the kernel package of linux-image-amd64 $meta"
+  ver=$(candidate "$pkg")
+  dir=$VM_CACHE/kernel/${pkg}_${ver//:/%3a}
+  kernel=$dir
+  [ -d "$dir" ] && return
+  log "fetching $pkg $ver"
+  t=$(mktemp -d "$tmp/kernel.XXXXXX")
+  deb=$(download "$pkg=$ver" "$t")
+  mkdir "$t/x" "$t/out" "$t/out/modules"
+  # Only what we boot: the kernel, its config (for reference) and the module directories we load from.
+  dpkg-deb --fsys-tarfile "$deb" | tar -x -C "$t/x" --wildcards './boot/vmlinuz-*' './boot/config-*' \
+    './lib/modules/*/kernel/drivers/virtio/*' './lib/modules/*/kernel/net/9p/*' \
+    './lib/modules/*/kernel/fs/9p/*' './lib/modules/*/kernel/fs/netfs/*' './lib/modules/*/kernel/fs/fscache/*' \
+    './lib/modules/*/kernel/fs/overlayfs/*' './lib/modules/*/kernel/drivers/net/veth.ko'
+  mv "$t"/x/boot/vmlinuz-* "$t/out/vmlinuz"
+  mv "$t"/x/boot/config-* "$t/out/config"
+  # The package has no modules.dep (depmod runs at install time): read each module's depends= from its .modinfo
+  # and write load.list, every module after the ones it depends on.
+  declare -A file deps
+  while IFS= read -r ko; do
+    name=$(tr '\0' '\n' <"$ko" | sed -n 's/^name=//p' | head -n1)
+    file[$name]=$ko
+    deps[$name]=$(tr '\0' '\n' <"$ko" | sed -n 's/^depends=//p' | head -n1)
+  done < <(find "$t/x" -name '*.ko')
+  local order=()
+  add_module() {
+    local d
+    case " ${order[*]} " in *" $1 "*) return ;; esac
+    [ -n "${file[$1]-}" ] || die "kernel module $1 is needed but was not unpacked from $pkg"
+    for d in ${deps[$1]//,/ }; do add_module "$d"; done
+    order+=("$1")
+  }
+  for name in $guest_modules; do add_module "$name"; done
+  for name in "${order[@]}"; do
+    mv "${file[$name]}" "$t/out/modules/"
+    basename "${file[$name]}" >>"$t/out/modules/load.list"
+  done
+  mkdir -p "$VM_CACHE/kernel"
+  mv "$t/out" "$dir"
+  rm -rf "$t"
+}
+
+fetch_busybox() {
+  local ver dir t deb
+  ver=$(candidate busybox-static)
+  dir=$VM_CACHE/busybox/${ver//:/%3a}
+  busybox=$dir/busybox
+  [ -x "$busybox" ] && return
+  log "fetching busybox-static $ver"
+  t=$(mktemp -d "$tmp/busybox.XXXXXX")
+  deb=$(download "busybox-static=$ver" "$t")
+  dpkg-deb -x "$deb" "$t/x"
+  mkdir -p "$dir"
+  mv "$t/x/bin/busybox" "$busybox.part" && mv "$busybox.part" "$busybox"
+  rm -rf "$t"
+}
+
+# --- initramfs: rebuilt every run (under a second) so it always matches tests/vm/init and the host's /etc ------
+# The guest's /usr (and /bin, /lib... where they are not symlinks into /usr) are the host's own, shared read-only,
+# so sandboxed programs (sh, python3, gcc, dynamic glibc binaries) are exactly the host's. busybox lives apart in
+# /vm/bin because /bin belongs to the host share.
+host_dirs=()  # top-level host directories shared read-only at the same path
+build_initrd() {
+  local s=$tmp/initrd d
+  mkdir -p "$s"/{vm/bin,vm/modules,etc,root,proc,sys,dev,run,tmp,mnt}
+  cp "$here/init" "$s/init" && chmod 755 "$s/init"
+  cp "$busybox" "$s/vm/bin/busybox"
+  cp "$kernel"/modules/* "$s/vm/modules/"
+  host_dirs=(/usr)
+  for d in bin sbin lib lib32 lib64 libx32; do
+    if [ -L "/$d" ]; then
+      ln -s "$(readlink "/$d")" "$s/$d"
+    elif [ -d "/$d" ]; then
+      host_dirs+=("/$d")
+    fi
+  done
+  # A minimal /etc: the two users the lanes run as, plus what the host's programs need to find their libraries
+  # (ld.so.cache) and their Debian alternatives (cc, awk... are symlinks through /etc/alternatives).
+  printf '%s\n' 'root:x:0:0:root:/root:/bin/sh' 'nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin' \
+    >"$s/etc/passwd"
+  printf '%s\n' 'root:x:0:' 'nogroup:x:65534:' >"$s/etc/group"
+  printf '%s\n' '127.0.0.1 localhost vmtest' '::1 localhost' >"$s/etc/hosts"
+  printf '%s\n' 'passwd: files' 'group: files' 'hosts: files' >"$s/etc/nsswitch.conf"
+  [ -f /etc/ld.so.cache ] && cp /etc/ld.so.cache "$s/etc/"
+  [ -d /etc/alternatives ] && cp -a /etc/alternatives "$s/etc/"
+  initrd=$VM_CACHE/initrd.gz
+  (cd "$s" && find . | "$busybox" cpio -o -H newc -R 0:0 2>/dev/null) | gzip -1 >"$initrd.part"
+  mv "$initrd.part" "$initrd"
+  rm -rf "$s"
+}
+
+# --- test binaries, built on the host (Go does not run in the guest) -------------------------------------------
+# Static, because the guest's libc is the host's but its loader cache and paths need not match for every library
+# libseccomp pulls in; static cgo binaries run anywhere. The manifest tells the guest what to run; a package that
+# fails to build is listed as failed, so a broken build can never look like a pass.
+static_ldflags='-linkmode external -extldflags -static'
+build_tests() {
+  local bin=$VM_CACHE/bin manifest=$VM_CACHE/run/manifest dir ntest nxtest label out
+  rm -rf "$bin" "$VM_CACHE/run"   # stale binaries of packages removed since the last run must not run
+  mkdir -p "$bin" "$VM_CACHE/run"
+  : >"$manifest"
+  cd "$repo"
+  # go list -e reports missing packages and packages without Go files (both skipped: not written yet) in .Error
+  # instead of failing on them.
+  # shellcheck disable=SC2086  # VM_PKGS is a list of package patterns
+  go list -e -f '{{.Dir}}|{{len .TestGoFiles}}|{{len .XTestGoFiles}}' $VM_PKGS >"$tmp/pkgs" 2>"$tmp/build.log" ||
+    { cat "$tmp/build.log" >&2; die "go list $VM_PKGS failed"; }
+  while IFS='|' read -r dir ntest nxtest; do
+    [ -n "$dir" ] && [ "$ntest$nxtest" != 00 ] || continue
+    case "$dir" in "$repo"/*) label=${dir#"$repo"/} ;; *) die "package dir $dir is outside the repo" ;; esac
+    out=$bin/$(echo "$label" | tr / _).test
+    if go test -c -ldflags "$static_ldflags" -o "$out" "./$label" 2>"$tmp/build.log"; then
+      echo "$label|$out" >>"$manifest"
+    else
+      log "BUILD FAILED: ./$label"; sed 's/^/    /' "$tmp/build.log" >&2
+      echo "$label|-" >>"$manifest"
+    fi
+  done <"$tmp/pkgs"
+  # shellcheck disable=SC2086
+  log "packages with tests: $(cut -d'|' -f1 "$manifest" | tr '\n' ' ')(from: $(echo $VM_PKGS))"
+  [ -s "$manifest" ] || die "none of VM_PKGS has tests: $VM_PKGS"
+
+  # The end-to-end tests in tests/ run the real binary, found through JAILRUN_BIN.
+  jailrun_bin=$bin/jailrun
+  if ! go build -ldflags "$static_ldflags" -o "$jailrun_bin" ./cmd/jailrun 2>"$tmp/build.log"; then
+    log "BUILD FAILED: ./cmd/jailrun"; sed 's/^/    /' "$tmp/build.log" >&2
+    echo "cmd/jailrun|-" >>"$manifest"
+  fi
+}
+
+# shq VALUE: VALUE single-quoted for sh.
+shq() { printf "'%s'" "$(printf '%s' "$1" | sed "s/'/'\\\\''/g")"; }
+
+write_config() {
+  {
+    echo "# Written by tests/vm/run.sh for tests/vm/guest.sh; sourced in the guest."
+    echo "VM_REPO=$(shq "$repo")"
+    echo "VM_MANIFEST=$(shq "$VM_CACHE/run/manifest")"
+    echo "VM_TESTFLAGS=$(shq "$VM_TESTFLAGS")"
+    echo "VM_TEST_TIMEOUT=$(shq "$VM_TEST_TIMEOUT")"
+    echo "VM_ROOTLESS=$(shq "$VM_ROOTLESS")"
+    echo "JAILRUN_BIN=$(shq "$jailrun_bin")"
+  } >"$VM_CACHE/run/config.sh"
+}
+
+# --- boot ------------------------------------------------------------------------------------------------------
+boot() {
+  local accel mounts="" args=() i=0 d nonce console=$VM_CACHE/console.log qrc=0 rc t0
+  # KVM only with real VT-x/AMD-V: a PVM /dev/kvm (kvm_pvm, no vmx/svm flag) hangs a stock kernel for ever.
+  if grep -qwE 'vmx|svm' /proc/cpuinfo && [ ! -e /sys/module/kvm_pvm ] && [ -w /dev/kvm ]; then
+    accel=(-accel kvm -cpu host)
+  else
+    accel=(-accel tcg,thread=multi,tb-size=256 -cpu max)
+  fi
+  # Each share appears at the same path in the guest, so absolute paths (JAILRUN_BIN, source paths recorded in
+  # the test binaries) mean the same thing on both sides. The repo is writable, the host's system dirs are not.
+  add_share() {
+    args+=(-virtfs "local,path=$2,mount_tag=m$i,security_model=none,multidevs=remap${3-}")
+    mounts="$mounts${mounts:+,}$1:$2"
+    i=$((i + 1))
+  }
+  for d in "${host_dirs[@]}"; do add_share ro "$d" ,readonly=on; done
+  add_share rw "$repo"
+  case "$VM_CACHE/" in "$repo"/*) ;; *) add_share rw "$VM_CACHE" ;; esac
+  # The guest echoes this nonce with its exit code, so a test printing a look-alike line cannot fake a result.
+  nonce=$(od -An -N8 -tx8 /dev/urandom | tr -d ' ')
+  log "booting ($([ "${accel[1]}" = kvm ] && echo kvm || echo 'tcg, software emulation'), timeout ${VM_TIMEOUT}s)"
+  t0=$SECONDS
+  # --foreground keeps qemu in our process group, so Ctrl-C and CI cancellation reach it too; -k kills a qemu
+  # that ignores the TERM. -no-reboot with panic=-1 turns a guest crash into a qemu exit instead of a reboot loop.
+  timeout --foreground -k 10 "$VM_TIMEOUT" qemu-system-x86_64 "${accel[@]}" -m "$VM_MEM" -smp "$VM_SMP" \
+    -machine q35 -nodefaults -no-user-config -display none -serial stdio -no-reboot \
+    -kernel "$kernel/vmlinuz" -initrd "$initrd" \
+    -append "console=ttyS0 quiet loglevel=3 panic=-1 vmtest.mounts=$mounts vmtest.run=$here/guest.sh vmtest.arg=$VM_CACHE/run/config.sh vmtest.nonce=$nonce" \
+    "${args[@]}" </dev/null | tee "$console" || qrc=$?
+  rc=$(tr -d '\r' <"$console" | sed -n "s/^VMTEST-EXIT=\([0-9][0-9]*\) $nonce\$/\1/p" | tail -n1)
+  if [ "$qrc" = 124 ] || [ "$qrc" = 137 ]; then
+    log "error: the guest did not finish within VM_TIMEOUT=${VM_TIMEOUT}s; console log: $console"
+    exit 125
+  fi
+  [ -n "$rc" ] || { log "error: the guest ended without reporting an exit code (qemu status $qrc); console log: $console"; exit 125; }
+  log "VM ran ${VM_MEM}/${VM_SMP} vCPU for $(elapsed $t0)s; lane total $(elapsed "$t_all")s; guest exit status $rc"
+  exit "$rc"
+}
+
+t=$SECONDS
+ensure_host_packages
+fetch_kernel
+fetch_busybox
+build_initrd
+log "VM image ready in $(elapsed $t)s: $(basename "$kernel"), initramfs $(du -h "$initrd" | cut -f1)"
+[ "$prepare_only" = 1 ] && exit 0
+
+command -v go >/dev/null || PATH=$PATH:/usr/local/go/bin
+command -v go >/dev/null || die "go is not installed (expected in PATH or /usr/local/go/bin)"
+t=$SECONDS
+build_tests
+write_config
+log "test binaries built in $(elapsed $t)s"
+boot
