@@ -62,7 +62,7 @@ type Result struct {
 	Signal     int    `json:"signal"`
 	SignalName string `json:"signal_name,omitempty"`
 	// Message explains a non-ok status in one line.
-	Message string `json:"message,omitempty"`
+	Message string    `json:"message,omitempty"`
 	Limit   *LimitHit `json:"limit,omitempty"`
 
 	WallTimeMS  float64 `json:"wall_time_ms"`

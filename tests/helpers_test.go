@@ -71,7 +71,7 @@ type run struct {
 type runOpt func(*exec.Cmd)
 
 func withEnv(kv ...string) runOpt { return func(c *exec.Cmd) { c.Env = append(c.Env, kv...) } }
-func withStdin(s string) runOpt  { return func(c *exec.Cmd) { c.Stdin = strings.NewReader(s) } }
+func withStdin(s string) runOpt   { return func(c *exec.Cmd) { c.Stdin = strings.NewReader(s) } }
 func withExtraFiles(f ...*os.File) runOpt {
 	return func(c *exec.Cmd) { c.ExtraFiles = append(c.ExtraFiles, f...) }
 }
