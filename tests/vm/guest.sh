@@ -11,8 +11,9 @@
 #   rootless: /user.slice/user-65534.slice/vmtest-N.service  cpu memory pids, like systemd's user@.service,
 #             owned by uid 65534 (the directory, cgroup.procs, cgroup.threads, cgroup.subtree_control)
 # A fresh cgroup per binary, because a binary that enabled controllers in its cgroup leaves it unusable for the
-# next process (a cgroup with enabled controllers takes no processes).
+# next process (a cgroup with enabled controllers takes no processes); a fresh TMPDIR too, so passes don't mix.
 set -eu
+# shellcheck source=/dev/null
 . "$1"   # VM_REPO VM_MANIFEST VM_TESTFLAGS VM_TEST_TIMEOUT VM_ROOTLESS JAILRUN_BIN, written by run.sh
 
 cg=/sys/fs/cgroup
@@ -46,32 +47,52 @@ record() {  # STATUS MODE LABEL DETAIL
   if [ "$1" = ok ]; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
 }
 
-# cleanup CGROUP LABEL MODE: report what the binary left behind (processes, cgroups), kill it and remove the tree.
-cleanup() {
-  left=$(find "$1" -name cgroup.procs -exec cat {} + | tr '\n' ' ')
-  [ -z "$left" ] || echo "vm: warning: $2 ($3) left processes behind: $left"
-  sub=$(find "$1" -mindepth 1 -type d | sed "s|^$cg||" | tr '\n' ' ')
-  [ -z "$sub" ] || echo "vm: warning: $2 ($3) left cgroups behind: $sub"
-  echo 1 >"$1/cgroup.kill"
+# populated CGROUP: whether any process is still in the cgroup tree (zombies do not count), after up to 1 s
+# for processes that are exiting right now.
+populated() {
   i=0
-  while grep -q 'populated 1' "$1/cgroup.events" && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
-  find "$1" -depth -type d -exec rmdir {} + || echo "vm: warning: cannot remove $1"
+  while grep -q 'populated 1' "$1/cgroup.events"; do
+    [ $i -lt 10 ] || return 0
+    sleep 0.1
+    i=$((i + 1))
+  done
+  return 1
 }
 
-# run_one MODE LABEL BINARY: run one test binary from its package directory in a fresh delegated cgroup.
+# leftovers CGROUP: what a finished test binary left in its cgroup: processes (a failure: a sandbox or test
+# that leaks processes is a bug) and sub-cgroups (only a note: code may keep its own leaf cgroup, as a delegated
+# service does). Both are then killed and removed, so the next binary starts clean.
+leftovers() {
+  left=
+  if populated "$1"; then
+    # shellcheck disable=SC2044  # the output is the pids in the cgroup.procs files
+    for pid in $(find "$1" -name cgroup.procs -exec cat {} +); do
+      left="$left $pid($(cat "/proc/$pid/comm" 2>/dev/null))"
+    done
+  fi
+  sub=$(find "$1" -mindepth 1 -type d | sed "s|^$cg||" | tr '\n' ' ')
+  [ -z "$sub" ] || echo "vm: note: left cgroups behind: $sub"
+  echo 1 >"$1/cgroup.kill"
+  populated "$1" && echo "vm: warning: processes in $1 survive cgroup.kill"
+  find "$1" -depth -type d -exec rmdir {} + || echo "vm: warning: cannot remove $1"
+  [ -z "$left" ] || { echo "vm: left processes behind:$left"; return 1; }
+}
+
+# run_one MODE LABEL BINARY: run one test binary from its package directory, in a fresh delegated cgroup and
+# with a fresh TMPDIR, as root or as uid 65534.
 run_one() {
   mode=$1 label=$2 bin=$3
   n=$((n + 1))
-  env="JAILRUN_VM=cgroup2 JAILRUN_BIN=$JAILRUN_BIN TMPDIR=/tmp LANG=C.UTF-8 PATH=/usr/local/bin:/usr/bin:/bin"
+  unit=$cg/system.slice/vmtest-$n.service
+  [ "$mode" = root ] || unit=$cg/user.slice/user-$uid.slice/vmtest-$n.service
+  tmp=/tmp/vmtest-$n
+  mkdir "$unit" "$tmp"
+  env="JAILRUN_VM=cgroup2 JAILRUN_BIN=$JAILRUN_BIN TMPDIR=$tmp LANG=C.UTF-8 PATH=/usr/local/bin:/usr/bin:/bin"
   if [ "$mode" = root ]; then
-    unit=$cg/system.slice/vmtest-$n.service
-    mkdir "$unit"
     drop=
     env="$env HOME=/root JAILRUN_REQUIRE_PRIVILEGED=1"
   else
-    unit=$cg/user.slice/user-$uid.slice/vmtest-$n.service
-    mkdir "$unit"
-    chown "$uid:$uid" "$unit" "$unit/cgroup.procs" "$unit/cgroup.threads" "$unit/cgroup.subtree_control"
+    chown "$uid:$uid" "$tmp" "$unit" "$unit/cgroup.procs" "$unit/cgroup.threads" "$unit/cgroup.subtree_control"
     # util-linux setpriv from the host's /usr (busybox's lacks --reuid); caps go with the uid change.
     drop="setpriv --reuid=$uid --regid=$uid --clear-groups --"
     env="$env HOME=/tmp/home-$uid USER=nobody XDG_RUNTIME_DIR=/run/user/$uid JAILRUN_ROOTLESS=1"
@@ -87,8 +108,14 @@ run_one() {
     rc=$?
   fi
   secs=$(awk -v a="$t0" -v b="$(now)" 'BEGIN { printf "%.1fs", b - a }')
-  cleanup "$unit" "$label" "$mode"
-  if [ $rc = 0 ]; then record ok "$mode" "$label" "$secs"; else record FAIL "$mode" "$label" "$secs, exit $rc"; fi
+  if ! leftovers "$unit"; then
+    record FAIL "$mode" "$label" "$secs, exit $rc, left processes behind"
+  elif [ $rc = 0 ]; then
+    record ok "$mode" "$label" "$secs"
+  else
+    record FAIL "$mode" "$label" "$secs, exit $rc"
+  fi
+  rm -rf "$tmp"
 }
 
 modes=root

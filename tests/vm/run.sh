@@ -12,15 +12,16 @@
 # guest crashed or hung past VM_TIMEOUT), so a broken lane can never read as a pass.
 set -eu -o pipefail
 
-: "${VM_PKGS?}" "${VM_TESTFLAGS?}" "${VM_TEST_TIMEOUT?}" "${VM_ROOTLESS?}" "${VM_TIMEOUT?}" "${VM_CACHE?}" \
-  "${VM_MEM?}" "${VM_SMP?}"
+log() { printf 'vm: %s\n' "$*" >&2; }
+die() { log "error: $*"; exit 125; }
+
+for v in VM_PKGS VM_TESTFLAGS VM_TEST_TIMEOUT VM_ROOTLESS VM_TIMEOUT VM_CACHE VM_MEM VM_SMP; do
+  [ -n "${!v+set}" ] || die "$v is not set: run this through make test-cgroup2 (tests/vm/vm.mk has the defaults)"
+done
 
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
 export DEBIAN_FRONTEND=noninteractive
-
-log() { printf 'vm: %s\n' "$*" >&2; }
-die() { log "error: $*"; exit 125; }
 
 prepare_only=0
 case "${1-}" in
@@ -79,7 +80,7 @@ candidate() {
     apt_update
     v=$(apt-cache policy "$1" | awk '/Candidate:/{print $2}')
   fi
-  [ -n "$v" ] && [ "$v" != "(none)" ] || die "apt knows no candidate version of $1"
+  if [ -z "$v" ] || [ "$v" = "(none)" ]; then die "apt knows no candidate version of $1"; fi
   echo "$v"
 }
 
@@ -199,7 +200,7 @@ build_initrd() {
 # fails to build is listed as failed, so a broken build can never look like a pass.
 static_ldflags='-linkmode external -extldflags -static'
 build_tests() {
-  local bin=$VM_CACHE/bin manifest=$VM_CACHE/run/manifest dir ntest nxtest label out
+  local bin=$VM_CACHE/bin manifest=$VM_CACHE/run/manifest pkg dir ntest nxtest label out skipped=""
   rm -rf "$bin" "$VM_CACHE/run"   # stale binaries of packages removed since the last run must not run
   mkdir -p "$bin" "$VM_CACHE/run"
   : >"$manifest"
@@ -207,10 +208,13 @@ build_tests() {
   # go list -e reports missing packages and packages without Go files (both skipped: not written yet) in .Error
   # instead of failing on them.
   # shellcheck disable=SC2086  # VM_PKGS is a list of package patterns
-  go list -e -f '{{.Dir}}|{{len .TestGoFiles}}|{{len .XTestGoFiles}}' $VM_PKGS >"$tmp/pkgs" 2>"$tmp/build.log" ||
-    { cat "$tmp/build.log" >&2; die "go list $VM_PKGS failed"; }
-  while IFS='|' read -r dir ntest nxtest; do
-    [ -n "$dir" ] && [ "$ntest$nxtest" != 00 ] || continue
+  go list -e -f '{{.ImportPath}}|{{.Dir}}|{{len .TestGoFiles}}|{{len .XTestGoFiles}}' $VM_PKGS >"$tmp/pkgs" \
+    2>"$tmp/build.log" || { cat "$tmp/build.log" >&2; die "go list $VM_PKGS failed"; }
+  while IFS='|' read -r pkg dir ntest nxtest; do
+    if [ -z "$dir" ] || [ "$ntest$nxtest" = 00 ]; then
+      skipped="$skipped ${pkg#github.com/jailrun/jailrun/}"
+      continue
+    fi
     case "$dir" in "$repo"/*) label=${dir#"$repo"/} ;; *) die "package dir $dir is outside the repo" ;; esac
     out=$bin/$(echo "$label" | tr / _).test
     if go test -c -ldflags "$static_ldflags" -o "$out" "./$label" 2>"$tmp/build.log"; then
@@ -220,8 +224,7 @@ build_tests() {
       echo "$label|-" >>"$manifest"
     fi
   done <"$tmp/pkgs"
-  # shellcheck disable=SC2086
-  log "packages with tests: $(cut -d'|' -f1 "$manifest" | tr '\n' ' ')(from: $(echo $VM_PKGS))"
+  [ -z "$skipped" ] || log "skipped (missing or without tests):$skipped"
   [ -s "$manifest" ] || die "none of VM_PKGS has tests: $VM_PKGS"
 
   # The end-to-end tests in tests/ run the real binary, found through JAILRUN_BIN.
@@ -254,7 +257,7 @@ boot() {
   if grep -qwE 'vmx|svm' /proc/cpuinfo && [ ! -e /sys/module/kvm_pvm ] && [ -w /dev/kvm ]; then
     accel=(-accel kvm -cpu host)
   else
-    accel=(-accel tcg,thread=multi,tb-size=256 -cpu max)
+    accel=(-accel 'tcg,thread=multi,tb-size=256' -cpu max)
   fi
   # Each share appears at the same path in the guest, so absolute paths (JAILRUN_BIN, source paths recorded in
   # the test binaries) mean the same thing on both sides. The repo is writable, the host's system dirs are not.
