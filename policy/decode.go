@@ -384,7 +384,7 @@ func parse(data []byte, source string, errs *problems) *Policy {
 		{"version", func(v *node, path string) {
 			f := d.integer(v, path, math.MinInt64, math.MaxInt64)
 			if f.Set && f.Value != 1 {
-				d.errs.add(v, path, fmt.Sprintf("version %d is not supported (this jailrun reads version 1)", f.Value))
+				d.errs.add(v, path, fmt.Sprintf("%d is not supported (this jailrun reads version 1)", f.Value))
 				return
 			}
 			p.Version = f
@@ -428,7 +428,11 @@ func parse(data []byte, source string, errs *problems) *Policy {
 				{"best_effort", func(v *node, path string) {
 					p.Require.BestEffort = d.uniqueStrings(v, path, 64, 64, func(s string) string {
 						if !bestEffortPaths[s] {
-							return unknownMsg("setting", s, bestEffortList())
+							msg := fmt.Sprintf("%q is not a setting that may be skipped (allowed: namespaces, namespaces.KIND, network.loopback, limits, limits.{memory,memory_swap,pids,cpu,cpuset,io_weight,cpu_time}, seccomp)", s)
+							if c := closest(s, bestEffortList()); c != "" {
+								msg = fmt.Sprintf("%q is not a setting that may be skipped (did you mean %q?)", s, c)
+							}
+							return msg
 						}
 						return ""
 					})
@@ -516,7 +520,7 @@ func (d *decoder) filesystem(n *node, path string, fs *FilesystemSpec) {
 			seen := map[string]Pos{}
 			for _, m := range fs.Mounts {
 				if first, dup := seen[m.Dst.Value]; dup && m.Dst.Set {
-					d.errs.addAt(m.Dst.Pos, path, fmt.Sprintf("two mounts at %q (first at line %d:%d); the first would be hidden", m.Dst.Value, first.Line, first.Col))
+					d.errs.addAt(m.Dst.Pos, m.path+".dst", fmt.Sprintf("two mounts at %q (first at line %d:%d); the first would be hidden", m.Dst.Value, first.Line, first.Col))
 				}
 				seen[m.Dst.Value] = m.Dst.Pos
 			}

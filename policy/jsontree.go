@@ -151,6 +151,10 @@ func parseTree(data []byte, file string, errs *problems) *node {
 		errs.addAt(lines.pos(0), "", "the file starts with a byte order mark; remove it")
 		return nil
 	}
+	if len(bytes.TrimSpace(data)) == 0 {
+		errs.addAt(lines.pos(0), "", "the file is empty (a policy is a JSON object with at least \"version\": 1)")
+		return nil
+	}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.UseNumber()
 	tp := &treeParser{data: data, dec: dec, lines: lines, errs: errs}
@@ -200,7 +204,11 @@ func (tp *treeParser) token() (json.Token, Pos, error) {
 			if off > len(tp.data) {
 				off = len(tp.data)
 			}
-			tp.errs.addAt(tp.lines.pos(off), "", "invalid JSON: "+se.Error())
+			msg := "invalid JSON: " + se.Error()
+			if off < len(tp.data) && tp.data[off] == '/' {
+				msg += " (JSON has no comments; use a \"description\" or \"comment\" field)"
+			}
+			tp.errs.addAt(tp.lines.pos(off), "", msg)
 		case err == io.EOF || errors.Is(err, io.ErrUnexpectedEOF):
 			tp.errs.addAt(tp.lines.pos(len(tp.data)), "", "invalid JSON: unexpected end of file")
 		default:

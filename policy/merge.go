@@ -80,10 +80,15 @@ func chain(p *Policy, errs *problems) []*Policy {
 			}
 		}
 		if _, cyc := seen[key]; cyc {
-			errs.addAt(pos, "extends", fmt.Sprintf("extends cycle: %s -> %s", strings.Join(order, " -> "), seen[key]))
+			errs.addAt(pos, "extends", fmt.Sprintf("cycle: %s -> %s", strings.Join(order, " -> "), seen[key]))
 			return nil
 		}
 		if parent == nil {
+			return nil
+		}
+		if !errs.empty() {
+			// The parent's own problems are reported in its file; say here why they matter.
+			errs.addAt(pos, "extends", fmt.Sprintf("%q is not a valid policy (see its problems)", ref))
 			return nil
 		}
 		seen[key] = displayName(parent)

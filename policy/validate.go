@@ -19,12 +19,12 @@ func validate(e *Policy, errs *problems) {
 		what := ""
 		switch {
 		case len(fs.Mounts) > 0:
-			what = fmt.Sprintf("filesystem.mounts has %d entries", len(fs.Mounts))
+			what = fmt.Sprintf("filesystem.mounts is not empty (the first at %s)", fs.Mounts[0].Pos)
 		case len(fs.MaskedPaths) > 0:
-			what = "filesystem.masked_paths is set"
+			what = fmt.Sprintf("filesystem.masked_paths is not empty (the first at %s)", fs.MaskedPaths[0].Pos)
 		}
 		if what != "" {
-			errs.addAt(at(ns.Mount.Pos), "namespaces.mount", "is false, but "+what+" (mounts need a mount namespace)")
+			errs.addAt(at(ns.Mount.Pos), "namespaces.mount", "is false, but mounts need a mount namespace and "+what)
 		}
 	}
 	if e.Network.Loopback.Value && !ns.Net.Value {
