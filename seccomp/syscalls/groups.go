@@ -76,7 +76,7 @@ var groups = map[string][]string{
 	// @process: creating, waiting for and signalling processes and threads of the sandbox. clone/clone3
 	// can create namespaces: see the note at the top of this map.
 	"@process": {
-		"capget", "clone", "clone3", "execve", "execveat", "exit", "exit_group", "fork", "getrusage", "kill",
+		"capget", "clone", "clone3", "execve", "execveat", "exit", "exit_group", "fork", "getrusage", "kcmp", "kill",
 		"pidfd_open", "pidfd_send_signal", "prctl", "rt_sigqueueinfo", "rt_tgsigqueueinfo", "setpgid",
 		"setsid", "tgkill", "times", "tkill", "vfork", "wait4", "waitid",
 	},
@@ -125,7 +125,7 @@ var groups = map[string][]string{
 	"@namespaces": {"setns", "unshare"},
 	// @debug: inspecting or changing other processes: ptrace, cross-process memory, perf, stealing fds.
 	"@debug": {
-		"kcmp", "lookup_dcookie", "perf_event_open", "pidfd_getfd", "process_madvise", "process_mrelease",
+		"lookup_dcookie", "perf_event_open", "pidfd_getfd", "process_madvise", "process_mrelease",
 		"process_vm_readv", "process_vm_writev", "ptrace",
 	},
 	// @module: loading and unloading kernel modules.
