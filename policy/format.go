@@ -219,6 +219,7 @@ func toJSON(p *Policy) jobj {
 
 func mountJSON(m MountSpec) jobj {
 	var o jobj
+	addS(&o, "comment", m.Comment)
 	if m.Type.Set {
 		o.add("type", string(m.Type.Value))
 	}
@@ -235,12 +236,12 @@ func mountJSON(m MountSpec) jobj {
 		o.add("mode", formatOctal(m.Mode.Value))
 	}
 	addS(&o, "content", m.Content)
-	addS(&o, "comment", m.Comment)
 	return o
 }
 
 func ruleJSON(r RuleSpec) jobj {
 	var o jobj
+	addS(&o, "comment", r.Comment)
 	o.add("syscalls", strs(r.Syscalls))
 	if r.Action.Set {
 		o.add("action", r.Action.Value.Text)
@@ -263,7 +264,6 @@ func ruleJSON(r RuleSpec) jobj {
 		}
 		o.add("args", args)
 	}
-	addS(&o, "comment", r.Comment)
 	return o
 }
 
