@@ -376,10 +376,7 @@ func TestDifferential(t *testing.T) {
 			}
 			s.Rules = append(s.Rules, sr)
 		}
-		p, err := Build(s)
-		if err != nil {
-			t.Fatalf("policy %+v: %v", s, err)
-		}
+		p := mustBuild(t, s)
 		built++
 		for _, name := range names {
 			for _, a0 := range values {

@@ -1,0 +1,52 @@
+package seccomp
+
+import (
+	"crypto/sha256"
+	"encoding/json"
+	"sync"
+
+	"github.com/jailrun/jailrun/policy"
+)
+
+// cacheSize bounds the cache: a service runs a handful of policies, and a caller that builds endless
+// distinct filters must not grow memory without bound.
+const cacheSize = 128
+
+var cache = struct {
+	sync.Mutex
+	m     map[[32]byte]*Program
+	order [][32]byte // insertion order, for eviction
+}{m: map[[32]byte]*Program{}}
+
+// BuildCached is Build with a process-wide cache keyed by the seccomp section's content. A Program is
+// immutable and its accessors return copies, so one cached Program can serve concurrent launches. Errors
+// are not cached.
+func BuildCached(s policy.Seccomp) (*Program, error) {
+	raw, err := json.Marshal(s)
+	if err != nil {
+		return Build(s)
+	}
+	key := sha256.Sum256(raw)
+	cache.Lock()
+	p, ok := cache.m[key]
+	cache.Unlock()
+	if ok {
+		return p, nil
+	}
+	p, err = Build(s)
+	if err != nil {
+		return nil, err
+	}
+	cache.Lock()
+	defer cache.Unlock()
+	if old, ok := cache.m[key]; ok { // another goroutine built it meanwhile
+		return old, nil
+	}
+	if len(cache.order) >= cacheSize {
+		delete(cache.m, cache.order[0])
+		cache.order = cache.order[1:]
+	}
+	cache.m[key] = p
+	cache.order = append(cache.order, key)
+	return p, nil
+}

@@ -1,0 +1,174 @@
+//go:build linux
+
+package seccomp
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/jailrun/jailrun/policy"
+)
+
+// struct seccomp_notif and seccomp_notif_resp (linux/seccomp.h); x/sys has the ioctl numbers but not the
+// structs.
+type notifReq struct {
+	ID    uint64
+	Pid   uint32
+	Flags uint32
+	Data  [64]byte // struct seccomp_data
+}
+
+type notifResp struct {
+	ID    uint64
+	Val   int64
+	Error int32
+	Flags uint32
+}
+
+const userNotifFlagContinue = 1 // SECCOMP_USER_NOTIF_FLAG_CONTINUE
+
+// DecideTimeout bounds how long Supervise waits for a decide callback: a slow or stuck callback must not
+// keep the sandboxed thread blocked in its syscall forever. Past it the call is denied with EPERM.
+var DecideTimeout = 2 * time.Second
+
+// DenyEPERM is Supervise's answer when decide is nil, times out or returns an action it cannot give.
+var DenyEPERM = policy.Action{Kind: policy.ActErrno, Errno: 1}
+
+// Supervise answers the seccomp user notifications arriving on notifyFD (the listener returned by
+// seccomp(SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_NEW_LISTENER, ...)) until every task using the
+// filter has exited (the fd reports POLLHUP: returns nil) or ctx is done (returns ctx.Err()). The caller
+// owns notifyFD and closes it after Supervise returns; from then on the kernel answers the filter's
+// notify actions with ENOSYS, so a child is never left blocked.
+//
+// For every notification report (if not nil) is called and decide (if not nil) chooses the answer:
+//   - allow, log: the syscall runs (SECCOMP_USER_NOTIF_FLAG_CONTINUE). Safe here because decisions see
+//     only register values, never memory the child could change after the check;
+//   - errno(N): the syscall fails with N without running;
+//   - kill_process, kill_thread, trap: the calling process is killed with SIGKILL (after checking with
+//     SECCOMP_IOCTL_NOTIF_ID_VALID that the pid still belongs to the notifying task) and the call fails;
+//   - anything else, a nil decide or one slower than DecideTimeout: errno(EPERM).
+func Supervise(ctx context.Context, notifyFD int, decide func(Violation) policy.Action, report func(Violation)) error {
+	// An eventfd wakes the poll when ctx is done, so there is no busy polling.
+	wake, err := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
+	if err != nil {
+		return fmt.Errorf("seccomp: supervise: eventfd: %w", err)
+	}
+	defer unix.Close(wake)
+	stop := context.AfterFunc(ctx, func() {
+		var one [8]byte
+		binary.NativeEndian.PutUint64(one[:], 1)
+		_, _ = unix.Write(wake, one[:])
+	})
+	defer stop()
+
+	for {
+		fds := []unix.PollFd{{Fd: int32(notifyFD), Events: unix.POLLIN}, {Fd: int32(wake), Events: unix.POLLIN}}
+		if _, err := unix.Poll(fds, -1); err != nil {
+			if errors.Is(err, unix.EINTR) {
+				continue
+			}
+			return fmt.Errorf("seccomp: supervise: poll: %w", err)
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if fds[0].Revents&unix.POLLNVAL != 0 {
+			return fmt.Errorf("seccomp: supervise: fd %d is not open", notifyFD)
+		}
+		if fds[0].Revents&unix.POLLIN != 0 {
+			if err := handleOne(notifyFD, decide, report); err != nil {
+				return err
+			}
+			continue
+		}
+		if fds[0].Revents&(unix.POLLHUP|unix.POLLERR) != 0 {
+			return nil // no task uses the filter any more
+		}
+	}
+}
+
+func ioctlPtr(fd int, req uint, arg unsafe.Pointer) error {
+	_, _, e := unix.Syscall(unix.SYS_IOCTL, uintptr(fd), uintptr(req), uintptr(arg))
+	if e != 0 {
+		return e
+	}
+	return nil
+}
+
+func handleOne(fd int, decide func(Violation) policy.Action, report func(Violation)) error {
+	var req notifReq // must be zeroed: the kernel refuses a dirty buffer
+	for {
+		err := ioctlPtr(fd, unix.SECCOMP_IOCTL_NOTIF_RECV, unsafe.Pointer(&req))
+		if err == nil {
+			break
+		}
+		switch {
+		case errors.Is(err, unix.EINTR):
+			continue
+		case errors.Is(err, unix.ENOENT):
+			return nil // the task died or was interrupted between poll and recv
+		}
+		return fmt.Errorf("seccomp: supervise: receive: %w", err)
+	}
+	nr := int(int32(binary.NativeEndian.Uint32(req.Data[offNr:])))
+	arch := binary.NativeEndian.Uint32(req.Data[offArch:])
+	var args [6]uint64
+	for i := range args {
+		args[i] = binary.NativeEndian.Uint64(req.Data[offArgs+8*i:])
+	}
+	v := NewViolation(arch, nr, args)
+	if report != nil {
+		report(v)
+	}
+	act := decideWithin(decide, v)
+
+	resp := notifResp{ID: req.ID}
+	switch act.Kind {
+	case policy.ActAllow, policy.ActLog:
+		resp.Flags = userNotifFlagContinue
+	case policy.ActErrno:
+		resp.Error = -int32(act.Errno)
+	case policy.ActKillProcess, policy.ActKillThread, policy.ActTrap:
+		// Kill only if the notification is still pending: then req.Pid is still the notifying task and
+		// cannot have been reused by another process.
+		id := req.ID
+		if ioctlPtr(fd, unix.SECCOMP_IOCTL_NOTIF_ID_VALID, unsafe.Pointer(&id)) == nil {
+			_ = unix.Kill(int(req.Pid), unix.SIGKILL) // a thread id reaches its whole thread group
+		}
+		resp.Error = -int32(unix.EPERM)
+	default:
+		resp.Error = -int32(unix.EPERM)
+	}
+	if err := ioctlPtr(fd, unix.SECCOMP_IOCTL_NOTIF_SEND, unsafe.Pointer(&resp)); err != nil {
+		if errors.Is(err, unix.ENOENT) || errors.Is(err, unix.EINTR) {
+			return nil // the task is gone or its syscall was interrupted: nothing to answer
+		}
+		return fmt.Errorf("seccomp: supervise: send: %w", err)
+	}
+	return nil
+}
+
+func decideWithin(decide func(Violation) policy.Action, v Violation) policy.Action {
+	if decide == nil {
+		return DenyEPERM
+	}
+	ch := make(chan policy.Action, 1)
+	go func() { ch <- decide(v) }()
+	t := time.NewTimer(DecideTimeout)
+	defer t.Stop()
+	select {
+	case a := <-ch:
+		if _, err := EncodeAction(a); err != nil || a.Kind == policy.ActNotify {
+			return DenyEPERM
+		}
+		return a
+	case <-t.C:
+		return DenyEPERM
+	}
+}

@@ -1,0 +1,14 @@
+//go:build !linux
+
+package seccomp
+
+import (
+	"context"
+
+	"github.com/jailrun/jailrun/policy"
+)
+
+// Supervise needs Linux's seccomp user notifications.
+func Supervise(ctx context.Context, notifyFD int, decide func(Violation) policy.Action, report func(Violation)) error {
+	return ErrUnsupported
+}
