@@ -46,7 +46,21 @@ unit: deps
 e2e: build
 	JAILRUN_BIN=$(CURDIR)/$(BIN) $(GO) test -count=1 ./tests/...
 
+# fuzz runs every fuzz target for FUZZTIME (the corpora always run as plain tests in `unit`).
+fuzz: deps
+	@targets=$$($(GO) test -list '^Fuzz' ./fuzz/ 2>/dev/null | grep '^Fuzz' || true); \
+	if [ -z "$$targets" ]; then echo "fuzz: no fuzz targets found in ./fuzz" >&2; exit 1; fi; \
+	for t in $$targets; do \
+		echo "fuzz $$t for $(FUZZTIME)"; \
+		$(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) ./fuzz/ || exit 1; \
+	done
+
+fuzz-long:
+	$(MAKE) fuzz FUZZTIME=10m
+
 test: vet unit fuzz e2e test-cgroup2
+
+include tests/vm/vm.mk
 
 clean:
 	rm -rf bin .cache

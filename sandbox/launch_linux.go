@@ -14,18 +14,36 @@ import (
 	"sync"
 	"time"
 
+	"github.com/jailrun/jailrun/cgroups"
 	"github.com/jailrun/jailrun/ipc"
 	"github.com/jailrun/jailrun/namespaces"
 	"github.com/jailrun/jailrun/policy"
+	"github.com/jailrun/jailrun/seccomp"
 	"golang.org/x/sys/unix"
 )
 
 type platform struct {
 	root bool
+	// cg is nil when this host has no usable cgroup hierarchy; a policy that needs cgroup limits is then
+	// refused unless it marks them best effort.
+	cg    *cgroups.Manager
+	cgErr error
 }
 
 func (r *Runner) initPlatform() error {
 	r.plat.root = os.Geteuid() == 0
+	m, err := cgroups.NewManager(cgroups.Options{Parent: r.opts.CgroupParent})
+	if err != nil {
+		r.plat.cgErr = err
+		return nil
+	}
+	r.plat.cg = m
+	// Sweep cgroups left by jailrun processes that were killed (SIGKILL leaves no chance to clean up).
+	if removed, err := m.Janitor(); err != nil {
+		r.opts.Logf("cgroup janitor: %v", err)
+	} else if len(removed) > 0 {
+		r.opts.Logf("cgroup janitor removed %d stale cgroup(s) of dead jailrun processes", len(removed))
+	}
 	return nil
 }
 
@@ -54,9 +72,12 @@ type launch struct {
 
 	killOnce sync.Once
 	pidfd    int
+	cg       *cgroups.Cgroup
 	killedBy Status // the limit jailrun killed the sandbox for, if any
 	killMsg  *LimitHit
 	mu       sync.Mutex
+	memHit   bool
+	pidsHit  bool
 }
 
 func (l *launch) phase(name string) {
@@ -84,6 +105,10 @@ func (l *launch) kill(reason Status, hit *LimitHit) {
 		if l.pidfd >= 0 {
 			// SIGKILL to the sandbox's pid 1: the kernel then kills everything in its pid namespace.
 			_ = unix.PidfdSendSignal(l.pidfd, unix.SIGKILL, nil, 0)
+		}
+		if l.cg != nil {
+			// Without a pid namespace the cgroup is what holds every process of the run.
+			_ = l.cg.Kill()
 		}
 	})
 }
@@ -163,6 +188,10 @@ func (l *launch) run(ctx context.Context) (res *Result, err error) {
 		return nil, err
 	}
 	l.phase("prepare")
+	if err := l.prepareCgroup(cfg); err != nil {
+		return nil, err
+	}
+	l.phase("cgroup")
 
 	// Pipes: sync (parent → child), err (child → parent, EOF at exec), status (reaper → parent).
 	syncR, syncW, err := os.Pipe()
@@ -181,6 +210,7 @@ func (l *launch) run(ctx context.Context) (res *Result, err error) {
 	}
 	l.cleanup = append(l.cleanup, func() { statusR.Close(); statusW.Close() })
 	cfg.syncFD, cfg.errFD, cfg.statusFD = int(syncR.Fd()), int(errW.Fd()), int(statusW.Fd())
+	cfg.parentFDs = [3]int{int(syncW.Fd()), int(errR.Fd()), int(statusR.Fd())}
 
 	stdio, err := l.setupStdio()
 	if err != nil {
@@ -218,6 +248,13 @@ func (l *launch) run(ctx context.Context) (res *Result, err error) {
 	if s.Namespaces.User {
 		if err := writeIDMaps(pid, s.Process, l.r.opts); err != nil {
 			return l.setupError("clone", "write id maps", err)
+		}
+	}
+	if l.cg != nil && cfg.cgroupFD < 0 {
+		// cgroup v1 (or no clone3): place the child before it runs anything of the policy's; it is waiting
+		// on the sync pipe and enters its cgroup namespace only afterwards.
+		if err := l.cg.Add(pid); err != nil {
+			return l.setupError("clone", "join cgroup "+l.cg.Path(), err)
 		}
 	}
 	if _, err := syncW.Write([]byte{1}); err != nil {
@@ -290,6 +327,9 @@ func (l *launch) run(ctx context.Context) (res *Result, err error) {
 		TotalMS: ms(time.Duration(ru.Utime.Nano() + ru.Stime.Nano())),
 		Source:  "rusage",
 	}
+	if err := l.readCgroupStats(); err != nil {
+		return l.setupError("wait", "read cgroup counters", err)
+	}
 	l.res.MaxRSSBytes = ru.Maxrss * 1024
 	l.res.Stdout, l.res.Stderr = streams[0], streams[1]
 	l.verdict(cmdStatus, haveStatus)
@@ -340,6 +380,14 @@ func (l *launch) verdict(ws unix.WaitStatus, have bool) {
 		if hit != nil {
 			res.Message = fmt.Sprintf("%s exceeded (%s)", hit.Name, hit.Value)
 		}
+	case res.OOMKills > 0 || (l.memHit && (res.Signal != 0 || res.ExitCode != 0)):
+		res.Status = StatusMemoryLimit
+		res.Limit = &LimitHit{Name: "limits.memory", Value: strconv.FormatInt(l.s.Limits.Memory, 10)}
+		res.Message = fmt.Sprintf("limits.memory exceeded (%d bytes)", l.s.Limits.Memory)
+	case l.pidsHit && (res.Signal != 0 || res.ExitCode != 0):
+		res.Status = StatusPidsLimit
+		res.Limit = &LimitHit{Name: "limits.pids", Value: strconv.FormatInt(l.s.Limits.Pids, 10)}
+		res.Message = fmt.Sprintf("limits.pids reached (%d)", l.s.Limits.Pids)
 	case res.Signal == int(unix.SIGSYS):
 		res.Status = StatusSeccompViolation
 		res.Message = "killed by the seccomp filter"
@@ -391,6 +439,10 @@ func (l *launch) watch(ctx context.Context, stop <-chan struct{}, wg *sync.WaitG
 		wall = t.C
 		l.cleanup = append(l.cleanup, func() { t.Stop() })
 	}
+	if lim.CPUTime > 0 && l.cg != nil {
+		wg.Add(1)
+		go func() { defer wg.Done(); l.watchCPU(stop) }()
+	}
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
@@ -412,17 +464,6 @@ func (l *launch) checkEnforceable() error {
 	}
 	if !s.Namespaces.User && s.Process.UID == 0 && !s.Process.Unsafe {
 		return fmt.Errorf("%w: process.uid 0 without a user namespace would be host root", ErrPolicy)
-	}
-	if s.Limits.Memory > 0 || s.Limits.Pids > 0 || s.Limits.CPU > 0 || s.Limits.Cpuset != "" ||
-		s.Limits.IOWeight > 0 || s.Limits.CPUTime > 0 {
-		for _, name := range []string{"limits.memory", "limits.pids", "limits.cpu", "limits.cpuset", "limits.io_weight", "limits.cpu_time"} {
-			if l.wants(name) && !s.Require.Allows(name) {
-				return fmt.Errorf("%w: %s needs cgroups, which this build of the launcher does not use yet", ErrUnsupported, name)
-			}
-			if l.wants(name) {
-				l.res.Skipped = append(l.res.Skipped, name)
-			}
-		}
 	}
 	return nil
 }
@@ -446,15 +487,31 @@ func (l *launch) wants(name string) bool {
 	return false
 }
 
-// prepareSeccomp compiles the policy's filter in the parent; the child only loads it.
+// prepareSeccomp compiles the policy's filter in the parent; the child only loads it, as its last step
+// before execve.
 func (l *launch) prepareSeccomp(cfg *spawnConfig) error {
 	if !l.s.Seccomp.Enabled {
 		return nil
 	}
-	if !l.s.Require.Allows("seccomp") {
-		return fmt.Errorf("%w: seccomp filters are not wired into this build of the launcher yet", ErrUnsupported)
+	prog, err := buildSeccomp(l.s.Seccomp)
+	if err != nil {
+		if l.s.Require.Allows("seccomp") {
+			l.res.Skipped = append(l.res.Skipped, "seccomp")
+			l.r.opts.Logf("seccomp skipped (best effort): %v", err)
+			return nil
+		}
+		var pe *seccomp.PolicyError
+		if errors.As(err, &pe) {
+			return fmt.Errorf("%w: %v", ErrPolicy, err)
+		}
+		return fmt.Errorf("%w: seccomp: %v", ErrUnsupported, err)
 	}
-	l.res.Skipped = append(l.res.Skipped, "seccomp")
+	if prog.NeedsNotify() {
+		// The user-notification supervisor is not wired into the launcher yet: refuse rather than run a
+		// filter whose notify rules nobody would answer.
+		return fmt.Errorf("%w: seccomp notify actions are not supported by this launcher yet", ErrUnsupported)
+	}
+	cfg.filter = prog.Instructions()
 	return nil
 }
 
@@ -481,6 +538,30 @@ func (l *launch) enforced(cfg *spawnConfig) {
 		}
 	}
 	e.Limits = map[string]string{}
+	if l.cg != nil {
+		skipped := map[string]bool{}
+		for _, k := range l.res.Skipped {
+			skipped[k] = true
+		}
+		lim := s.Limits
+		for _, x := range []struct {
+			name string
+			on   bool
+			v    string
+		}{
+			{"memory", lim.Memory > 0, strconv.FormatInt(lim.Memory, 10)},
+			{"memory_swap", lim.Memory > 0, strconv.FormatInt(lim.MemorySwap, 10)},
+			{"pids", lim.Pids > 0, strconv.FormatInt(lim.Pids, 10)},
+			{"cpu", lim.CPU > 0, strconv.FormatFloat(lim.CPU, 'f', -1, 64)},
+			{"cpuset", lim.Cpuset != "", lim.Cpuset},
+			{"io_weight", lim.IOWeight > 0, strconv.Itoa(int(lim.IOWeight))},
+			{"cpu_time", lim.CPUTime > 0, lim.CPUTime.String()},
+		} {
+			if x.on && !skipped["limits."+x.name] {
+				e.Limits[x.name] = x.v
+			}
+		}
+	}
 	if s.Limits.WallTime > 0 {
 		e.Limits["wall_time"] = s.Limits.WallTime.String()
 	}

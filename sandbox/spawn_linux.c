@@ -13,6 +13,7 @@
 #include <linux/sched.h>
 #include <linux/seccomp.h>
 #include <net/if.h>
+#include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdint.h>
@@ -21,6 +22,7 @@
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
@@ -449,8 +451,6 @@ static int allowed(struct jr_config *c, const char *path) {
 }
 
 __attribute__((noreturn)) static void exec_stage(struct jr_config *c) {
-	if (c->reaper && prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0)
-		die(c, JR_STEP_SIGNALS, errno, 0);
 	setup_fds(c);
 	for (int i = 0; i < c->nrlimits; i++) {
 		struct rlimit r = {.rlim_cur = c->rlimits[i].soft, .rlim_max = c->rlimits[i].hard};
@@ -460,6 +460,9 @@ __attribute__((noreturn)) static void exec_stage(struct jr_config *c) {
 	umask((mode_t)c->umask);
 	if (!c->userns)
 		set_ids(c);
+	// Armed after the last credential change, which would clear it.
+	if (c->reaper && prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0)
+		die(c, JR_STEP_SIGNALS, errno, 0);
 	// Lock the root-is-special rules off before dropping CAP_SETPCAP: even a policy that runs as uid 0 inside
 	// cannot regain capabilities through execve of a setuid or root-owned file.
 	if (prctl(PR_SET_SECUREBITS, SECBIT_NOROOT | SECBIT_NOROOT_LOCKED | SECBIT_NO_SETUID_FIXUP |
@@ -528,19 +531,49 @@ __attribute__((noreturn)) static void reap(struct jr_config *c, pid_t cmd) {
 	if (!(c->clone_flags & CLONE_NEWPID))
 		prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
 	drop_caps();
+	// Wait for children and, at the same time, for the parent to go away: the parent-death signal is not
+	// enough on its own (a pid namespace's init drops it in some paths), while the parent's end of the status
+	// pipe closing is certain. All signals are blocked here; SIGCHLD arrives through a signalfd.
+	sigset_t chld;
+	sigemptyset(&chld);
+	sigaddset(&chld, SIGCHLD);
+	int sfd = signalfd(-1, &chld, SFD_CLOEXEC | SFD_NONBLOCK);
 	for (;;) {
 		int st;
-		pid_t p = wait4(-1, &st, 0, NULL);
-		if (p == cmd) {
-			struct jr_status s = {.wstatus = st, .pad = 0};
-			ssize_t n;
-			do {
-				n = write(keep, &s, sizeof s);
-			} while (n < 0 && errno == EINTR);
-			_exit(0);
+		pid_t p;
+		while ((p = wait4(-1, &st, WNOHANG, NULL)) > 0) {
+			if (p == cmd) {
+				struct jr_status s = {.wstatus = st, .pad = 0};
+				ssize_t n;
+				do {
+					n = write(keep, &s, sizeof s);
+				} while (n < 0 && errno == EINTR);
+				_exit(0);
+			}
 		}
-		if (p < 0 && errno != EINTR)
+		if (p < 0 && errno == ECHILD)
 			_exit(1);
+		if (sfd < 0) {
+			// No signalfd: block in wait4 and rely on the parent-death signal alone.
+			p = wait4(-1, &st, __WALL, NULL);
+			if (p == cmd) {
+				struct jr_status s = {.wstatus = st, .pad = 0};
+				ssize_t n = write(keep, &s, sizeof s);
+				(void)n;
+				_exit(0);
+			}
+			continue;
+		}
+		struct pollfd pfd[2] = {{.fd = keep, .events = 0}, {.fd = sfd, .events = POLLIN}};
+		if (poll(pfd, 2, -1) < 0 && errno != EINTR)
+			_exit(1);
+		if (pfd[0].revents & (POLLERR | POLLHUP))
+			_exit(1); // jailrun is gone: leaving kills the whole pid namespace
+		if (pfd[1].revents & POLLIN) {
+			struct signalfd_siginfo si;
+			while (read(sfd, &si, sizeof si) == sizeof si) {
+			}
+		}
 	}
 }
 
@@ -556,8 +589,9 @@ static void reset_signals(void) {
 __attribute__((noreturn)) static void child_main(struct jr_config *c) {
 	// Go's handlers are still installed in this copy of the process; a signal before execve must never run them.
 	reset_signals();
-	if (c->pdeathsig && prctl(PR_SET_PDEATHSIG, c->pdeathsig, 0, 0, 0) < 0)
-		die(c, JR_STEP_SIGNALS, errno, 0);
+	for (int i = 0; i < 3; i++)
+		if (c->parent_fds[i] >= 0)
+			close(c->parent_fds[i]);
 	char b;
 	ssize_t n;
 	do {
@@ -568,6 +602,13 @@ __attribute__((noreturn)) static void child_main(struct jr_config *c) {
 	close(c->sync_fd);
 	if (c->userns)
 		set_ids(c); // files this stage creates must belong to an id the namespace maps
+	// After set_ids: the kernel clears the parent-death signal on every credential change.
+	if (c->pdeathsig && prctl(PR_SET_PDEATHSIG, c->pdeathsig, 0, 0, 0) < 0)
+		die(c, JR_STEP_SIGNALS, errno, 0);
+	// The parent may have died before the signal was armed; its end of the status pipe tells.
+	struct pollfd pfd = {.fd = c->status_fd, .events = POLLOUT};
+	if (poll(&pfd, 1, 0) == 1 && (pfd.revents & (POLLERR | POLLHUP)))
+		_exit(125);
 	if (c->unshare_cgroup && unshare(CLONE_NEWCGROUP) < 0)
 		die(c, JR_STEP_UNSHARE_CGROUP, errno, 0);
 	if (c->hostname && sethostname(c->hostname, strlen(c->hostname)) < 0)

@@ -27,6 +27,7 @@ type spawnConfig struct {
 	syncFD        int
 	errFD         int
 	statusFD      int
+	parentFDs     [3]int
 	fds           [][2]int // from, to
 	plan          *namespaces.Plan
 	rlimits       [][3]uint64 // resource, soft, hard
@@ -108,6 +109,9 @@ func (s *spawnConfig) toC(a *arena) *C.struct_jr_config {
 	c.sync_fd = C.int(s.syncFD)
 	c.err_fd = C.int(s.errFD)
 	c.status_fd = C.int(s.statusFD)
+	for i, fd := range s.parentFDs {
+		c.parent_fds[i] = C.int(fd)
+	}
 	c.pdeathsig = C.int(unix.SIGKILL)
 
 	if n := len(s.fds); n > 0 {

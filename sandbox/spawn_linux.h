@@ -53,6 +53,8 @@ struct jr_config {
 	int sync_fd;             // child reads one byte: ids mapped, cgroup joined
 	int err_fd;              // child writes a jr_error on failure (close-on-exec: EOF means exec happened)
 	int status_fd;           // the reaper writes the command's wait status here
+	int parent_fds[3];       // the parent's ends of those pipes: the child closes its copies first, so that
+	                         // EOF and POLLERR tell it the parent is gone
 	int pdeathsig;
 
 	struct jr_fdmap *fds;    // stdio and channels, applied with dup2 in order

@@ -1,0 +1,114 @@
+//go:build linux && cgo
+
+package sandbox
+
+import (
+	"errors"
+	"fmt"
+	"runtime"
+	"time"
+
+	"github.com/jailrun/jailrun/cgroups"
+	"github.com/jailrun/jailrun/namespaces"
+)
+
+// cgroupLimitSettings are the policy settings that only a cgroup can enforce.
+var cgroupLimitSettings = []string{"limits.memory", "limits.pids", "limits.cpu", "limits.cpuset", "limits.io_weight", "limits.cpu_time"}
+
+// prepareCgroup creates the run's cgroup before the clone. Every run gets one when the host has cgroups, for
+// the kernel's accounting and a kill that reaches every process; a host without any is refused only when the
+// policy needs a cgroup limit that it does not allow to be skipped.
+func (l *launch) prepareCgroup(cfg *spawnConfig) error {
+	m := l.r.plat.cg
+	if m == nil {
+		for _, name := range cgroupLimitSettings {
+			if !l.wants(name) {
+				continue
+			}
+			if !l.s.Require.Allows(name) {
+				return fmt.Errorf("%w: %s needs a cgroup, and this host has none jailrun can use: %v", ErrUnsupported, name, l.r.plat.cgErr)
+			}
+			l.res.Skipped = append(l.res.Skipped, name)
+		}
+		return nil
+	}
+	cg, err := m.Create(l.res.RunID, l.s.Limits, l.s.Require)
+	if err != nil {
+		if errors.Is(err, cgroups.ErrUnsupported) {
+			return fmt.Errorf("%w: %v", ErrUnsupported, err)
+		}
+		var le *cgroups.LimitError
+		if errors.As(err, &le) {
+			return fmt.Errorf("%w: %v", ErrPolicy, err)
+		}
+		return &SetupError{Stage: "prepare", Step: "create cgroup", Err: err}
+	}
+	l.cg = cg
+	l.cleanup = append(l.cleanup, func() {
+		if err := cg.Destroy(); err != nil {
+			l.r.opts.Logf("remove cgroup %s: %v", cg.Path(), err)
+		}
+	})
+	l.res.Skipped = append(l.res.Skipped, cg.Skipped()...)
+	l.res.Enforced.Cgroup = cgroupVersion(m.Mode())
+	if fd, ok := cg.CloneFD(); ok {
+		// cgroup v2: the child starts inside its cgroup (CLONE_INTO_CGROUP) and never runs outside it, so
+		// its cgroup namespace can be created by the clone itself.
+		cfg.cgroupFD = fd
+		if l.s.Namespaces.Cgroup {
+			cfg.cloneFlags |= namespaces.CloneNewCgroup
+			cfg.unshareCgroup = false
+		}
+	}
+	return nil
+}
+
+func cgroupVersion(m cgroups.Mode) string {
+	if m == cgroups.ModeV2 {
+		return "v2"
+	}
+	return "v1"
+}
+
+// watchCPU enforces limits.cpu_time from the cgroup's CPU usage with millisecond precision (RLIMIT_CPU only
+// counts whole seconds, per process). It sleeps for the time the sandbox could at most use before reaching
+// the limit, so a mostly idle run costs a handful of reads.
+func (l *launch) watchCPU(stop <-chan struct{}) {
+	lim := l.s.Limits.CPUTime + l.s.Limits.ExtraTime
+	cpus := time.Duration(runtime.NumCPU())
+	for {
+		used, err := l.cg.CPUUsage()
+		if err != nil {
+			return
+		}
+		if used >= lim {
+			l.kill(StatusTimeLimit, &LimitHit{Name: "limits.cpu_time", Value: l.s.Limits.CPUTime.String()})
+			return
+		}
+		wait := (lim - used) / cpus
+		wait = max(min(wait, 100*time.Millisecond), 2*time.Millisecond)
+		select {
+		case <-stop:
+			return
+		case <-time.After(wait):
+		}
+	}
+}
+
+// readCgroupStats fills the result from the cgroup's counters: exact CPU time of every process that ever ran
+// in the sandbox, peak memory and pids, OOM kills.
+func (l *launch) readCgroupStats() error {
+	if l.cg == nil {
+		return nil
+	}
+	st, err := l.cg.Stats()
+	if err != nil {
+		return err
+	}
+	l.res.CPUTimeMS = CPUTime{UserMS: ms(st.CPUUser), SysMS: ms(st.CPUSystem), TotalMS: ms(st.CPUTotal), Source: "cgroup"}
+	l.res.PeakMemoryBytes, l.res.PeakMemorySrc = st.MemoryPeak, st.MemoryPeakSource
+	l.res.PeakPids = st.PidsPeak
+	l.res.OOMKills = st.OOMKills
+	l.memHit, l.pidsHit = st.MemoryLimitHit, st.PidsLimitHit
+	return nil
+}

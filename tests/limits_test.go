@@ -1,0 +1,252 @@
+package tests
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// policyFile writes a policy that extends the built-in strict one with the given JSON members.
+func policyFile(t *testing.T, members string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "policy.json")
+	body := `{"version": 1, "name": "test", "extends": "strict"`
+	if members != "" {
+		body += ", " + members
+	}
+	body += "}"
+	if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// python is needed for the hogs: the strict policy binds /usr, where Debian's python3 lives.
+func needPython(t *testing.T) {
+	t.Helper()
+	if _, err := os.Stat("/usr/bin/python3"); err != nil {
+		if os.Getenv("JAILRUN_REQUIRE_PRIVILEGED") == "1" {
+			t.Fatalf("limits tests need /usr/bin/python3")
+		}
+		t.Skip("no /usr/bin/python3")
+	}
+}
+
+func num(r run, key string) float64 {
+	switch v := r.result[key].(type) {
+	case float64:
+		return v
+	case map[string]any:
+		f, _ := v["total"].(float64)
+		return f
+	}
+	return -1
+}
+
+// The verdict table of the limits issue, through the real binary and the real kernel.
+func TestLimitVerdicts(t *testing.T) {
+	requirePrivileged(t)
+	needPython(t)
+	for _, tc := range []struct {
+		name    string
+		policy  string
+		script  []string
+		status  string
+		limit   string
+		check   func(t *testing.T, r run)
+		timeout time.Duration
+	}{
+		{
+			name:   "memory hog 1GiB under 256MiB",
+			policy: `"limits": {"memory": "256M"}`,
+			script: []string{"/usr/bin/python3", "-c", "b = bytearray(1 << 30)\nfor i in range(0, len(b), 4096): b[i] = 1"},
+			status: "memory_limit", limit: "limits.memory",
+			check: func(t *testing.T, r run) {
+				if num(r, "oom_kills") < 1 {
+					t.Errorf("oom_kills = %v, want ≥ 1", r.result["oom_kills"])
+				}
+			},
+		},
+		{
+			name:   "4 processes x 192MiB under 256MiB",
+			policy: `"limits": {"memory": "256M"}`,
+			script: []string{"/bin/sh", "-c", `for i in 1 2 3 4; do /usr/bin/python3 -c 'import time
+b = bytearray(192 << 20)
+for i in range(0, len(b), 4096): b[i] = 1
+time.sleep(2)' & done; wait`},
+			status: "memory_limit", limit: "limits.memory",
+		},
+		{
+			name:   "fork bomb under pids 32",
+			policy: `"limits": {"pids": 32}`,
+			script: []string{"/bin/sh", "-c", `i=0; while [ $i -lt 200 ]; do sleep 5 & i=$((i+1)); done; wait`},
+			status: "pids_limit", limit: "limits.pids",
+			check: func(t *testing.T, r run) {
+				if p := num(r, "peak_pids"); p > 32 {
+					t.Errorf("peak_pids %v above the limit", p)
+				}
+			},
+		},
+		{
+			name:   "busy loop under 1s CPU",
+			policy: `"limits": {"cpu_time": "1s", "wall_time": "20s"}`,
+			script: []string{"/bin/sh", "-c", "while :; do :; done"},
+			status: "time_limit", limit: "limits.cpu_time",
+			check: func(t *testing.T, r run) {
+				cpu := num(r, "cpu_time_ms")
+				if cpu < 1000 || cpu > 1050 {
+					t.Errorf("cpu_time_ms %v, want within 50 ms of the 1000 ms limit", cpu)
+				}
+			},
+		},
+		{
+			name:   "sleep 100 under 1s wall",
+			policy: `"limits": {"wall_time": "1s"}`,
+			script: []string{"/bin/sleep", "100"},
+			status: "wall_time_limit", limit: "limits.wall_time",
+			check: func(t *testing.T, r run) {
+				if w := num(r, "wall_time_ms"); w < 1000 || w > 1500 {
+					t.Errorf("wall_time_ms %v, want about 1000", w)
+				}
+			},
+		},
+		{
+			name:   "normal run",
+			script: []string{"/usr/bin/python3", "-c", "print(sum(range(10**6)))"},
+			status: "ok",
+			check: func(t *testing.T, r run) {
+				if m := num(r, "peak_memory_bytes"); m < 1<<20 || m > 256<<20 {
+					t.Errorf("peak_memory_bytes %v implausible for python", m)
+				}
+				if c := num(r, "cpu_time_ms"); c <= 0 || c > 10000 {
+					t.Errorf("cpu_time_ms %v implausible", c)
+				}
+				if r.stdout != "499999500000\n" {
+					t.Errorf("stdout %q", r.stdout)
+				}
+			},
+		},
+		{
+			name:   "output flood over 1MiB",
+			policy: `"limits": {"output": {"stdout": "1M"}}`,
+			script: []string{"/bin/sh", "-c", "yes xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"},
+			status: "output_limit", limit: "limits.output.stdout",
+			check: func(t *testing.T, r run) {
+				if len(r.stdout) != 1<<20 {
+					t.Errorf("passed on %d bytes, want exactly the 1 MiB limit", len(r.stdout))
+				}
+			},
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			args := []string{"--quiet"}
+			if tc.policy != "" {
+				args = append(args, "--policy", policyFile(t, tc.policy))
+			}
+			before := jailrunCgroups(t)
+			r := jailrun(t, append(append(args, "--"), tc.script...))
+			if r.status() != tc.status {
+				t.Fatalf("status %q, want %q\n%v\nresult: %v", r.status(), tc.status, r, r.result)
+			}
+			if tc.limit != "" {
+				lim, _ := r.result["limit"].(map[string]any)
+				if lim == nil || lim["name"] != tc.limit {
+					t.Errorf("limit %v, want %s", r.result["limit"], tc.limit)
+				}
+			}
+			if tc.check != nil {
+				tc.check(t, r)
+			}
+			t.Logf("%-32s status=%-16s cpu=%6.0fms wall=%6.0fms peak_mem=%10.0f peak_pids=%3.0f oom_kills=%v",
+				tc.name, r.status(), num(r, "cpu_time_ms"), num(r, "wall_time_ms"), num(r, "peak_memory_bytes"), num(r, "peak_pids"), r.result["oom_kills"])
+			if after := jailrunCgroups(t); len(after) > len(before) {
+				t.Errorf("cgroups left behind: %v", after)
+			}
+		})
+	}
+}
+
+// jailrunCgroups lists the run cgroups that exist now, in every hierarchy.
+func jailrunCgroups(t *testing.T) []string {
+	t.Helper()
+	var out []string
+	_ = filepath.WalkDir("/sys/fs/cgroup", func(p string, d os.DirEntry, err error) error {
+		if err != nil || !d.IsDir() {
+			return nil
+		}
+		if strings.HasPrefix(d.Name(), "jr.") && !strings.HasSuffix(d.Name(), ".self") {
+			out = append(out, p)
+			return filepath.SkipDir
+		}
+		return nil
+	})
+	return out
+}
+
+// A jailrun killed with SIGKILL cannot remove its cgroup; the next jailrun's janitor does.
+func TestJanitorRemovesStaleCgroup(t *testing.T) {
+	requirePrivileged(t)
+	marker := "6271.75"
+	c := startJailrun(t, "--", "/bin/sleep", marker)
+	deadline := time.Now().Add(5 * time.Second)
+	for len(procsMatching("sleep "+marker)) < 2 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	stale := jailrunCgroups(t)
+	if len(stale) == 0 {
+		c.Process.Kill()
+		c.Wait()
+		t.Fatal("no run cgroup found while the sandbox runs")
+	}
+	c.Process.Kill()
+	c.Wait()
+	waitGone(t, "sleep "+marker, 3*time.Second)
+	r := jailrun(t, []string{"--quiet", "--", "/bin/true"})
+	if r.code != 0 {
+		t.Fatalf("%v", r)
+	}
+	for _, p := range stale {
+		if _, err := os.Stat(p); err == nil {
+			t.Errorf("stale cgroup %s survived the janitor", p)
+		}
+	}
+}
+
+func TestMissingControllerIsRefused(t *testing.T) {
+	requirePrivileged(t)
+	// io_weight needs the io (v2) or blkio weight (v1) controller; when this host lacks it the run must
+	// be refused naming it, never run unlimited. When the host has it, the limit must show as enforced.
+	r := jailrun(t, []string{"--policy", policyFile(t, `"limits": {"io_weight": 100}`), "--", "/bin/true"})
+	switch r.code {
+	case 121:
+		if !strings.Contains(r.stderr, "limits.io_weight") || !strings.Contains(r.stderr, "io") {
+			t.Fatalf("refusal must name the setting and controller: %v", r)
+		}
+	case 0:
+		enf, _ := r.result["enforced"].(map[string]any)
+		lims, _ := enf["limits"].(map[string]any)
+		if lims["io_weight"] == nil {
+			t.Fatalf("ran without enforcing io_weight: %v", r.result)
+		}
+	default:
+		t.Fatalf("unexpected: %v", r)
+	}
+	// Marked best effort, the same policy runs and the result says what was skipped.
+	r = jailrun(t, []string{"--policy", policyFile(t, `"limits": {"io_weight": 100}, "require": {"best_effort": ["limits.io_weight"]}`), "--", "/bin/true"})
+	if r.code != 0 {
+		t.Fatalf("best effort run failed: %v", r)
+	}
+	t.Logf("io_weight best effort: skipped=%v", r.result["skipped"])
+}
+
+func startJailrun(t *testing.T, args ...string) *exec.Cmd {
+	t.Helper()
+	c := exec.Command(jailrunBin, args...)
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
