@@ -1,0 +1,841 @@
+package cgroups
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/jailrun/jailrun/policy"
+)
+
+// These tests use the real kernel. They are mode-aware: they pass on this project's hybrid CI hosts (v1
+// controllers) and in the pure cgroup v2 VM lane (tests/vm), as root and in a delegated cgroup, asserting in
+// each place what the kernel offers there (a controller that is not offered must give an UnsupportedError).
+
+const mib = 1 << 20
+
+// peakSlack is how far a memory high-water mark may pass the limit: by the charge that failed (seen: one
+// page on v1).
+const peakSlack = 1 * mib
+
+// lanes are the Managers a mode-independent test runs against: the host's own mode, and on a hybrid host also
+// the v2 code path on its cgroup2 mount (no controllers there, but cgroup.kill, CLONE_INTO_CGROUP, cpu.stat).
+func lanes(t *testing.T) []struct {
+	name string
+	opts Options
+} {
+	l := []struct {
+		name string
+		opts Options
+	}{{"host", Options{}}}
+	if detectMode() == ModeHybrid && exists("/sys/fs/cgroup/unified/cgroup.procs") {
+		l = append(l, struct {
+			name string
+			opts Options
+		}{"hybrid-unified-as-v2", Options{unified: "/sys/fs/cgroup/unified"}})
+	}
+	return l
+}
+
+func TestModeDetection(t *testing.T) {
+	m, err := NewManager(Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var st syscall.Statfs_t
+	if err := syscall.Statfs("/sys/fs/cgroup", &st); err != nil {
+		if m.Mode() != ModeNone {
+			t.Fatalf("no /sys/fs/cgroup but mode %s", m.Mode())
+		}
+		return
+	}
+	const cgroup2Magic = 0x63677270
+	want := ModeV1
+	switch {
+	case st.Type == cgroup2Magic:
+		want = ModeV2
+	case syscall.Statfs("/sys/fs/cgroup/unified", &st) == nil && st.Type == cgroup2Magic:
+		want = ModeHybrid
+	}
+	if m.Mode() != want {
+		t.Fatalf("Mode() = %s, want %s", m.Mode(), want)
+	}
+	t.Logf("mode %s", m.Mode())
+	if want != ModeV2 {
+		// Path resolution: every v1 hierarchy's parent is under this process's own cgroup there.
+		own, _ := os.ReadFile("/proc/self/cgroup")
+		for ctl, h := range m.hier {
+			if h.err != nil {
+				t.Logf("%s: %v", ctl, h.err)
+				continue
+			}
+			for _, line := range strings.Split(string(own), "\n") {
+				f := strings.SplitN(line, ":", 3)
+				if len(f) == 3 && hasWord(strings.ReplaceAll(f[1], ",", " "), ctl) {
+					if want := filepath.Join(h.mount, f[2], "jailrun"); h.parent != want {
+						t.Errorf("%s parent %s, want %s", ctl, h.parent, want)
+					}
+				}
+			}
+		}
+	}
+}
+
+func TestCreateDestroyLeavesNothing(t *testing.T) {
+	for _, lane := range lanes(t) {
+		for _, tc := range []struct {
+			name string
+			lim  policy.Limits
+		}{
+			{"no-limits", policy.Limits{}},
+			{"strict", policy.Limits{Memory: 256 * mib, Pids: 64, CPUTime: 10 * time.Second}},
+		} {
+			t.Run(lane.name+"/"+tc.name, func(t *testing.T) {
+				m := requireCgroups(t, lane.opts)
+				c, err := m.Create("leaves-nothing", tc.lim, policy.Require{BestEffort: []string{"limits"}})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(c.Paths()) == 0 {
+					t.Fatal("no directories")
+				}
+				for _, d := range c.Paths() {
+					if _, err := os.Stat(d); err != nil {
+						t.Fatalf("cgroup dir missing: %v", err)
+					}
+					if !strings.Contains(d, "/jr.") || !strings.HasSuffix(d, "-leaves-nothing") {
+						t.Errorf("unexpected name %s", d)
+					}
+				}
+				if err := c.Destroy(); err != nil {
+					t.Fatal(err)
+				}
+				for _, d := range c.Paths() {
+					if _, err := os.Stat(d); !os.IsNotExist(err) {
+						t.Errorf("%s left behind (%v)", d, err)
+					}
+				}
+				if err := c.Destroy(); err != nil {
+					t.Errorf("second Destroy: %v", err)
+				}
+				if _, err := c.Stats(); err == nil {
+					t.Error("Stats after Destroy succeeded")
+				}
+				if _, err := c.CPUUsage(); err == nil {
+					t.Error("CPUUsage after Destroy succeeded")
+				}
+				if fd, ok := c.CloneFD(); ok || fd != -1 {
+					t.Error("CloneFD after Destroy")
+				}
+			})
+		}
+	}
+}
+
+// TestLimitsWritten checks every limit kind against the kernel's interface files, or, where this host does
+// not offer the controller, that Create fails closed naming it.
+func TestLimitsWritten(t *testing.T) {
+	m := requireCgroups(t, Options{})
+	q, p := cpuQuota(0.5)
+	type file struct{ v2, v1, want string }
+	for _, tc := range []struct {
+		setting    string
+		v2c, v1c   string
+		lim        policy.Limits
+		files      []file
+		v2onlyFile bool
+	}{
+		{"limits.memory", "memory", "memory", policy.Limits{Memory: 64 * mib}, []file{
+			{"memory.max", "memory.limit_in_bytes", strconv.Itoa(64 * mib)},
+		}, false},
+		{"limits.pids", "pids", "pids", policy.Limits{Pids: 17}, []file{{"pids.max", "pids.max", "17"}}, false},
+		{"limits.cpu", "cpu", "cpu", policy.Limits{CPU: 0.5}, []file{
+			{"cpu.max", "cpu.cfs_quota_us", fmt.Sprintf("%d %d", q, p)},
+		}, false},
+		{"limits.cpuset", "cpuset", "cpuset", policy.Limits{Cpuset: "0"}, []file{{"cpuset.cpus", "cpuset.cpus", "0"}}, false},
+	} {
+		t.Run(tc.setting, func(t *testing.T) {
+			ctl := tc.v1c
+			if m.v2 {
+				ctl = tc.v2c
+			}
+			c, err := m.Create("limits", tc.lim, policy.Require{})
+			if !hostOffers(m, ctl) {
+				var ue *UnsupportedError
+				if !errors.As(err, &ue) || ue.Setting != tc.setting || ue.Controller != ctl {
+					t.Fatalf("controller %s not offered here: want UnsupportedError for %s, got %v", ctl, tc.setting, err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { c.Destroy() })
+			for _, f := range tc.files {
+				name, want := f.v1, f.want
+				if m.v2 {
+					name = f.v2
+				} else if name == "cpu.cfs_quota_us" {
+					want = strconv.FormatUint(q, 10)
+				}
+				got, err := readString(filepath.Join(c.dirs[ctl], name))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if got != want {
+					t.Errorf("%s = %q, want %q", name, got, want)
+				}
+			}
+		})
+	}
+	t.Run("swap forbidden", func(t *testing.T) {
+		if !hostOffers(m, "memory") {
+			t.Skip("no memory controller here (covered by limits.memory above)")
+		}
+		c := create(t, m, policy.Limits{Memory: 64 * mib}, policy.Require{})
+		dir := c.dirs["memory"]
+		if m.v2 {
+			if exists(filepath.Join(dir, "memory.swap.max")) {
+				if got, _ := readString(filepath.Join(dir, "memory.swap.max")); got != "0" {
+					t.Errorf("memory.swap.max = %s, want 0", got)
+				}
+			}
+			if got, _ := readString(filepath.Join(dir, "memory.oom.group")); got != "1" {
+				t.Errorf("memory.oom.group = %s, want 1", got)
+			}
+		} else if exists(filepath.Join(dir, "memory.memsw.limit_in_bytes")) {
+			if got, _ := readString(filepath.Join(dir, "memory.memsw.limit_in_bytes")); got != strconv.Itoa(64*mib) {
+				t.Errorf("memsw = %s, want %d (no swap on top)", got, 64*mib)
+			}
+		}
+	})
+	t.Run("swap allowed", func(t *testing.T) {
+		if !hostOffers(m, "memory") {
+			t.Skip("no memory controller here (covered by limits.memory above)")
+		}
+		c := create(t, m, policy.Limits{Memory: 64 * mib, MemorySwap: 32 * mib}, policy.Require{})
+		dir := c.dirs["memory"]
+		file, want := "memory.memsw.limit_in_bytes", strconv.Itoa(96*mib)
+		if m.v2 {
+			file, want = "memory.swap.max", strconv.Itoa(32*mib)
+		}
+		if exists(filepath.Join(dir, file)) {
+			if got, _ := readString(filepath.Join(dir, file)); got != want {
+				t.Errorf("%s = %s, want %s", file, got, want)
+			}
+		}
+	})
+}
+
+func TestMemoryHogIsOOMKilled(t *testing.T) {
+	m := requireCgroups(t, Options{})
+	if !hostOffers(m, "memory") {
+		skipOrFail(t, "no memory controller offered here")
+	}
+	for _, useClone := range []bool{true, false} {
+		t.Run(fmt.Sprintf("clone-into-cgroup=%v", useClone), func(t *testing.T) {
+			const limit = 256 * mib
+			c := create(t, m, policy.Limits{Memory: limit}, policy.Require{})
+			h := startHelper(t, c, "hog", []string{"HOG_MIB=1024"}, useClone)
+			<-h.exited
+			if sig := h.signal(); sig != syscall.SIGKILL {
+				t.Fatalf("the 1 GiB hog under 256 MiB ended with %v, want SIGKILL by the OOM killer", h.cmd.ProcessState)
+			}
+			s, err := c.Stats()
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Logf("stats: %+v", s)
+			if s.OOMKills < 1 || !s.MemoryLimitHit {
+				t.Errorf("OOMKills=%d MemoryLimitHit=%v, want >=1 and true", s.OOMKills, s.MemoryLimitHit)
+			}
+			// The kernel's high-water mark may pass the limit by the charge that failed (a page or a batch).
+			if s.MemoryPeak > limit+peakSlack || s.MemoryPeak < limit/2 {
+				t.Errorf("MemoryPeak %d (%s) outside (limit/2, limit+%d]", s.MemoryPeak, s.MemoryPeakSource, peakSlack)
+			}
+		})
+	}
+}
+
+// TestWholeCgroupIsLimited: 4 processes of 192 MiB under one 256 MiB limit cannot all hold their memory (a
+// per-process limit such as RLIMIT_AS would let them).
+func TestWholeCgroupIsLimited(t *testing.T) {
+	m := requireCgroups(t, Options{})
+	if !hostOffers(m, "memory") {
+		skipOrFail(t, "no memory controller offered here")
+	}
+	const limit = 256 * mib
+	c := create(t, m, policy.Limits{Memory: limit}, policy.Require{})
+	var hs []*helper
+	done := make([]chan bool, 4)
+	for i := range done {
+		h := startHelper(t, c, "hog", []string{"HOG_MIB=192"}, i%2 == 0)
+		hs = append(hs, h)
+		done[i] = make(chan bool, 1)
+		go func(h *helper, ch chan bool) {
+			line, _ := h.stdout.ReadString('\n')
+			ch <- line == "done\n"
+		}(h, done[i])
+	}
+	// Each helper either finishes allocating (and then holds its memory, blocked on stdin) or is killed.
+	held := 0
+	for i, h := range hs {
+		if <-done[i] {
+			held++ // it may still be killed by a later OOM kill
+		} else {
+			<-h.exited
+		}
+	}
+	alive := 0
+	for _, h := range hs {
+		select {
+		case <-h.exited:
+		default:
+			alive++
+		}
+	}
+	s, err := c.Stats()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("finished allocating: %d, alive at the end: %d, stats %+v", held, alive, s)
+	if alive > 1 {
+		t.Errorf("%d processes hold 192 MiB each under a 256 MiB limit", alive)
+	}
+	if s.OOMKills < 1 || !s.MemoryLimitHit {
+		t.Errorf("OOMKills=%d MemoryLimitHit=%v", s.OOMKills, s.MemoryLimitHit)
+	}
+	if s.MemoryPeak > limit+peakSlack {
+		t.Errorf("MemoryPeak %d above the limit", s.MemoryPeak)
+	}
+}
+
+// TestForkBomb: a fork bomb under pids.max=32 hits the limit, and Kill empties the cgroup while it runs, on
+// both kill paths: cgroup.kill (v2) or freezer + signals (v1), and the freeze loop explicitly.
+func TestForkBomb(t *testing.T) {
+	m := requireCgroups(t, Options{})
+	if !hostOffers(m, "pids") {
+		skipOrFail(t, "no pids controller offered here")
+	}
+	for _, path := range []string{"Kill", "killLoop"} {
+		t.Run(path, func(t *testing.T) {
+			c := create(t, m, policy.Limits{Pids: 32}, policy.Require{})
+			startHelper(t, c, "bomb", nil, true)
+			waitFor(t, "pids.events max > 0", func() bool {
+				s, err := c.Stats()
+				return err == nil && s.PidsLimitHit
+			})
+			var err error
+			if path == "Kill" {
+				err = c.Kill()
+			} else {
+				err = c.killLoop(time.Now().Add(killTimeout))
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			pids, err := c.procs()
+			if err != nil || len(pids) > 0 {
+				t.Fatalf("after Kill: %d tasks left (%v)", len(pids), err)
+			}
+			s, err := c.Stats()
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Logf("stats: %+v", s)
+			if !s.PidsLimitHit {
+				t.Error("PidsLimitHit false")
+			}
+			peakFile := filepath.Join(c.dirs["pids"], "pids.peak")
+			if exists(peakFile) && s.PidsPeak != 32 {
+				t.Errorf("PidsPeak = %d, want 32", s.PidsPeak)
+			} else if !exists(peakFile) && s.PidsPeak != -1 {
+				t.Errorf("no pids.peak but PidsPeak = %d, want -1", s.PidsPeak)
+			}
+		})
+	}
+}
+
+func TestCPUUsageFollowsBusyLoop(t *testing.T) {
+	for _, lane := range lanes(t) {
+		t.Run(lane.name, func(t *testing.T) {
+			m := requireCgroups(t, lane.opts)
+			c := create(t, m, policy.Limits{CPUTime: time.Second}, policy.Require{})
+			before, err := c.CPUUsage()
+			if err != nil {
+				t.Fatal(err)
+			}
+			h := startHelper(t, c, "spin", nil, true)
+			waitFor(t, "300ms of CPU", func() bool {
+				u, err := c.CPUUsage()
+				return err == nil && u >= 300*time.Millisecond
+			})
+			if err := c.Kill(); err != nil {
+				t.Fatal(err)
+			}
+			<-h.exited
+			s, err := c.Stats()
+			if err != nil {
+				t.Fatal(err)
+			}
+			after, err := c.CPUUsage()
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Logf("before %v, after %v, stats %+v", before, after, s)
+			if before > 50*time.Millisecond {
+				t.Errorf("an empty cgroup used %v", before)
+			}
+			if d := after - s.CPUTotal; d < -2*time.Millisecond || d > 2*time.Millisecond {
+				t.Errorf("CPUUsage %v and Stats.CPUTotal %v differ by %v", after, s.CPUTotal, d)
+			}
+			if s.CPUTotal < 300*time.Millisecond {
+				t.Errorf("CPUTotal %v < 300ms", s.CPUTotal)
+			}
+			sum := s.CPUUser + s.CPUSystem
+			if diff := sum - s.CPUTotal; diff < -s.CPUTotal/10 || diff > s.CPUTotal/10 {
+				t.Errorf("user %v + system %v = %v, total %v", s.CPUUser, s.CPUSystem, sum, s.CPUTotal)
+			}
+			if s.CPUUser < s.CPUTotal/2 {
+				t.Errorf("a busy loop in user space shows user %v of %v", s.CPUUser, s.CPUTotal)
+			}
+		})
+	}
+}
+
+// TestCPUQuotaThrottles checks the kernel's throttling counter, not elapsed time.
+func TestCPUQuotaThrottles(t *testing.T) {
+	m := requireCgroups(t, Options{})
+	ctl := "cpu"
+	c, err := m.Create("quota", policy.Limits{CPU: 0.1}, policy.Require{})
+	if !hostOffers(m, ctl) {
+		if !errors.Is(err, ErrUnsupported) {
+			t.Fatalf("cpu not offered: want ErrUnsupported, got %v", err)
+		}
+		return
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Destroy() })
+	startHelper(t, c, "spin", nil, true)
+	waitFor(t, "50ms of CPU", func() bool {
+		u, err := c.CPUUsage()
+		return err == nil && u >= 50*time.Millisecond
+	})
+	b, err := readFile(filepath.Join(c.dirs["cpu"], "cpu.stat"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := parseKeyed(b, "nr_throttled"); n < 1 {
+		t.Errorf("nr_throttled = %d under a 0.1 CPU quota:\n%s", n, b)
+	}
+}
+
+func TestCpusetPinsTheSandbox(t *testing.T) {
+	m := requireCgroups(t, Options{})
+	c, err := m.Create("cpuset", policy.Limits{Cpuset: "0"}, policy.Require{})
+	if !hostOffers(m, "cpuset") {
+		if !errors.Is(err, ErrUnsupported) {
+			t.Fatalf("cpuset not offered: want ErrUnsupported, got %v", err)
+		}
+		return
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Destroy() })
+	h := startHelper(t, c, "affinity", nil, true)
+	line, err := h.stdout.ReadString('\n')
+	if strings.TrimSpace(line) != "0" {
+		<-h.exited
+		t.Fatalf("the sandbox may run on CPUs %q, want 0 (%v, helper: %v)", line, err, h.cmd.ProcessState)
+	}
+	// A CPU the host does not have is refused, not silently widened.
+	_, err = m.Create("cpuset-bad", policy.Limits{Cpuset: "4095"}, policy.Require{})
+	var le *LimitError
+	if !errors.As(err, &le) || le.Setting != "limits.cpuset" {
+		t.Fatalf("cpuset 4095: want LimitError for limits.cpuset, got %v", err)
+	}
+	t.Log(err)
+}
+
+func TestIOWeight(t *testing.T) {
+	m := requireCgroups(t, Options{})
+	ctl := "blkio"
+	if m.v2 {
+		ctl = "io"
+	}
+	c, err := m.Create("io", policy.Limits{IOWeight: 500}, policy.Require{})
+	if !hostOffers(m, ctl) {
+		var ue *UnsupportedError
+		if !errors.As(err, &ue) || ue.Setting != "limits.io_weight" {
+			t.Fatalf("%s not offered: want UnsupportedError, got %v", ctl, err)
+		}
+		return
+	}
+	dir := ""
+	if err == nil {
+		dir = c.dirs[ctl]
+		t.Cleanup(func() { c.Destroy() })
+	}
+	var files []string
+	if m.v2 {
+		files = []string{"io.weight", "io.bfq.weight"}
+	} else {
+		files = []string{"blkio.bfq.weight", "blkio.weight"}
+	}
+	// Which knob the kernel has, judged from the parent (same files as a child).
+	parent := m.parent
+	if !m.v2 {
+		parent = m.hier[ctl].parent
+	}
+	var have string
+	for _, f := range files {
+		if exists(filepath.Join(parent, f)) {
+			have = f
+			break
+		}
+	}
+	if have == "" {
+		var ue *UnsupportedError
+		if !errors.As(err, &ue) || ue.Setting != "limits.io_weight" {
+			t.Fatalf("no io weight file here: want UnsupportedError, got %v", err)
+		}
+		t.Log(err)
+		return
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ := readString(filepath.Join(dir, have))
+	want := map[string]string{"io.weight": "default 500", "io.bfq.weight": "default " + strconv.FormatUint(bfqWeight(500), 10),
+		"blkio.bfq.weight": "default " + strconv.FormatUint(bfqWeight(500), 10), "blkio.weight": strconv.FormatUint(cfqWeight(500), 10)}[have]
+	if got != want && "default "+got != want {
+		t.Errorf("%s = %q, want %q", have, got, want)
+	}
+}
+
+// TestFailClosed: a controller that is missing makes Create fail naming the setting and controller, unless the
+// policy marks the setting best-effort; then it is skipped and listed. Nothing is left behind either way.
+func TestFailClosed(t *testing.T) {
+	probe := requireCgroups(t, Options{})
+	for _, tc := range []struct {
+		setting    string
+		v2c, v1c   string
+		lim        policy.Limits
+		bestEffort string // what the policy lists ("limits" covers every limit)
+	}{
+		{"limits.memory", "memory", "memory", policy.Limits{Memory: 64 * mib}, "limits.memory"},
+		{"limits.pids", "pids", "pids", policy.Limits{Pids: 10}, "limits"},
+		{"limits.cpu", "cpu", "cpu", policy.Limits{CPU: 1}, "limits.cpu"},
+		{"limits.cpuset", "cpuset", "cpuset", policy.Limits{Cpuset: "0"}, "limits.cpuset"},
+		{"limits.io_weight", "io", "blkio", policy.Limits{IOWeight: 100}, "limits.io_weight"},
+	} {
+		t.Run(tc.setting, func(t *testing.T) {
+			ctl := tc.v1c
+			if probe.v2 {
+				ctl = tc.v2c
+			}
+			m := requireCgroups(t, Options{disable: map[string]string{ctl: "disabled by the test"}})
+			lim := tc.lim
+			lim.Pids += 0
+			_, err := m.Create("fail-closed", lim, policy.Require{})
+			var ue *UnsupportedError
+			if !errors.As(err, &ue) || !errors.Is(err, ErrUnsupported) {
+				t.Fatalf("want *UnsupportedError, got %v", err)
+			}
+			if ue.Setting != tc.setting || ue.Controller != ctl || !strings.Contains(err.Error(), "disabled by the test") || strings.Contains(err.Error(), "\n") {
+				t.Errorf("error %q: want setting %s, controller %s, one line", err, tc.setting, ctl)
+			}
+			if left := ownLeftovers(m); len(left) > 0 {
+				t.Errorf("left behind: %v", left)
+			}
+			c, err := m.Create("best-effort", lim, policy.Require{BestEffort: []string{tc.bestEffort}})
+			if err != nil {
+				t.Fatalf("best-effort: %v", err)
+			}
+			defer c.Destroy()
+			if got := c.Skipped(); len(got) != 1 || got[0] != tc.setting {
+				t.Errorf("Skipped() = %v, want [%s]", got, tc.setting)
+			}
+			if c.dirs[ctl] != "" && !m.v2 {
+				t.Errorf("a %s cgroup was made for a skipped setting", ctl)
+			}
+		})
+	}
+}
+
+// TestSwapWithoutAccounting: with swap on and no per-cgroup swap accounting, "no swap" cannot be promised.
+func TestSwapWithoutAccounting(t *testing.T) {
+	m := requireCgroups(t, Options{})
+	if !hostOffers(m, "memory") {
+		skipOrFail(t, "no memory controller offered here")
+	}
+	for _, swapOn := range []bool{false, true} {
+		t.Run(fmt.Sprintf("swap-on=%v", swapOn), func(t *testing.T) {
+			saved := swapTotalHook
+			t.Cleanup(func() { swapTotalHook = saved })
+			swapTotalHook = func() (int64, error) {
+				if swapOn {
+					return 1 << 30, nil
+				}
+				return 0, nil
+			}
+			m2 := requireCgroups(t, Options{noSwapAccounting: true})
+			c, err := m2.Create("swap", policy.Limits{Memory: 64 * mib}, policy.Require{})
+			if !swapOn {
+				if err != nil {
+					t.Fatalf("swap off: %v", err)
+				}
+				c.Destroy()
+				return
+			}
+			var ue *UnsupportedError
+			if !errors.As(err, &ue) || ue.Setting != "limits.memory_swap" {
+				t.Fatalf("swap on without accounting: want UnsupportedError for limits.memory_swap, got %v", err)
+			}
+			t.Log(err)
+			c, err = m2.Create("swap", policy.Limits{Memory: 64 * mib}, policy.Require{BestEffort: []string{"limits.memory_swap"}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Destroy()
+			if got := c.Skipped(); len(got) != 1 || got[0] != "limits.memory_swap" {
+				t.Errorf("Skipped() = %v", got)
+			}
+		})
+	}
+}
+
+func TestCloneFDAndAdd(t *testing.T) {
+	for _, lane := range lanes(t) {
+		t.Run(lane.name, func(t *testing.T) {
+			m := requireCgroups(t, lane.opts)
+			c := create(t, m, policy.Limits{}, policy.Require{})
+			fd, ok := c.CloneFD()
+			if ok != m.v2 || (ok && fd < 0) {
+				t.Fatalf("CloneFD() = %d, %v on %s", fd, ok, m.Mode())
+			}
+			for _, useClone := range []bool{true, false} {
+				h := startHelper(t, c, "sleep", nil, useClone)
+				own, err := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", h.cmd.Process.Pid))
+				if err != nil {
+					t.Fatal(err)
+				}
+				// Every hierarchy of the run (v1: one line per hierarchy) must show it.
+				n := strings.Count(string(own), "/"+c.name+"\n")
+				want := 1
+				if !m.v2 {
+					want = len(c.Paths())
+				}
+				if n != want {
+					t.Errorf("useClone=%v: in %d of %d hierarchies:\n%s", useClone, n, want, own)
+				}
+			}
+			if err := c.Kill(); err != nil {
+				t.Fatal(err)
+			}
+			if busy, _ := c.populated(); busy {
+				t.Fatal("populated after Kill")
+			}
+		})
+	}
+}
+
+func TestDestroyKillsWhatIsInside(t *testing.T) {
+	for _, lane := range lanes(t) {
+		t.Run(lane.name, func(t *testing.T) {
+			m := requireCgroups(t, lane.opts)
+			c, err := m.Create("busy", policy.Limits{}, policy.Require{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			h := startHelper(t, c, "sleep", nil, true)
+			if err := c.Destroy(); err != nil {
+				t.Fatal(err)
+			}
+			<-h.exited
+			if h.signal() != syscall.SIGKILL {
+				t.Errorf("helper ended with %v", h.cmd.ProcessState)
+			}
+			for _, d := range c.Paths() {
+				if exists(d) {
+					t.Errorf("%s left", d)
+				}
+			}
+		})
+	}
+}
+
+// TestJanitor fakes the leftovers of dead owners next to live ones.
+func TestJanitor(t *testing.T) {
+	for _, lane := range lanes(t) {
+		t.Run(lane.name, func(t *testing.T) {
+			m := requireCgroups(t, lane.opts)
+			live := create(t, m, policy.Limits{}, policy.Require{})
+
+			dead := exec.Command("/bin/true")
+			if err := dead.Run(); err != nil {
+				t.Fatal(err)
+			}
+			deadOwner := owner{pidns: m.owner.pidns, pid: dead.Process.Pid, start: 1}
+			reused := owner{pidns: m.owner.pidns, pid: os.Getpid(), start: m.owner.start + 1} // our pid, another process
+			otherNS := owner{pidns: m.owner.pidns + 1, pid: dead.Process.Pid, start: 1}
+			mk := func(name string) []string {
+				var dirs []string
+				for _, p := range m.parentDirs() {
+					d := filepath.Join(p, name)
+					if err := os.Mkdir(d, 0o755); err != nil {
+						t.Fatal(err)
+					}
+					for _, f := range []string{"cpuset.cpus", "cpuset.mems"} { // v1 cpuset starts empty
+						if v, err := readString(filepath.Join(p, f)); err == nil && !m.v2 {
+							writeFile(filepath.Join(d, f), v)
+						}
+					}
+					dirs = append(dirs, d)
+				}
+				t.Cleanup(func() {
+					c := &Cgroup{m: m, name: name, order: dirs, dirs: map[string]string{}, dirFD: -1, cpuFD: -1}
+					m.fillDirs(c)
+					if err := c.Destroy(); err != nil {
+						t.Error(err)
+					}
+				})
+				return dirs
+			}
+			staleRun := mk(deadOwner.runName(7, "x"))
+			reusedRun := mk(reused.runName(1, ""))
+			otherRun := mk(otherNS.runName(1, ""))
+			foreign := mk("not-jailrun")
+			staleLeafEmpty := mk(deadOwner.selfName())
+			// Something still running in the stale run: the janitor must kill it.
+			stale := &Cgroup{m: m, name: deadOwner.runName(7, "x"), order: staleRun, dirs: map[string]string{}, dirFD: -1, cpuFD: -1}
+			m.fillDirs(stale)
+			h := startHelper(t, stale, "sleep", nil, false)
+
+			removed, err := m.Janitor()
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Logf("removed %v", removed)
+			<-h.exited
+			for _, d := range append(append(staleRun, reusedRun...), staleLeafEmpty...) {
+				if exists(d) {
+					t.Errorf("stale %s kept", d)
+				}
+				if !contains(removed, d) {
+					t.Errorf("%s not reported", d)
+				}
+			}
+			for _, d := range append(append(append([]string{}, live.Paths()...), otherRun...), foreign...) {
+				if !exists(d) {
+					t.Errorf("%s removed", d)
+				}
+			}
+		})
+	}
+}
+
+// TestJanitorAfterCrash: a jailrun process dies with a run (and a process in it) still there; the next one's
+// janitor kills and removes it.
+func TestJanitorAfterCrash(t *testing.T) {
+	m := requireCgroups(t, Options{})
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), helperEnv+"=crash-owner")
+	out, err := cmd.Output()
+	ws := cmd.ProcessState.Sys().(syscall.WaitStatus)
+	if !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
+		t.Fatalf("crash-owner did not die by SIGKILL: %v %v: %s", cmd.ProcessState, err, out)
+	}
+	f := strings.Fields(string(out))
+	if len(f) != 2 {
+		t.Fatalf("crash-owner: %q", out)
+	}
+	path := f[0]
+	orphan, _ := strconv.Atoi(f[1])
+	if !exists(path) {
+		t.Fatalf("%s does not exist after the crash", path)
+	}
+	if syscall.Kill(orphan, 0) != nil {
+		t.Fatalf("the orphaned sandbox process %d is already gone", orphan)
+	}
+	removed, err := m.Janitor()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if exists(path) || !contains(removed, path) {
+		t.Fatalf("janitor removed %v, not %s", removed, path)
+	}
+	waitFor(t, "the orphan to die", func() bool {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", orphan))
+		return err != nil || strings.Contains(string(b), ") Z ")
+	})
+}
+
+func TestConcurrentCreateDestroy(t *testing.T) {
+	m := requireCgroups(t, Options{})
+	var wg sync.WaitGroup
+	errs := make(chan error, 64)
+	seen := sync.Map{}
+	for g := 0; g < 8; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < 10; i++ {
+				c, err := m.Create("", policy.Limits{Memory: 64 * mib, Pids: 8}, policy.Require{BestEffort: []string{"limits"}})
+				if err != nil {
+					errs <- err
+					return
+				}
+				if _, dup := seen.LoadOrStore(c.Path(), true); dup {
+					errs <- fmt.Errorf("name reused: %s", c.Path())
+				}
+				if _, err := c.CPUUsage(); err != nil {
+					errs <- err
+				}
+				if err := c.Destroy(); err != nil {
+					errs <- err
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+}
+
+// TestCloseAndRecreate: Close takes the parents apart; the next Create prepares again.
+func TestCloseAndRecreate(t *testing.T) {
+	m := requireCgroups(t, Options{})
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	c := create(t, m, policy.Limits{Memory: 64 * mib, Pids: 8}, policy.Require{BestEffort: []string{"limits"}})
+	if len(c.Paths()) == 0 {
+		t.Fatal("no dirs")
+	}
+}
+
+func TestUnsupportedErrorMessage(t *testing.T) {
+	e := &UnsupportedError{Setting: "limits.memory", Controller: "memory", Reason: "it is not delegated to /sys/fs/cgroup/x",
+		Hint: "enable it in the parent"}
+	want := "limits.memory cannot be enforced: the memory controller: it is not delegated to /sys/fs/cgroup/x; enable it in the parent (or mark limits.memory best-effort in the policy's require section)"
+	if e.Error() != want {
+		t.Errorf("got  %s\nwant %s", e.Error(), want)
+	}
+	if !errors.Is(fmt.Errorf("wrapped: %w", e), ErrUnsupported) {
+		t.Error("not ErrUnsupported")
+	}
+}
