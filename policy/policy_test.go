@@ -538,3 +538,25 @@ func TestExplain(t *testing.T) {
 		}
 	}
 }
+
+func TestCapsApplyAfterExtends(t *testing.T) {
+	dir := t.TempDir()
+	var mounts []string
+	for i := 0; i < 200; i++ {
+		mounts = append(mounts, fmt.Sprintf(`{"type": "tmpfs", "dst": "/p%d", "size": "1M"}`, i))
+	}
+	if err := os.WriteFile(filepath.Join(dir, "parent.json"), []byte(`{"version": 1, "filesystem": {"mounts": [`+strings.Join(mounts, ",")+`]}}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for i := range mounts {
+		mounts[i] = strings.Replace(mounts[i], "/p", "/c", 1)
+	}
+	child := filepath.Join(dir, "child.json")
+	if err := os.WriteFile(child, []byte(`{"version": 1, "extends": "parent.json", "filesystem": {"mounts": [`+strings.Join(mounts, ",")+`]}}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Load(child)
+	if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "filesystem.mounts: has 400 entries after extends, over the limit of 256") {
+		t.Errorf("merged mounts over the cap: %v", err)
+	}
+}

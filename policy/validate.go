@@ -15,6 +15,22 @@ func validate(e *Policy, errs *problems) {
 	unsafe := e.Process.Unsafe.Value
 	fs := e.Filesystem
 
+	// Each file is capped when parsed; an extends chain could still add up past the caps.
+	for _, c := range []struct {
+		path     string
+		n, limit int
+	}{
+		{"filesystem.mounts", len(fs.Mounts), MaxMounts},
+		{"filesystem.masked_paths", len(fs.MaskedPaths), MaxMaskedPaths},
+		{"process.env.set", len(e.Process.Env.Set), MaxEnv},
+		{"process.env.allow", len(e.Process.Env.Allow), MaxEnv},
+		{"seccomp.rules", seccompRules(e), MaxRules},
+	} {
+		if c.n > c.limit {
+			errs.addAt(e.Pos, c.path, fmt.Sprintf("has %d entries after extends, over the limit of %d", c.n, c.limit))
+		}
+	}
+
 	if !ns.Mount.Value {
 		what := ""
 		switch {
@@ -101,4 +117,11 @@ func validate(e *Policy, errs *problems) {
 			}
 		}
 	}
+}
+
+func seccompRules(e *Policy) int {
+	if e.Seccomp == nil {
+		return 0
+	}
+	return len(e.Seccomp.Rules)
 }
