@@ -12,6 +12,7 @@ package cgroups
 import (
 	"errors"
 	"fmt"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -319,4 +320,27 @@ func parseKeyed(data []byte, key string) (int64, bool) {
 		}
 	}
 	return 0, false
+}
+
+// checkCpuset verifies that the effective CPUs are a non-empty subset of the requested ones.
+func checkCpuset(requested, effective string) error {
+	want, err := parseCPUList(requested)
+	if err != nil {
+		return err
+	}
+	got, err := parseCPUList(effective)
+	if err != nil {
+		return err
+	}
+	var extra []string
+	for cpu := range got {
+		if !want[cpu] {
+			extra = append(extra, strconv.Itoa(cpu))
+		}
+	}
+	if len(got) == 0 || len(extra) > 0 {
+		sort.Strings(extra)
+		return fmt.Errorf("none of the requested CPUs is available (the kernel would run the sandbox on %s instead)", strings.TrimSpace(effective))
+	}
+	return nil
 }

@@ -4,9 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"sort"
 	"strconv"
-	"strings"
 
 	"golang.org/x/sys/unix"
 
@@ -186,29 +184,6 @@ func (m *Manager) applyV2(c *Cgroup, lim policy.Limits, req policy.Require) erro
 				return err
 			}
 		}
-	}
-	return nil
-}
-
-// checkCpuset verifies that the effective CPUs are a non-empty subset of the requested ones.
-func checkCpuset(requested, effective string) error {
-	want, err := parseCPUList(requested)
-	if err != nil {
-		return err
-	}
-	got, err := parseCPUList(effective)
-	if err != nil {
-		return err
-	}
-	var extra []string
-	for cpu := range got {
-		if !want[cpu] {
-			extra = append(extra, strconv.Itoa(cpu))
-		}
-	}
-	if len(got) == 0 || len(extra) > 0 {
-		sort.Strings(extra)
-		return fmt.Errorf("none of the requested CPUs is available (the kernel would run the sandbox on %s instead)", strings.TrimSpace(effective))
 	}
 	return nil
 }
