@@ -5,6 +5,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/jailrun/jailrun/seccomp/syscalls"
 )
 
 // Explain describes compiled settings for a human reviewer: every namespace, each mount in order, each
@@ -228,12 +230,29 @@ func explainSeccomp(b *strings.Builder, sc Seccomp) {
 	}
 }
 
-// ActionString writes an action the way a policy does: "allow", "errno(1)", "kill_process".
+// ActionString writes an action the way a policy does: "allow", "errno(EPERM)", "kill_process".
 func ActionString(a Action) string {
 	if a.Kind == ActErrno {
+		if name := errnoName(a.Errno); name != "" {
+			return "errno(" + name + ")"
+		}
 		return fmt.Sprintf("errno(%d)", a.Errno)
 	}
 	return string(a.Kind)
+}
+
+// errnoNames are the errnos a policy plausibly returns, for naming them in explanations.
+var errnoNames = []string{"EPERM", "ENOENT", "EINTR", "EIO", "EBADF", "EAGAIN", "ENOMEM", "EACCES", "EFAULT",
+	"EBUSY", "EEXIST", "EINVAL", "ENOSPC", "EROFS", "ENOSYS", "EOPNOTSUPP", "ENOTSUP", "EAFNOSUPPORT",
+	"EPROTONOSUPPORT", "ENETUNREACH", "ECONNREFUSED"}
+
+func errnoName(n uint16) string {
+	for _, name := range errnoNames {
+		if v, ok := syscalls.Constant(name); ok && v == uint64(n) {
+			return name
+		}
+	}
+	return ""
 }
 
 // CondString writes an argument condition: "arg0 == 0x1", "arg2 & 0x3 == 0x1".
