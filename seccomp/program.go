@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 
 	"golang.org/x/net/bpf"
 
@@ -232,12 +233,26 @@ func FormatAction(a policy.Action) string {
 	return string(a.Kind)
 }
 
-// errnoName names an errno from the constants table ("EPERM"), or prints the number.
+var (
+	errnoNamesOnce sync.Once
+	errnoNames     map[uint64]string
+)
+
+// errnoName names an errno from the constants table ("EPERM"), or prints the number. Where two names share
+// a value (ENOTSUP, EOPNOTSUPP) the first in sorted order wins.
 func errnoName(e uint16) string {
-	for _, n := range syscalls.ConstantNames() {
-		if v, _ := syscalls.Constant(n); strings.HasPrefix(n, "E") && v == uint64(e) {
-			return n
+	errnoNamesOnce.Do(func() {
+		errnoNames = map[uint64]string{}
+		for _, n := range syscalls.ConstantNames() {
+			if v, _ := syscalls.Constant(n); strings.HasPrefix(n, "E") {
+				if _, dup := errnoNames[v]; !dup {
+					errnoNames[v] = n
+				}
+			}
 		}
+	})
+	if n, ok := errnoNames[uint64(e)]; ok {
+		return n
 	}
 	return fmt.Sprint(e)
 }

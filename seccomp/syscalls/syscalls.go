@@ -8,6 +8,7 @@ package syscalls
 import (
 	"runtime"
 	"sort"
+	"sync"
 )
 
 // Arch names a syscall table. Only the native architecture of a build is ever allowed by a filter.
@@ -45,26 +46,51 @@ func Known(name string) bool {
 	return a || b
 }
 
+// reverse holds, per architecture, number → name and the highest number, computed once: Name and Max
+// are called for every syscall of every filter build.
+type reverse struct {
+	names map[int]string
+	max   int
+}
+
+var (
+	reverseOnce sync.Once
+	reverses    map[Arch]reverse
+)
+
+func rev(a Arch) reverse {
+	reverseOnce.Do(func() {
+		reverses = map[Arch]reverse{}
+		for _, arch := range []Arch{AMD64, ARM64} {
+			r := reverse{names: map[int]string{}, max: -1}
+			for n, v := range table(arch) {
+				// Two names for one number do not occur in x/sys's tables; keep the smaller name to be
+				// deterministic if they ever do.
+				if old, ok := r.names[v]; !ok || n < old {
+					r.names[v] = n
+				}
+				r.max = max(r.max, v)
+			}
+			reverses[arch] = r
+		}
+	})
+	r, ok := reverses[a]
+	if !ok {
+		return reverse{max: -1}
+	}
+	return r
+}
+
 // Name returns the name of syscall nr on arch.
 func Name(a Arch, nr int) (string, bool) {
-	for n, v := range table(a) {
-		if v == nr {
-			return n, true
-		}
-	}
-	return "", false
+	n, ok := rev(a).names[nr]
+	return n, ok
 }
 
 // Max is the highest syscall number the table knows on arch. Anything above it is newer than this build
 // and an allowlist answers it with ENOSYS so that libc falls back.
 func Max(a Arch) int {
-	m := -1
-	for _, v := range table(a) {
-		if v > m {
-			m = v
-		}
-	}
-	return m
+	return rev(a).max
 }
 
 // Names lists every syscall of arch, sorted.
