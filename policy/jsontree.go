@@ -85,6 +85,9 @@ func (n *node) member(key string) *node {
 const (
 	MaxFileSize = 1 << 20
 	MaxDepth    = 16
+	// MaxValues bounds the syntax tree: a 1 MiB file of "0," would otherwise be half a million nodes.
+	// The largest real policies have a few thousand values.
+	MaxValues = 100000
 )
 
 // lineIndex converts byte offsets to line:column.
@@ -117,10 +120,11 @@ func (li *lineIndex) pos(off int) Pos {
 }
 
 type treeParser struct {
-	data  []byte
-	dec   *json.Decoder
-	lines *lineIndex
-	errs  *problems
+	values int
+	data   []byte
+	dec    *json.Decoder
+	lines  *lineIndex
+	errs   *problems
 }
 
 // errStop aborts parsing after a syntax error has been recorded; JSON syntax errors cannot be recovered
@@ -228,6 +232,10 @@ func (tp *treeParser) value(depth int, path string) (*node, error) {
 }
 
 func (tp *treeParser) valueFrom(tok json.Token, pos Pos, depth int, path string) (*node, error) {
+	if tp.values++; tp.values > MaxValues {
+		tp.errs.addAt(pos, path, fmt.Sprintf("more than %d JSON values in one policy", MaxValues))
+		return nil, errStop
+	}
 	n := &node{pos: pos}
 	switch t := tok.(type) {
 	case nil:
