@@ -116,6 +116,9 @@ func runCommand(ctx context.Context, f *runFlags, argv []string) error {
 		Stderr:     os.Stderr,
 		TraceSetup: f.traceSetup,
 	})
+	if res != nil && runErr == nil && got == nil && !f.quiet && notable(res.Status) {
+		fmt.Fprintf(os.Stderr, "jailrun: %s: %s\n", res.Status, res.Message)
+	}
 	if res != nil {
 		if err := report(f, res); err != nil {
 			return err
@@ -126,9 +129,6 @@ func runCommand(ctx context.Context, f *runFlags, argv []string) error {
 	}
 	if got != nil {
 		return &childExit{code: 128 + int(got.(syscall.Signal))}
-	}
-	if !f.quiet && notable(res.Status) {
-		fmt.Fprintf(os.Stderr, "jailrun: %s: %s\n", res.Status, res.Message)
 	}
 	switch {
 	case res.Signal != 0:
