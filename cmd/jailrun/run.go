@@ -93,10 +93,10 @@ func runCommand(ctx context.Context, f *runFlags, argv []string) error {
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
 	defer signal.Stop(sigs)
-	var got os.Signal
+	gotSig := make(chan os.Signal, 1)
 	go func() {
 		if sig, ok := <-sigs; ok {
-			got = sig
+			gotSig <- sig
 			cancel(fmt.Errorf("jailrun received %v", sig))
 		}
 	}()
@@ -107,6 +107,7 @@ func runCommand(ctx context.Context, f *runFlags, argv []string) error {
 	if err != nil {
 		return mapRunError(err)
 	}
+	var got os.Signal
 	res, runErr := runner.Run(ctx, sandbox.Request{
 		Policy:     s,
 		Argv:       argv,
@@ -116,6 +117,10 @@ func runCommand(ctx context.Context, f *runFlags, argv []string) error {
 		Stderr:     os.Stderr,
 		TraceSetup: f.traceSetup,
 	})
+	select {
+	case got = <-gotSig:
+	default:
+	}
 	if res != nil && runErr == nil && got == nil && !f.quiet && notable(res.Status) {
 		fmt.Fprintf(os.Stderr, "jailrun: %s: %s\n", res.Status, res.Message)
 	}
