@@ -5,6 +5,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -249,4 +250,28 @@ func startJailrun(t *testing.T, args ...string) *exec.Cmd {
 		t.Fatal(err)
 	}
 	return c
+}
+
+// SIGTERM to jailrun stops the sandbox, removes its cgroup and exits as if killed by SIGTERM.
+func TestSigtermCleansUp(t *testing.T) {
+	requirePrivileged(t)
+	marker := "5119.5"
+	before := jailrunCgroups(t)
+	c := startJailrun(t, "--quiet", "--", "/bin/sleep", marker)
+	deadline := time.Now().Add(5 * time.Second)
+	for len(procsMatching("/bin/sleep "+marker)) < 3 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err := c.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	err := c.Wait()
+	ee, ok := err.(*exec.ExitError)
+	if !ok || ee.ExitCode() != 128+int(syscall.SIGTERM) {
+		t.Fatalf("want exit %d, got %v", 128+int(syscall.SIGTERM), err)
+	}
+	waitGone(t, "sleep "+marker, 3*time.Second)
+	if after := jailrunCgroups(t); len(after) > len(before) {
+		t.Fatalf("cgroup left after SIGTERM: %v", after)
+	}
 }
