@@ -92,9 +92,18 @@ func unknownMsg(what, got string, allowed []string) string {
 
 // closest returns the candidate within edit distance 2 of s (or differing only in case), if any.
 func closest(s string, candidates []string) string {
+	if len(s) > 64 {
+		return ""
+	}
 	best, bestD := "", 3
+	ls := strings.ToLower(s)
 	for _, c := range candidates {
-		d := editDistance(strings.ToLower(s), strings.ToLower(c))
+		// The edit distance is at least the difference in length: skip the computation when that alone
+		// rules a candidate out, which keeps a file of thousands of unknown names cheap.
+		if diff := len(c) - len(s); diff > 2 || diff < -2 {
+			continue
+		}
+		d := editDistance(ls, strings.ToLower(c))
 		if d < bestD {
 			best, bestD = c, d
 		}
@@ -344,7 +353,8 @@ func (d *decoder) uniqueStrings(n *node, path string, max, maxLen int, check fun
 		if !ok {
 			return
 		}
-		if check != nil {
+		// Once the report is full the policy is refused anyway; skip the checks (and their suggestions).
+		if check != nil && !d.errs.full() {
 			if msg := check(s.Value); msg != "" {
 				d.errs.add(el, p, msg)
 				return

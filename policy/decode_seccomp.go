@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/jailrun/jailrun/seccomp/syscalls"
 )
@@ -109,6 +110,9 @@ func (d *decoder) rule(n *node, path string) (RuleSpec, bool) {
 	return r, true
 }
 
+// nativeNames is the sorted syscall table, for suggestions; computed once.
+var nativeNames = sync.OnceValue(func() []string { return syscalls.Names(syscalls.Native) })
+
 func checkSyscallName(s string) string {
 	if strings.HasPrefix(s, "@") {
 		if _, ok := syscalls.Group(s); !ok {
@@ -117,9 +121,8 @@ func checkSyscallName(s string) string {
 		return ""
 	}
 	if !syscalls.Known(s) {
-		names := syscalls.Names(syscalls.Native)
 		msg := fmt.Sprintf("unknown syscall %q", s)
-		if c := closest(s, names); c != "" {
+		if c := closest(s, nativeNames()); c != "" {
 			msg += fmt.Sprintf(" (did you mean %q?)", c)
 		}
 		return msg

@@ -91,6 +91,9 @@ func (p *problems) addf(pos Pos, path, format string, a ...any) {
 
 func (p *problems) empty() bool { return len(p.list) == 0 }
 
+// full reports that no more problems will be recorded.
+func (p *problems) full() bool { return len(p.list) >= maxProblems }
+
 // err returns the collected problems as an *InvalidError, or nil. Problems are sorted by file (in order of
 // first appearance), line and column so that the report reads top to bottom.
 func (p *problems) err() error {

@@ -90,7 +90,7 @@ func validate(e *Policy, errs *problems) {
 			errs.addAt(m.Pos, path+".size", "required for a writable tmpfs (e.g. \"64M\"); the kernel default is half the RAM")
 		}
 		// A later mount at an ancestor of an earlier one hides it: the earlier one would silently not apply.
-		for j := 0; j < i; j++ {
+		for j := 0; j < i && len(fs.Mounts) <= MaxMounts; j++ {
 			prev := fs.Mounts[j]
 			if prev.Dst.Value != m.Dst.Value && under(prev.Dst.Value, m.Dst.Value) {
 				errs.addAt(m.Dst.Pos, path+".dst", fmt.Sprintf("%q hides the earlier mount at %q (%s:%d); list the outer mount first", m.Dst.Value, prev.Dst.Value, prev.Pos.File, prev.Pos.Line))
