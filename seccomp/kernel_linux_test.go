@@ -260,73 +260,83 @@ type outcome struct {
 	signal  syscall.Signal // killed
 }
 
+// kernelStrictCases are the probes TestKernelStrict runs under the strict filter and what each must see.
+var kernelStrictCases = []struct {
+	probe string
+	want  outcome
+}{
+	{"getpid", outcome{allowed: true}},
+	{"read", outcome{allowed: true}},
+	{"clone", outcome{allowed: true}},
+	{"socket_unix", outcome{allowed: true}},
+	{"ioctl_tcgets", outcome{allowed: true}},
+	{"personality_query", outcome{allowed: true}},
+	{"personality_linux", outcome{allowed: true}},
+	{"mseal", outcome{allowed: true}},
+	{"clone3", outcome{errno: syscall.ENOSYS}},
+	{"socket_inet", outcome{errno: syscall.EAFNOSUPPORT}},
+	{"socket_inet6", outcome{errno: syscall.EAFNOSUPPORT}},
+	{"socket_netlink", outcome{errno: syscall.EAFNOSUPPORT}},
+	{"setuid", outcome{errno: syscall.EPERM}},
+	{"listmount", outcome{errno: syscall.EPERM}},
+	{"x32", outcome{signal: syscall.SIGSYS}},
+	{"ptrace", outcome{signal: syscall.SIGSYS}},
+	{"process_vm_readv", outcome{signal: syscall.SIGSYS}},
+	{"process_vm_writev", outcome{signal: syscall.SIGSYS}},
+	{"mount", outcome{signal: syscall.SIGSYS}},
+	{"umount2", outcome{signal: syscall.SIGSYS}},
+	{"pivot_root", outcome{signal: syscall.SIGSYS}},
+	{"chroot", outcome{signal: syscall.SIGSYS}},
+	{"unshare", outcome{signal: syscall.SIGSYS}},
+	{"unshare_user", outcome{signal: syscall.SIGSYS}},
+	{"setns", outcome{signal: syscall.SIGSYS}},
+	{"clone_newuser", outcome{signal: syscall.SIGSYS}},
+	{"clone_newns", outcome{signal: syscall.SIGSYS}},
+	{"clone_newnet", outcome{signal: syscall.SIGSYS}},
+	{"bpf", outcome{signal: syscall.SIGSYS}},
+	{"perf_event_open", outcome{signal: syscall.SIGSYS}},
+	{"userfaultfd", outcome{signal: syscall.SIGSYS}},
+	{"io_uring_setup", outcome{signal: syscall.SIGSYS}},
+	{"io_uring_enter", outcome{signal: syscall.SIGSYS}},
+	{"io_uring_register", outcome{signal: syscall.SIGSYS}},
+	{"keyctl", outcome{signal: syscall.SIGSYS}},
+	{"add_key", outcome{signal: syscall.SIGSYS}},
+	{"request_key", outcome{signal: syscall.SIGSYS}},
+	{"kexec_load", outcome{signal: syscall.SIGSYS}},
+	{"kexec_file_load", outcome{signal: syscall.SIGSYS}},
+	{"init_module", outcome{signal: syscall.SIGSYS}},
+	{"finit_module", outcome{signal: syscall.SIGSYS}},
+	{"delete_module", outcome{signal: syscall.SIGSYS}},
+	{"reboot", outcome{signal: syscall.SIGSYS}},
+	{"swapon", outcome{signal: syscall.SIGSYS}},
+	{"swapoff", outcome{signal: syscall.SIGSYS}},
+	{"settimeofday", outcome{signal: syscall.SIGSYS}},
+	{"clock_settime", outcome{signal: syscall.SIGSYS}},
+	{"adjtimex", outcome{signal: syscall.SIGSYS}},
+	{"open_by_handle_at", outcome{signal: syscall.SIGSYS}},
+	{"name_to_handle_at", outcome{signal: syscall.SIGSYS}},
+	{"ioctl_tiocsti", outcome{signal: syscall.SIGSYS}},
+	{"ioctl_tiocsti_high", outcome{signal: syscall.SIGSYS}},
+	{"personality_linux32", outcome{signal: syscall.SIGSYS}},
+	{"acct", outcome{signal: syscall.SIGSYS}},
+	{"quotactl", outcome{signal: syscall.SIGSYS}},
+	{"lookup_dcookie", outcome{signal: syscall.SIGSYS}},
+	{"modify_ldt", outcome{signal: syscall.SIGSYS}},
+	{"iopl", outcome{signal: syscall.SIGSYS}},
+}
+
+func kernelProbeNames() []string {
+	var out []string
+	for _, c := range kernelStrictCases {
+		out = append(out, c.probe)
+	}
+	return out
+}
+
 func TestKernelStrict(t *testing.T) {
 	needKernel(t)
-	eperm, enosys, eaf := syscall.EPERM, syscall.ENOSYS, syscall.EAFNOSUPPORT
-	sigsys := syscall.SIGSYS
-	tests := []struct {
-		probe string
-		want  outcome
-	}{
-		{"getpid", outcome{allowed: true}},
-		{"read", outcome{allowed: true}},
-		{"clone", outcome{allowed: true}},
-		{"socket_unix", outcome{allowed: true}},
-		{"ioctl_tcgets", outcome{allowed: true}},
-		{"personality_query", outcome{allowed: true}},
-		{"personality_linux", outcome{allowed: true}},
-		{"mseal", outcome{allowed: true}},
-		{"clone3", outcome{errno: enosys}},
-		{"socket_inet", outcome{errno: eaf}},
-		{"socket_inet6", outcome{errno: eaf}},
-		{"socket_netlink", outcome{errno: eaf}},
-		{"setuid", outcome{errno: eperm}},
-		{"listmount", outcome{errno: eperm}},
-		{"x32", outcome{signal: sigsys}},
-		{"ptrace", outcome{signal: sigsys}},
-		{"process_vm_readv", outcome{signal: sigsys}},
-		{"process_vm_writev", outcome{signal: sigsys}},
-		{"mount", outcome{signal: sigsys}},
-		{"umount2", outcome{signal: sigsys}},
-		{"pivot_root", outcome{signal: sigsys}},
-		{"chroot", outcome{signal: sigsys}},
-		{"unshare", outcome{signal: sigsys}},
-		{"unshare_user", outcome{signal: sigsys}},
-		{"setns", outcome{signal: sigsys}},
-		{"clone_newuser", outcome{signal: sigsys}},
-		{"clone_newns", outcome{signal: sigsys}},
-		{"clone_newnet", outcome{signal: sigsys}},
-		{"bpf", outcome{signal: sigsys}},
-		{"perf_event_open", outcome{signal: sigsys}},
-		{"userfaultfd", outcome{signal: sigsys}},
-		{"io_uring_setup", outcome{signal: sigsys}},
-		{"io_uring_enter", outcome{signal: sigsys}},
-		{"io_uring_register", outcome{signal: sigsys}},
-		{"keyctl", outcome{signal: sigsys}},
-		{"add_key", outcome{signal: sigsys}},
-		{"request_key", outcome{signal: sigsys}},
-		{"kexec_load", outcome{signal: sigsys}},
-		{"kexec_file_load", outcome{signal: sigsys}},
-		{"init_module", outcome{signal: sigsys}},
-		{"finit_module", outcome{signal: sigsys}},
-		{"delete_module", outcome{signal: sigsys}},
-		{"reboot", outcome{signal: sigsys}},
-		{"swapon", outcome{signal: sigsys}},
-		{"swapoff", outcome{signal: sigsys}},
-		{"settimeofday", outcome{signal: sigsys}},
-		{"clock_settime", outcome{signal: sigsys}},
-		{"adjtimex", outcome{signal: sigsys}},
-		{"open_by_handle_at", outcome{signal: sigsys}},
-		{"name_to_handle_at", outcome{signal: sigsys}},
-		{"ioctl_tiocsti", outcome{signal: sigsys}},
-		{"ioctl_tiocsti_high", outcome{signal: sigsys}},
-		{"personality_linux32", outcome{signal: sigsys}},
-		{"acct", outcome{signal: sigsys}},
-		{"quotactl", outcome{signal: sigsys}},
-		{"lookup_dcookie", outcome{signal: sigsys}},
-		{"modify_ldt", outcome{signal: sigsys}},
-		{"iopl", outcome{signal: sigsys}},
-	}
+	eperm, enosys := syscall.EPERM, syscall.ENOSYS
+	tests := kernelStrictCases
 	for _, tt := range tests {
 		t.Run(tt.probe, func(t *testing.T) {
 			got := runProbe(t, "strict", tt.probe)

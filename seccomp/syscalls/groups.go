@@ -180,6 +180,50 @@ var groups = map[string][]string{
 	},
 }
 
+// purposes says what each group is for (docs/seccomp.md is generated from it and from groups).
+var purposes = map[string]string{
+	"@default":        "what every dynamically linked program needs to start, run single-threaded code and exit: the loader's opens and maps, TLS and robust-list setup, clocks, ids, rlimits, randomness, futexes.",
+	"@basic-io":       "reading, writing, seeking and closing file descriptors that are already open.",
+	"@file-system":    "opening, creating, inspecting and changing files and directories by path or fd.",
+	"@io-event":       "waiting for file descriptors (poll, select, epoll, eventfd).",
+	"@ipc":            "pipes, SysV and POSIX IPC, memfd: talking to other processes of the same sandbox. Cross-process memory access (process_vm_*, process_madvise) is not here but in @debug.",
+	"@memory":         "managing the process's own address space.",
+	"@memlock":        "pinning memory (bounded by RLIMIT_MEMLOCK).",
+	"@network-io":     "sockets. The socket family is an argument: restrict it with a rule on socket's arg 0.",
+	"@process":        "creating, waiting for and signalling processes and threads of the sandbox. clone/clone3 can create namespaces: see the note at the top of this map.",
+	"@signal":         "signal handlers, masks and waiting for signals (sending them is in @process).",
+	"@sync":           "flushing file data to storage.",
+	"@timer":          "alarms, interval timers, POSIX timers and timerfd.",
+	"@aio":            "POSIX/Linux native asynchronous I/O (io_uring is separate: @io-uring).",
+	"@sched":          "reading scheduling parameters and the CPU the thread runs on.",
+	"@file-transfer":  "in-kernel copies between file descriptors.",
+	"@system-info":    "reading facts about the system (not changing them).",
+	"@sandbox":        "a program tightening its own restrictions (seccomp, landlock); never loosens them.",
+	"@system-service": "the union of the groups above plus ioctl: what ordinary programs (compilers, interpreters, runtimes) use. It does not restrict arguments: a policy that needs \"no TIOCSTI\" or \"AF_UNIX only\" puts those argument rules before it.",
+	"@mount":          "mounting, the new mount API, changing the root.",
+	"@namespaces":     "entering or creating namespaces without clone (clone's flags need an argument rule).",
+	"@debug":          "inspecting or changing other processes: ptrace, cross-process memory, perf, stealing fds.",
+	"@module":         "loading and unloading kernel modules.",
+	"@raw-io":         "direct hardware port and PCI access.",
+	"@reboot":         "rebooting or replacing the running kernel.",
+	"@swap":           "enabling and disabling swap.",
+	"@clock":          "setting the system clock.",
+	"@keyring":        "the kernel keyring.",
+	"@io-uring":       "io_uring, a large kernel attack surface that bypasses seccomp for the operations it runs.",
+	"@bpf":            "loading eBPF programs and userfaultfd, both frequent kernel-exploit primitives.",
+	"@file-handle":    "opening files by handle (the \"shocker\" container escape) and making handles.",
+	"@cpu-emulation":  "legacy CPU modes (LDT changes).",
+	"@resources":      "changing resource limits, priorities and placement.",
+	"@setuid":         "changing user and group ids.",
+	"@chown":          "changing file ownership.",
+	"@obsolete":       "syscalls no current libc uses; most only return ENOSYS.",
+	"@privileged":     "everything that needs a capability in the initial namespace to succeed, plus the dangerous groups above that are about the whole system.",
+	"@dangerous":      "the union of the groups that cross the sandbox boundary or are common kernel-exploit primitives. jailrun's shipped policies kill the process on any of these and report it.",
+}
+
+// Purpose says what a group is for.
+func Purpose(name string) string { return purposes[name] }
+
 // Group expands a group name into syscall names (recursively, de-duplicated, sorted).
 func Group(name string) ([]string, bool) {
 	if _, ok := groups[name]; !ok {
