@@ -39,10 +39,9 @@ func (r *Runner) initPlatform() error {
 	}
 	r.plat.cg = m
 	// Sweep cgroups left by jailrun processes that were killed (SIGKILL leaves no chance to clean up).
-	if removed, err := m.Janitor(); err != nil {
+	// Quietly on success: a CLI run prints nothing of its own unless something is wrong with it.
+	if _, err := m.Janitor(); err != nil {
 		r.opts.Logf("cgroup janitor: %v", err)
-	} else if len(removed) > 0 {
-		r.opts.Logf("cgroup janitor removed %d stale cgroup(s) of dead jailrun processes", len(removed))
 	}
 	return nil
 }
@@ -73,6 +72,7 @@ type launch struct {
 	killOnce sync.Once
 	pidfd    int
 	cg       *cgroups.Cgroup
+	sup      *supervisor
 	killedBy Status // the limit jailrun killed the sandbox for, if any
 	killMsg  *LimitHit
 	mu       sync.Mutex
@@ -210,7 +210,16 @@ func (l *launch) run(ctx context.Context) (res *Result, err error) {
 	}
 	l.cleanup = append(l.cleanup, func() { statusR.Close(); statusW.Close() })
 	cfg.syncFD, cfg.errFD, cfg.statusFD = int(syncR.Fd()), int(errW.Fd()), int(statusW.Fd())
-	cfg.parentFDs = [3]int{int(syncW.Fd()), int(errR.Fd()), int(statusR.Fd())}
+	cfg.notifySyncFD = -1
+	cfg.parentFDs = [4]int{int(syncW.Fd()), int(errR.Fd()), int(statusR.Fd()), -1}
+	var notifyR, notifyW *os.File
+	if l.sup != nil {
+		if notifyR, notifyW, err = os.Pipe(); err != nil {
+			return nil, fmt.Errorf("prepare: pipe: %w", err)
+		}
+		l.cleanup = append(l.cleanup, func() { notifyR.Close(); notifyW.Close() })
+		cfg.notifySyncFD, cfg.parentFDs[3] = int(notifyR.Fd()), int(notifyW.Fd())
+	}
 
 	stdio, err := l.setupStdio()
 	if err != nil {
@@ -242,6 +251,9 @@ func (l *launch) run(ctx context.Context) (res *Result, err error) {
 	syncR.Close()
 	errW.Close()
 	statusW.Close()
+	if notifyR != nil {
+		notifyR.Close()
+	}
 	stdio.closeChildEnds()
 	l.phase("clone")
 
@@ -262,9 +274,25 @@ func (l *launch) run(ctx context.Context) (res *Result, err error) {
 	}
 	syncW.Close()
 
-	// Stage "init" runs in the child; the error pipe reaches EOF when execve succeeded.
+	// Stage "init" runs in the child; the error pipe reaches EOF when execve succeeded. With a seccomp
+	// listener, the command first reports its fd number and waits until the parent has taken it.
 	var eb [childErrorSize]byte
 	n, rerr := io.ReadFull(errR, eb[:])
+	if n == childErrorSize && l.sup != nil {
+		if ce := decodeChildError(eb[:]); ce.step == jrStepNotifyFD {
+			fd, err := takeListener(pid, int(ce.detail))
+			if err != nil {
+				return l.setupError("exec", "take seccomp listener", err)
+			}
+			l.sup.fd = fd
+			l.cleanup = append(l.cleanup, func() { unix.Close(fd) })
+			if _, err := notifyW.Write([]byte{1}); err != nil {
+				return l.setupError("exec", "release command", err)
+			}
+			notifyW.Close()
+			n, rerr = io.ReadFull(errR, eb[:])
+		}
+	}
 	execAt := time.Now()
 	l.phase("init+exec")
 	l.res.SetupTimeMS = ms(execAt.Sub(l.start))
@@ -296,6 +324,11 @@ func (l *launch) run(ctx context.Context) (res *Result, err error) {
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	l.watch(ctx, stop, &wg)
+	supCtx, supCancel := context.WithCancel(context.Background())
+	defer supCancel()
+	if l.sup != nil && l.sup.fd >= 0 {
+		l.sup.start(supCtx)
+	}
 	outDone := stdio.relay(l)
 
 	var ws unix.WaitStatus
@@ -310,6 +343,12 @@ func (l *launch) run(ctx context.Context) (res *Result, err error) {
 	end := time.Now()
 	close(stop)
 	wg.Wait()
+	if l.sup != nil && l.sup.done != nil {
+		// Every task that used the filter is gone, so the listener hangs up; cancel in case it has not yet.
+		supCancel()
+		<-l.sup.done
+		l.res.Violation = l.sup.violation()
+	}
 	if err != nil {
 		return l.setupError("wait", "wait4", err)
 	}
@@ -342,6 +381,7 @@ const (
 	jrStepExecNotFound = -17
 	jrStepExec         = -18
 	jrStepNotAllowed   = -19
+	jrStepNotifyFD     = -23
 )
 
 func hasSlash(s string) bool {
@@ -375,6 +415,9 @@ func (l *launch) verdict(ws unix.WaitStatus, have bool) {
 	killedBy, hit := l.killedBy, l.killMsg
 	l.mu.Unlock()
 	switch {
+	case killedBy == StatusSeccompViolation && hit != nil:
+		res.Status = killedBy
+		res.Message = "the seccomp filter stopped " + hit.Value
 	case killedBy != "":
 		res.Status, res.Limit = killedBy, hit
 		if hit != nil {
@@ -493,7 +536,8 @@ func (l *launch) prepareSeccomp(cfg *spawnConfig) error {
 	if !l.s.Seccomp.Enabled {
 		return nil
 	}
-	prog, err := buildSeccomp(l.s.Seccomp)
+	filter, ownNotify := reportable(l.s.Seccomp)
+	prog, err := seccomp.BuildCached(filter)
 	if err != nil {
 		if l.s.Require.Allows("seccomp") {
 			l.res.Skipped = append(l.res.Skipped, "seccomp")
@@ -507,9 +551,8 @@ func (l *launch) prepareSeccomp(cfg *spawnConfig) error {
 		return fmt.Errorf("%w: seccomp: %v", ErrUnsupported, err)
 	}
 	if prog.NeedsNotify() {
-		// The user-notification supervisor is not wired into the launcher yet: refuse rather than run a
-		// filter whose notify rules nobody would answer.
-		return fmt.Errorf("%w: seccomp notify actions are not supported by this launcher yet", ErrUnsupported)
+		cfg.seccompFlags |= unix.SECCOMP_FILTER_FLAG_NEW_LISTENER
+		l.sup = &supervisor{fd: -1, ownNotify: ownNotify, l: l}
 	}
 	cfg.filter = prog.Instructions()
 	return nil

@@ -423,10 +423,18 @@ static void setup_fds(struct jr_config *c) {
 	if (err < 0)
 		die(c, JR_STEP_FDS, errno, c->err_fd);
 	c->err_fd = err;
+	int nfd = -1;
+	if (c->notify_sync_fd >= 0) {
+		nfd = fcntl(c->notify_sync_fd, F_DUPFD_CLOEXEC, err + 1);
+		if (nfd < 0)
+			die(c, JR_STEP_FDS, errno, c->notify_sync_fd);
+		c->notify_sync_fd = nfd;
+	}
 	for (int i = 0; i < c->nfds; i++)
 		if (dup2(c->fds[i].from, c->fds[i].to) < 0)
 			die(c, JR_STEP_FDS, errno, c->fds[i].to);
-	// Close every fd below hi that is not a target, then everything at or above hi except err_fd.
+	// Close every fd below hi that is not a target, then everything at or above hi except err_fd and the
+	// notify sync fd.
 	for (int fd = 0; fd < hi; fd++) {
 		int keep = 0;
 		for (int i = 0; i < c->nfds; i++)
@@ -437,8 +445,14 @@ static void setup_fds(struct jr_config *c) {
 	}
 	if (err > hi && syscall(SYS_close_range, hi, err - 1, 0) < 0)
 		die(c, JR_STEP_FDS, errno, hi);
-	if (syscall(SYS_close_range, err + 1, ~0U, 0) < 0)
-		die(c, JR_STEP_FDS, errno, err + 1);
+	int last = err;
+	if (nfd >= 0) {
+		if (nfd > err + 1 && syscall(SYS_close_range, err + 1, nfd - 1, 0) < 0)
+			die(c, JR_STEP_FDS, errno, err + 1);
+		last = nfd;
+	}
+	if (syscall(SYS_close_range, last + 1, ~0U, 0) < 0)
+		die(c, JR_STEP_FDS, errno, last + 1);
 }
 
 static int allowed(struct jr_config *c, const char *path) {
@@ -481,8 +495,23 @@ __attribute__((noreturn)) static void exec_stage(struct jr_config *c) {
 		die(c, JR_STEP_SIGNALS, errno, 1);
 	if (c->filter_len > 0) {
 		struct sock_fprog prog = {.len = (unsigned short)c->filter_len, .filter = c->filter};
-		if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, c->seccomp_flags, &prog) < 0)
+		long lfd = syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, c->seccomp_flags, &prog);
+		if (lfd < 0)
 			die(c, JR_STEP_SECCOMP, errno, 0);
+		if (c->seccomp_flags & SECCOMP_FILTER_FLAG_NEW_LISTENER) {
+			// The parent takes the listener with pidfd_getfd while this process waits: passing it over a
+			// socket would need sendmsg, which the filter may deny or route to the very listener in transit.
+			report(c, JR_STEP_NOTIFY_FD, 0, (int)lfd);
+			char b;
+			ssize_t n;
+			do {
+				n = read(c->notify_sync_fd, &b, 1);
+			} while (n < 0 && errno == EINTR);
+			if (n != 1)
+				_exit(125);
+			close((int)lfd);
+			close(c->notify_sync_fd);
+		}
 	}
 	// From here on only execve (and, on failure, write and exit_group) may run: the filter is in force.
 	if (strchr(c->path, '/')) {
@@ -589,7 +618,7 @@ static void reset_signals(void) {
 __attribute__((noreturn)) static void child_main(struct jr_config *c) {
 	// Go's handlers are still installed in this copy of the process; a signal before execve must never run them.
 	reset_signals();
-	for (int i = 0; i < 3; i++)
+	for (int i = 0; i < 4; i++)
 		if (c->parent_fds[i] >= 0)
 			close(c->parent_fds[i]);
 	char b;

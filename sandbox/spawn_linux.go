@@ -27,7 +27,8 @@ type spawnConfig struct {
 	syncFD        int
 	errFD         int
 	statusFD      int
-	parentFDs     [3]int
+	notifySyncFD  int
+	parentFDs     [4]int
 	fds           [][2]int // from, to
 	plan          *namespaces.Plan
 	rlimits       [][3]uint64 // resource, soft, hard
@@ -109,6 +110,7 @@ func (s *spawnConfig) toC(a *arena) *C.struct_jr_config {
 	c.sync_fd = C.int(s.syncFD)
 	c.err_fd = C.int(s.errFD)
 	c.status_fd = C.int(s.statusFD)
+	c.notify_sync_fd = C.int(s.notifySyncFD)
 	for i, fd := range s.parentFDs {
 		c.parent_fds[i] = C.int(fd)
 	}

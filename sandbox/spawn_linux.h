@@ -53,7 +53,8 @@ struct jr_config {
 	int sync_fd;             // child reads one byte: ids mapped, cgroup joined
 	int err_fd;              // child writes a jr_error on failure (close-on-exec: EOF means exec happened)
 	int status_fd;           // the reaper writes the command's wait status here
-	int parent_fds[3];       // the parent's ends of those pipes: the child closes its copies first, so that
+	int notify_sync_fd;      // with a notify listener: the command waits here until the parent took the fd
+	int parent_fds[4];       // the parent's ends of those pipes: the child closes its copies first, so that
 	                         // EOF and POLLERR tell it the parent is gone
 	int pdeathsig;
 
@@ -123,6 +124,8 @@ enum {
 	JR_STEP_KEEPCAPS = -20,
 	JR_STEP_SIGNALS = -21,
 	JR_STEP_DUMPABLE = -22,
+	JR_STEP_NOTIFY_FD = -23, // not an error: detail is the seccomp listener fd, for the parent to take
+	JR_STEP_NOTIFY_WAIT = -24,
 };
 
 // What the reaper reports: the command's wait status.
