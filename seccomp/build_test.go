@@ -429,3 +429,27 @@ func TestDisassemble(t *testing.T) {
 		t.Errorf("disassembly has %d lines for %d instructions", n, p.Len())
 	}
 }
+
+// With notify in the filter, the program cannot install a listener of its own (which could answer
+// CONTINUE for calls routed to jailrun's supervisor); without notify, seccomp(2) is left to the policy.
+func TestNotifyBlocksNestedListener(t *testing.T) {
+	s := policy.Seccomp{Enabled: true, DefaultAction: allow, Rules: []policy.SeccompRule{
+		rule(notify, []string{"ptrace"}),
+		rule(allow, []string{"seccomp"}),
+	}}
+	p := mustBuild(t, s)
+	const setModeFilter, tsync, newListener = 1, 1, 8
+	if got := eval(t, p, "seccomp", setModeFilter, newListener); got != eperm {
+		t.Errorf("seccomp(SET_MODE_FILTER, NEW_LISTENER) under a notify filter = %s, want errno(EPERM)", FormatAction(got))
+	}
+	if got := eval(t, p, "seccomp", setModeFilter, newListener|tsync); got != eperm {
+		t.Errorf("seccomp(SET_MODE_FILTER, NEW_LISTENER|TSYNC) = %s, want errno(EPERM)", FormatAction(got))
+	}
+	if got := eval(t, p, "seccomp", setModeFilter, tsync); got != allow {
+		t.Errorf("seccomp(SET_MODE_FILTER, TSYNC) = %s, want allow (the policy's rule)", FormatAction(got))
+	}
+	s.Rules[0].Action = kill
+	if got := eval(t, mustBuild(t, s), "seccomp", setModeFilter, newListener); got != allow {
+		t.Errorf("without notify, seccomp(NEW_LISTENER) = %s, want the policy's allow", FormatAction(got))
+	}
+}

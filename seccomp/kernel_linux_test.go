@@ -549,3 +549,21 @@ func recvFD(t *testing.T, sock *os.File) int {
 	}
 	return fds[0]
 }
+
+func TestCheckKernel(t *testing.T) {
+	needKernel(t)
+	for _, name := range []string{"strict", "notify"} {
+		s, err := helperPolicy(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := mustBuild(t, s).CheckKernel(); err != nil {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+	// Every action jailrun can emit is implemented by this (6.x) kernel.
+	all := []policy.Action{allow, eperm, kill, {Kind: policy.ActKillThread}, trap, logA, notify}
+	if err := (&Program{actions: all}).CheckKernel(); err != nil {
+		t.Errorf("all actions: %v", err)
+	}
+}

@@ -80,6 +80,9 @@ type entry struct {
 	conds  []policy.ArgCond
 }
 
+// filterFlagNewListener is SECCOMP_FILTER_FLAG_NEW_LISTENER (seccomp(2)'s flags are argument 1).
+const filterFlagNewListener = 8
+
 // DefaultUnknownAction is what syscalls newer than jailrun's table get when the policy does not say:
 // ENOSYS, so that libc falls back to an older syscall instead of failing (clone3 → clone, ...).
 var DefaultUnknownAction = policy.Action{Kind: policy.ActErrno, Errno: 38}
@@ -147,6 +150,23 @@ func makePlan(s policy.Seccomp, arch syscalls.Arch) (*plan, error) {
 			seen[nr] = true
 			perNr[nr] = append(perNr[nr], entry{rule: i, action: r.Action, conds: r.Args})
 		}
+	}
+
+	// With notify in the filter, the sandboxed program must not get a listener of its own: when two stacked
+	// filters both return USER_NOTIF, the kernel asks the most recently installed one, so a filter the
+	// program installs with SECCOMP_FILTER_FLAG_NEW_LISTENER could answer CONTINUE for a syscall that ours
+	// routes to jailrun's supervisor, and it would run. (Our kill, errno and trap answers cannot be
+	// overridden that way: they outrank USER_NOTIF.) So seccomp(2) with that flag fails with EPERM, before
+	// any rule of the policy.
+	notifyUsed := p.def.Kind == policy.ActNotify || p.unknown.Kind == policy.ActNotify
+	for _, r := range s.Rules {
+		notifyUsed = notifyUsed || r.Action.Kind == policy.ActNotify
+	}
+	if nr, ok := syscalls.Number(arch, "seccomp"); ok && notifyUsed {
+		deny := policy.Action{Kind: policy.ActErrno, Errno: 1}
+		perNr[nr] = append([]entry{{rule: -1, action: deny, conds: []policy.ArgCond{
+			{Index: 1, Op: policy.OpMaskedEq, Mask: filterFlagNewListener, Value: filterFlagNewListener}}}}, perNr[nr]...)
+		used[deny] = true
 	}
 
 	nrs := make([]int, 0, len(perNr))
