@@ -3,6 +3,7 @@ package cgroups
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -547,7 +548,6 @@ func TestFailClosed(t *testing.T) {
 			}
 			m := requireCgroups(t, Options{disable: map[string]string{ctl: "disabled by the test"}})
 			lim := tc.lim
-			lim.Pids += 0
 			_, err := m.Create("fail-closed", lim, policy.Require{})
 			var ue *UnsupportedError
 			if !errors.As(err, &ue) || !errors.Is(err, ErrUnsupported) {
@@ -556,7 +556,7 @@ func TestFailClosed(t *testing.T) {
 			if ue.Setting != tc.setting || ue.Controller != ctl || !strings.Contains(err.Error(), "disabled by the test") || strings.Contains(err.Error(), "\n") {
 				t.Errorf("error %q: want setting %s, controller %s, one line", err, tc.setting, ctl)
 			}
-			if left := ownLeftovers(m); len(left) > 0 {
+			if left := ownRuns(m); len(left) > 0 {
 				t.Errorf("left behind: %v", left)
 			}
 			c, err := m.Create("best-effort", lim, policy.Require{BestEffort: []string{tc.bestEffort}})
@@ -752,6 +752,8 @@ func TestJanitorAfterCrash(t *testing.T) {
 	m := requireCgroups(t, Options{})
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), helperEnv+"=crash-owner")
+	// Not nil: Output would then capture stderr through a pipe that the orphan inherits and keeps open.
+	cmd.Stderr = os.Stderr
 	out, err := cmd.Output()
 	ws := cmd.ProcessState.Sys().(syscall.WaitStatus)
 	if !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
@@ -780,6 +782,85 @@ func TestJanitorAfterCrash(t *testing.T) {
 		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", orphan))
 		return err != nil || strings.Contains(string(b), ") Z ")
 	})
+}
+
+// TestSelfMoveIntoLeaf: a process alone in its own cgroup (a Delegate=yes service, the VM lane's test binary)
+// cannot enable controllers there while it lives in it (cgroup v2's no-internal-processes rule): Create moves
+// it into a leaf under the jailrun parent, Close moves it back and removes everything it made. Run in a
+// helper process placed alone in a fresh cgroup, on every cgroup2 lane of this host.
+func TestSelfMoveIntoLeaf(t *testing.T) {
+	ran := false
+	for _, lane := range lanes(t) {
+		probe, err := NewManager(lane.opts)
+		if err != nil || !probe.v2 {
+			continue
+		}
+		ran = true
+		t.Run(lane.name, func(t *testing.T) {
+			ctl := "memory"
+			if lane.opts.unified != "" {
+				// The hybrid host's cgroup2 side has only hugetlb, and its root passes nothing down: enable it
+				// at the root for the test (the root is exempt from the rule), and disable it again last.
+				ctl = "hugetlb"
+				root := filepath.Join(lane.opts.unified, "cgroup.subtree_control")
+				if sc, _ := readString(root); !hasWord(sc, ctl) {
+					if err := writeFile(root, "+"+ctl); err != nil {
+						skipOrFail(t, "cannot enable %s at the cgroup2 root: %v", ctl, err)
+					}
+					t.Cleanup(func() {
+						if err := writeFile(root, "-"+ctl); err != nil {
+							t.Errorf("restore %s: %v", root, err)
+						}
+					})
+				}
+			}
+			o := lane.opts
+			o.account = []string{ctl}
+			m := requireCgroups(t, o)
+			// Take apart what this process prepared (before the root's controller is disabled above).
+			t.Cleanup(func() {
+				if err := m.Close(); err != nil {
+					t.Error(err)
+				}
+			})
+			if !hostOffers(m, ctl) && lane.opts.unified == "" {
+				skipOrFail(t, "%s is not delegated here", ctl)
+			}
+			// The parent now passes ctl down; the helper's own cgroup is a child of it.
+			box := filepath.Join(m.parent, fmt.Sprintf("selfmove-%d", os.Getpid()))
+			if err := os.Mkdir(box, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() {
+				if err := os.Remove(box); err != nil {
+					t.Errorf("remove %s: %v", box, err)
+				}
+			})
+			boxCg := &Cgroup{m: m, name: filepath.Base(box), order: []string{box}, dirs: map[string]string{"": box}, dirFD: -1, cpuFD: -1}
+			h := startHelper(t, boxCg, "selfmove", []string{"SELFMOVE_UNIFIED=" + lane.opts.unified, "SELFMOVE_CTL=" + ctl}, false)
+			out, _ := io.ReadAll(h.stdout)
+			<-h.exited
+			rel := box[len(m.mount):]
+			want := fmt.Sprintf("moved %s/jailrun/jr.%d.%d.", rel, m.owner.pidns, h.cmd.Process.Pid)
+			lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+			if len(lines) != 2 || !strings.HasPrefix(lines[0], want) || !strings.HasSuffix(lines[0], ".self") || lines[1] != "back "+rel {
+				t.Fatalf("helper (%v) said:\n%s\nwant %q...self, then back %s", h.cmd.ProcessState, out, want, rel)
+			}
+			if sc, _ := readString(filepath.Join(box, "cgroup.subtree_control")); sc != "" {
+				t.Errorf("%s/cgroup.subtree_control still %q after Close", box, sc)
+			}
+			if ents, _ := os.ReadDir(box); len(ents) > 0 {
+				for _, e := range ents {
+					if e.IsDir() {
+						t.Errorf("left in %s: %s", box, e.Name())
+					}
+				}
+			}
+		})
+	}
+	if !ran {
+		t.Log("no cgroup2 hierarchy on this host")
+	}
 }
 
 func TestConcurrentCreateDestroy(t *testing.T) {

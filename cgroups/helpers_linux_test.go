@@ -44,13 +44,18 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// ownLeftovers lists cgroups named after this process under the manager's parents.
-func ownLeftovers(m *Manager) []string {
+// ownLeftovers lists cgroups named after this process under the manager's parents, including its own leaf.
+func ownLeftovers(m *Manager) []string { return ownCgroups(m, true) }
+
+// ownRuns lists the run cgroups of this process (not its own leaf, where it lives).
+func ownRuns(m *Manager) []string { return ownCgroups(m, false) }
+
+func ownCgroups(m *Manager, withLeaf bool) []string {
 	var left []string
 	for _, p := range m.parentDirs() {
 		ents, _ := os.ReadDir(p)
 		for _, e := range ents {
-			if strings.HasPrefix(e.Name(), m.owner.tag()+".") {
+			if strings.HasPrefix(e.Name(), m.owner.tag()+".") && (withLeaf || e.Name() != m.owner.selfName()) {
 				left = append(left, filepath.Join(p, e.Name()))
 			}
 		}
@@ -82,6 +87,11 @@ func runHelper(mode string) {
 		}
 	case "sleep":
 		io.Copy(io.Discard, os.Stdin)
+	case "pause":
+		// Like sleep, but outlives the end of stdin (its parent's death).
+		for {
+			time.Sleep(time.Hour)
+		}
 	case "affinity":
 		var set unix.CPUSet
 		if err := unix.SchedGetaffinity(0, &set); err != nil {
@@ -94,6 +104,30 @@ func runHelper(mode string) {
 			}
 		}
 		fmt.Println(strings.Join(cpus, ","))
+	case "selfmove":
+		// Alone in a cgroup of its own, like a service under Delegate=yes: Create must move this process into
+		// a leaf to enable the controller, and Close must move it back and remove what it made.
+		o := Options{unified: os.Getenv("SELFMOVE_UNIFIED"), account: []string{os.Getenv("SELFMOVE_CTL")}}
+		m, err := NewManager(o)
+		if err != nil {
+			fmt.Println("error", err)
+			os.Exit(5)
+		}
+		c, err := m.Create("selfmove", policy.Limits{}, policy.Require{})
+		if err != nil {
+			fmt.Println("error", err)
+			os.Exit(6)
+		}
+		fmt.Println("moved", ownV2())
+		if err := c.Destroy(); err != nil {
+			fmt.Println("error", err)
+			os.Exit(7)
+		}
+		if err := m.Close(); err != nil {
+			fmt.Println("error", err)
+			os.Exit(8)
+		}
+		fmt.Println("back", ownV2())
 	case "crash-owner":
 		// A jailrun process that dies without cleaning up: it makes a run cgroup, starts a sandbox-like
 		// process in it, prints the path, and kills itself.
@@ -102,12 +136,12 @@ func runHelper(mode string) {
 			fmt.Println("error", err)
 			os.Exit(5)
 		}
-		c, err := m.Create("crash", policy.Limits{Memory: 64 << 20, Pids: 8}, policy.Require{})
+		c, err := m.Create("crash", policy.Limits{Memory: 64 << 20, Pids: 32}, policy.Require{})
 		if err != nil {
 			fmt.Println("error", err)
 			os.Exit(6)
 		}
-		h, err := startHelperIn(c, "sleep", nil, true)
+		h, err := startHelperIn(c, "pause", nil, true)
 		if err != nil {
 			fmt.Println("error", err)
 			os.Exit(7)
@@ -117,6 +151,17 @@ func runHelper(mode string) {
 	default:
 		os.Exit(2)
 	}
+}
+
+// ownV2 is this process's cgroup v2 path.
+func ownV2() string {
+	b, _ := os.ReadFile("/proc/self/cgroup")
+	for _, line := range strings.Split(string(b), "\n") {
+		if p, ok := strings.CutPrefix(line, "0::"); ok {
+			return p
+		}
+	}
+	return ""
 }
 
 // hog maps and touches mib MiB of anonymous memory, page by page, so that it is really charged.
