@@ -301,6 +301,8 @@ func (l *launch) run(ctx context.Context) (res *Result, err error) {
 		stage, step := ce.describe(cfg)
 		e := error(unix.Errno(ce.errno))
 		switch {
+		case ce.step >= 0 && unix.Errno(ce.errno) == unix.EXDEV:
+			e = errors.New("its mount point is missing inside a host bind, and jailrun never creates files on the host: create it on the host, or mount a tmpfs above it")
 		case ce.step == jrStepExecNotFound:
 			e = fmt.Errorf("%w: %s (looked in %v inside the sandbox)", ErrNotFound, cfg.path, cfg.search)
 			if hasSlash(cfg.path) {

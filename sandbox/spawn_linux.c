@@ -85,6 +85,28 @@ static const char *fdpath(char *buf, int fd) {
 	return buf;
 }
 
+// ours lists the devices of the tmpfs mounts this stage made. The child may create files and directories
+// only on them: a mount point missing inside a host bind (even a writable one) is an error, never a new
+// directory on the host.
+static dev_t ours[64];
+static int nours;
+
+static void own_mount(int fd) {
+	struct stat st;
+	if (nours < (int)(sizeof ours / sizeof ours[0]) && fstat(fd, &st) == 0)
+		ours[nours++] = st.st_dev;
+}
+
+static int may_create(int dirfd) {
+	struct stat st;
+	if (fstat(dirfd, &st) < 0)
+		return 0;
+	for (int i = 0; i < nours; i++)
+		if (ours[i] == st.st_dev)
+			return 1;
+	return 0;
+}
+
 // walk opens rel (a clean relative path, "" for the root itself) beneath rootfd, one component at a time
 // with O_NOFOLLOW, so a symlink anywhere on the way — planted by an earlier run in a writable bind, or simply
 // present in a host tree — can never redirect a mount outside the sandbox's root. Missing directories are
@@ -110,6 +132,10 @@ static int walk(int rootfd, const char *rel, uint32_t mkdir_mode, int leaf_file,
 		if (last && leaf_file) {
 			next = openat(cur, comp, O_PATH | O_NOFOLLOW | O_CLOEXEC);
 			if (next < 0 && errno == ENOENT && mkdir_mode) {
+				if (!may_create(cur)) {
+					close(cur);
+					return -EXDEV;
+				}
 				int f = openat(cur, comp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, file_mode);
 				if (f < 0) {
 					int e = errno;
@@ -130,6 +156,10 @@ static int walk(int rootfd, const char *rel, uint32_t mkdir_mode, int leaf_file,
 		} else {
 			next = openat(cur, comp, O_PATH | O_NOFOLLOW | O_DIRECTORY | O_CLOEXEC);
 			if (next < 0 && errno == ENOENT && mkdir_mode) {
+				if (!may_create(cur)) {
+					close(cur);
+					return -EXDEV;
+				}
 				if (mkdirat(cur, comp, mkdir_mode) < 0 && errno != EEXIST) {
 					int e = errno;
 					close(cur);
@@ -217,6 +247,7 @@ static void run_ops(struct jr_config *c) {
 			rootfd = open(op->dst, O_PATH | O_DIRECTORY | O_CLOEXEC);
 			if (rootfd < 0)
 				die(c, i, errno, 0);
+			own_mount(rootfd);
 			continue;
 		case JR_OP_PIVOT:
 			if (fchdir(rootfd) < 0 || syscall(SYS_pivot_root, ".", ".") < 0 || umount2(".", MNT_DETACH) < 0 ||
@@ -251,6 +282,13 @@ static void run_ops(struct jr_config *c) {
 			if (mount(op->kind == JR_OP_PROC ? "proc" : "tmpfs", fdpath(buf, fd), op->kind == JR_OP_PROC ? "proc" : "tmpfs",
 			          op->flags, op->data) < 0)
 				die(c, i, errno, 0);
+			if (op->kind == JR_OP_TMPFS) {
+				int m = walk(rootfd, op->dst, 0, 0, 0);
+				if (m >= 0) {
+					own_mount(m);
+					close(m);
+				}
+			}
 			break;
 		case JR_OP_DIR:
 			fd = walk(rootfd, op->dst, op->mode ? op->mode : 0755, 0, 0);
@@ -274,6 +312,8 @@ static void run_ops(struct jr_config *c) {
 			int dir = walk(rootfd, parent, 0755, 0, 0);
 			if (dir < 0)
 				die(c, i, -dir, 0);
+			if (!may_create(dir))
+				die(c, i, EXDEV, 0);
 			// O_PATH fds cannot be used with openat for creation; reopen the directory for real.
 			int d = openat(dir, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 			close(dir);
@@ -314,6 +354,8 @@ static void run_ops(struct jr_config *c) {
 			int dir = walk(rootfd, parent, 0755, 0, 0);
 			if (dir < 0)
 				die(c, i, -dir, 0);
+			if (!may_create(dir))
+				die(c, i, EXDEV, 0);
 			int d = openat(dir, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 			close(dir);
 			if (d < 0)

@@ -265,3 +265,26 @@ func TestPdeathsigViaThreadExitIsNotTriggered(t *testing.T) {
 		t.Fatalf("%v", r)
 	}
 }
+
+// A mount point missing inside a host bind is an error: jailrun never creates directories on the host,
+// even in a writable bind.
+func TestNoMountPointCreatedOnHost(t *testing.T) {
+	requirePrivileged(t)
+	// Bind sources are opened as the sandbox's host user, so the directory must be reachable by it.
+	host, err := os.MkdirTemp("", "jailrun-hostbox-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(host)
+	os.Chmod(host, 0o777)
+	pol := policyFile(t, fmt.Sprintf(`"filesystem": {"mounts": [
+		{"type": "bind", "src": %q, "dst": "/box", "readonly": false},
+		{"type": "tmpfs", "dst": "/box/out", "size": "1M"}]}`, host))
+	r := jailrun(t, []string{"--policy", pol, "--", "/bin/true"})
+	if r.code != 125 || !strings.Contains(r.stderr, "mount tmpfs /box/out") {
+		t.Fatalf("want a setup error naming the mount, got %v", r)
+	}
+	if ents, _ := os.ReadDir(host); len(ents) != 0 {
+		t.Fatalf("jailrun created %v in the host directory", ents)
+	}
+}
