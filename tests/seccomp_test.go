@@ -94,7 +94,7 @@ func TestStrictBlockList(t *testing.T) {
 		"unshare": violation("unshare"), "setns": violation("setns"),
 		"clone_newuser": violation("clone"), "clone_newns": violation("clone"), "clone_newnet": violation("clone"),
 		"clone3": errno("ENOSYS"),
-		"bpf": violation("bpf"), "perf_event_open": violation("perf_event_open"), "userfaultfd": violation("userfaultfd"),
+		"bpf":    violation("bpf"), "perf_event_open": violation("perf_event_open"), "userfaultfd": violation("userfaultfd"),
 		"io_uring_setup": violation("io_uring_setup"), "io_uring_enter": violation("io_uring_enter"), "io_uring_register": violation("io_uring_register"),
 		"keyctl": violation("keyctl"), "add_key": violation("add_key"), "request_key": violation("request_key"),
 		"kexec_load": violation("kexec_load"), "kexec_file_load": violation("kexec_file_load"),
