@@ -96,6 +96,10 @@ type Program struct {
 	prefixLen int
 	notify    bool
 	actions   []policy.Action // distinct actions the program can return
+
+	vmOnce sync.Once // the interpreter is built once: Evaluate is called per syscall by explain and tests
+	vm     *bpf.VM
+	vmErr  error
 }
 
 // Instructions returns the program, ready for SECCOMP_SET_MODE_FILTER.
@@ -158,19 +162,25 @@ func (p *Program) Evaluate(arch uint32, nr int, args [6]uint64) (policy.Action, 
 
 // Run is Evaluate's raw form: the SECCOMP_RET_* value the program returns.
 func (p *Program) Run(arch uint32, nr int, args [6]uint64) (uint32, error) {
-	raw := make([]bpf.RawInstruction, len(p.insns))
-	for i, in := range p.insns {
-		raw[i] = bpf.RawInstruction{Op: in.Code, Jt: in.Jt, Jf: in.Jf, K: in.K}
+	p.vmOnce.Do(func() {
+		raw := make([]bpf.RawInstruction, len(p.insns))
+		for i, in := range p.insns {
+			raw[i] = bpf.RawInstruction{Op: in.Code, Jt: in.Jt, Jf: in.Jf, K: in.K}
+		}
+		insns, ok := bpf.Disassemble(raw)
+		if !ok {
+			p.vmErr = errors.New("seccomp: program has an instruction the BPF VM cannot run")
+			return
+		}
+		if p.vm, p.vmErr = bpf.NewVM(insns); p.vmErr != nil {
+			p.vmErr = fmt.Errorf("seccomp: load program into BPF VM: %w", p.vmErr)
+		}
+	})
+	if p.vmErr != nil {
+		return 0, p.vmErr
 	}
-	insns, ok := bpf.Disassemble(raw)
-	if !ok {
-		return 0, errors.New("seccomp: program has an instruction the BPF VM cannot run")
-	}
-	vm, err := bpf.NewVM(insns)
-	if err != nil {
-		return 0, fmt.Errorf("seccomp: load program into BPF VM: %w", err)
-	}
-	ret, err := vm.Run(seccompData(arch, nr, args))
+	// The VM keeps its registers on the stack of Run, so one VM serves concurrent callers.
+	ret, err := p.vm.Run(seccompData(arch, nr, args))
 	if err != nil {
 		return 0, fmt.Errorf("seccomp: run program: %w", err)
 	}

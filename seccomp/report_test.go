@@ -125,3 +125,26 @@ func TestBuildCached(t *testing.T) {
 		t.Error("an invalid section was built")
 	}
 }
+
+// One cached Program serves concurrent launches and explain calls: Evaluate must be safe to share.
+func TestEvaluateConcurrent(t *testing.T) {
+	p := mustBuild(t, shippedPolicy(t, "strict"))
+	var wg sync.WaitGroup
+	for g := 0; g < 4; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < 200; i++ {
+				if got := eval(t, p, "ptrace"); got != kill {
+					t.Errorf("ptrace = %s", FormatAction(got))
+					return
+				}
+				if got := eval(t, p, "read"); got != allow {
+					t.Errorf("read = %s", FormatAction(got))
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+}
