@@ -147,6 +147,22 @@ func helperMain(mode string, args []string) int {
 			fmt.Printf("%d %d %d\n", a0, int(r), int(e))
 		}
 		return 0
+	case "nested":
+		// Load a notify filter, then try to stack a filter with a listener of our own: it must be refused.
+		s, _ := helperPolicy("notify")
+		p, err := Build(s)
+		if err != nil {
+			return fail(err)
+		}
+		runtime.LockOSThread()
+		fd, err := loadFilter(p, filterFlagNewListener)
+		if err != nil {
+			return fail(err)
+		}
+		unix.Close(fd)
+		_, err = loadFilter(p, filterFlagNewListener)
+		fmt.Println(errors.Is(err, unix.EPERM))
+		return 0
 	case "loop":
 		pol, nText, _ := strings.Cut(rest, ":")
 		n, _ := strconv.Atoi(nText)
@@ -548,6 +564,14 @@ func recvFD(t *testing.T, sock *os.File) int {
 		t.Fatalf("no fd received: %v", err)
 	}
 	return fds[0]
+}
+
+func TestKernelNestedListenerRefused(t *testing.T) {
+	needKernel(t)
+	out, err := helperCmd(t, "nested").CombinedOutput()
+	if err != nil || strings.TrimSpace(string(out)) != "true" {
+		t.Errorf("stacking a second listener under a notify filter: want EPERM, got %q (%v)", out, err)
+	}
 }
 
 func TestCheckKernel(t *testing.T) {

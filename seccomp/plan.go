@@ -155,9 +155,10 @@ func makePlan(s policy.Seccomp, arch syscalls.Arch) (*plan, error) {
 	// With notify in the filter, the sandboxed program must not get a listener of its own: when two stacked
 	// filters both return USER_NOTIF, the kernel asks the most recently installed one, so a filter the
 	// program installs with SECCOMP_FILTER_FLAG_NEW_LISTENER could answer CONTINUE for a syscall that ours
-	// routes to jailrun's supervisor, and it would run. (Our kill, errno and trap answers cannot be
-	// overridden that way: they outrank USER_NOTIF.) So seccomp(2) with that flag fails with EPERM, before
-	// any rule of the policy.
+	// routes to jailrun's supervisor, and it would run. The kernel refuses a second listener (EBUSY) only
+	// while ours is open; once jailrun's listener is closed (supervisor gone) it would accept one. So
+	// seccomp(2) with that flag fails with EPERM, before any rule of the policy. (Our kill, errno and trap
+	// answers cannot be overridden this way: they outrank USER_NOTIF.)
 	notifyUsed := p.def.Kind == policy.ActNotify || p.unknown.Kind == policy.ActNotify
 	for _, r := range s.Rules {
 		notifyUsed = notifyUsed || r.Action.Kind == policy.ActNotify
