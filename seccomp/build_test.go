@@ -453,3 +453,13 @@ func TestNotifyBlocksNestedListener(t *testing.T) {
 		t.Errorf("without notify, seccomp(NEW_LISTENER) = %s, want the policy's allow", FormatAction(got))
 	}
 }
+
+func TestCheck(t *testing.T) {
+	if err := Check(shippedPolicy(t, "strict")); err != nil {
+		t.Errorf("Check(strict): %v", err)
+	}
+	var pe *PolicyError
+	if err := Check(allowlist(rule(policy.Action{Kind: policy.ActErrno, Errno: 4095}, []string{"getpid"}))); !errors.As(err, &pe) {
+		t.Errorf("Check(errno 4095): %v, want a PolicyError", err)
+	}
+}

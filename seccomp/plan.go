@@ -232,3 +232,10 @@ func describeConds(cs []policy.ArgCond) string {
 	}
 	return strings.Join(parts, " && ")
 }
+
+// Check validates a seccomp section the way Build does, without compiling it (pure Go, works without cgo):
+// for `jailrun policy check` and other callers that want every problem before a run.
+func Check(s policy.Seccomp) error {
+	_, err := makePlan(s, syscalls.Native)
+	return err
+}
