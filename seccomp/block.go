@@ -110,7 +110,11 @@ func (a *assembler) cond(c policy.ArgCond, pass, fail label) {
 		a.jmp(op, vl, fail, pass)
 	case policy.OpMaskedEq:
 		mh, ml := uint32(c.Mask>>32), uint32(c.Mask)
-		and := func(m uint32) { a.stmt(bpfALU|0x50|bpfK, m) }
+		and := func(m uint32) {
+			if m != 0xffffffff { // and-ing with all ones changes nothing
+				a.stmt(bpfALU|0x50|bpfK, m)
+			}
+		}
 		if mh == 0 && ml == 0 {
 			a.jmpAlways(pass) // (x & 0) == 0 always holds (the value was checked to lie within the mask)
 			return

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"sort"
-	"strings"
 
 	"github.com/jailrun/jailrun/policy"
 	"github.com/jailrun/jailrun/seccomp/syscalls"
@@ -215,22 +214,6 @@ func expand(names []string) []string {
 		}
 	}
 	return out
-}
-
-// describeCond renders a condition as a policy would write it, for errors and explain output.
-func describeCond(c policy.ArgCond) string {
-	if c.Op == policy.OpMaskedEq {
-		return fmt.Sprintf("(args[%d] & %#x) == %#x", c.Index, c.Mask, c.Value)
-	}
-	return fmt.Sprintf("args[%d] %s %#x", c.Index, c.Op, c.Value)
-}
-
-func describeConds(cs []policy.ArgCond) string {
-	parts := make([]string, len(cs))
-	for i, c := range cs {
-		parts[i] = describeCond(c)
-	}
-	return strings.Join(parts, " && ")
 }
 
 // Check validates a seccomp section the way Build does, without compiling it (pure Go, works without cgo):

@@ -271,7 +271,7 @@ func errnoName(e uint16) string {
 // syscall each comparison against nr names and which action each return is.
 func (p *Program) Disassemble() string {
 	var sb strings.Builder
-	fmt.Fprintf(&sb, "; %d instructions (%d jailrun prefix and per-syscall filters + %d main libseccomp filter), arch %s\n",
+	fmt.Fprintf(&sb, "; %d instructions (%d jailrun prefix and argument blocks + %d libseccomp), arch %s\n",
 		len(p.insns), p.prefixLen, len(p.insns)-p.prefixLen, p.arch)
 	loaded := -1 // offset of the last absolute load, to annotate the comparisons that follow
 	for i, in := range p.insns {
@@ -378,8 +378,15 @@ func disasmOne(in SockFilter, pc, loaded int, arch syscalls.Arch) (string, strin
 		comment := ""
 		switch loaded {
 		case offNr:
+			rel := map[uint16]string{bpfJEQ: "", bpfJGT: "> ", bpfJGE: ">= "}[in.Code&0xf0]
 			if name, ok := syscalls.Name(arch, int(k)); ok {
-				comment = name
+				comment = rel + name
+			}
+			if k == x32SyscallBit && arch == syscalls.AMD64 {
+				comment = "x32 ABI bit"
+			}
+			if k == uint32(syscalls.Max(arch)) && in.Code&0xf0 == bpfJGT {
+				comment = fmt.Sprintf("> %s, the newest syscall jailrun knows", comment[2:])
 			}
 		case offArch:
 			comment = ArchName(k)
