@@ -1,11 +1,19 @@
 // Package ipc carries bytes between the sandboxed child and the caller: stdio and extra channels, each
 // counted and capped so that a child flooding its output costs the host bounded memory and time.
+//
+// Every relay in this package holds at most one fixed-size buffer per direction, never blocks forever on
+// its own (a dead peer ends every copy with EOF or EPIPE; Finish bounds the rest), and accounts for what it
+// passed on: bytes, messages, SHA-256 and, only when asked, the first and last bytes.
 package ipc
 
 import (
 	"io"
+	"sync"
 	"sync/atomic"
 )
+
+// DefaultBufSize is the relay buffer: the default Linux pipe capacity, so one read drains a full pipe.
+const DefaultBufSize = 64 << 10
 
 // Budget is a byte allowance shared by several streams (the total output limit). A nil Budget is unlimited.
 type Budget struct {
@@ -20,6 +28,14 @@ func NewBudget(n int64) *Budget {
 	b := &Budget{}
 	b.left.Store(n)
 	return b
+}
+
+// Left returns the bytes still allowed; -1 for an unlimited (nil) budget.
+func (b *Budget) Left() int64 {
+	if b == nil {
+		return -1
+	}
+	return max(b.left.Load(), 0)
 }
 
 // take reserves up to n bytes and returns how many were granted.
@@ -39,6 +55,26 @@ func (b *Budget) take(n int64) int64 {
 	}
 }
 
+func (b *Budget) giveBack(n int64) {
+	if b != nil && n > 0 {
+		b.left.Add(n)
+	}
+}
+
+// grant decides how many of n bytes just read may pass: the stream's own budget first, then the shared
+// total for exactly what the own budget allowed. Asking the shared budget only for what can really be used
+// matters: reserving more and giving it back later would let a sibling stream see a transiently empty
+// total and be cut although the sum of both streams fits.
+func grant(own, total *Budget, n int64) int64 {
+	a := own.take(n)
+	if a == 0 {
+		return 0
+	}
+	g := total.take(a)
+	own.giveBack(a - g)
+	return g
+}
+
 // StreamResult is what a relay saw.
 type StreamResult struct {
 	Bytes     int64 // bytes the child wrote (up to the point the relay stopped reading)
@@ -49,31 +85,48 @@ type StreamResult struct {
 // Relay copies src to dst until EOF. At most limit bytes (0 = unlimited) and what total allows are passed on;
 // the first byte over either calls onLimit once and the relay stops reading, so the child blocks or gets
 // EPIPE and jailrun's memory stays bounded by one buffer.
+//
+// When writing to dst fails (the reader of jailrun's stdout went away, a disk is full), the relay stops,
+// records the error and closes src if it is an io.Closer: the child's next write then fails with EPIPE
+// (SIGPIPE), as in a shell pipeline, instead of filling a pipe nobody reads or having its output silently
+// discarded while it runs on.
 func Relay(dst io.Writer, src io.Reader, limit int64, total *Budget, onLimit func()) StreamResult {
+	return relay(dst, src, limit, total, onLimit, DefaultBufSize)
+}
+
+// bufPool recycles relay buffers: a service running many short sandboxes would otherwise allocate two
+// 64 KiB buffers per run for the garbage collector.
+var bufPool = sync.Pool{New: func() any { b := make([]byte, DefaultBufSize); return &b }}
+
+// relay is Relay with a buffer size. Datagram channels need a buffer as large as the largest message: a
+// SOCK_SEQPACKET read into a smaller buffer drops the rest of the message.
+func relay(dst io.Writer, src io.Reader, limit int64, total *Budget, onLimit func(), bufSize int) StreamResult {
 	var res StreamResult
-	buf := make([]byte, 32<<10)
+	var buf []byte
+	if bufSize == DefaultBufSize {
+		bp := bufPool.Get().(*[]byte)
+		defer bufPool.Put(bp)
+		buf = *bp
+	} else {
+		buf = make([]byte, bufSize)
+	}
 	own := NewBudget(limit)
 	for {
 		n, err := src.Read(buf)
 		if n > 0 {
-			a, b := own.take(int64(n)), total.take(int64(n))
-			g := min(a, b)
-			// Give back what one budget granted but the other refused, so a sibling stream sharing the
-			// total budget keeps its exact allowance.
-			if own != nil {
-				own.left.Add(a - g)
-			}
-			if total != nil {
-				total.left.Add(b - g)
-			}
-			if g > 0 && res.Err == nil {
+			g := grant(own, total, int64(n))
+			if g > 0 {
 				if _, werr := dst.Write(buf[:g]); werr != nil {
 					res.Err = werr
+					res.Bytes += g
+					if c, ok := src.(io.Closer); ok {
+						_ = c.Close()
+					}
+					return res
 				}
 			}
-			res.Bytes += g
+			res.Bytes += int64(n)
 			if g < int64(n) {
-				res.Bytes = res.Bytes + (int64(n) - g)
 				res.Truncated = true
 				if onLimit != nil {
 					onLimit()
