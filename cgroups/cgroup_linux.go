@@ -237,7 +237,7 @@ func (c *Cgroup) set(setting, dir, file, value string) error {
 		} else {
 			le.Reason = "the cgroup is in use (" + unix.EBUSY.Error() + ")"
 		}
-	case unix.EINVAL:
+	case unix.EINVAL, unix.ERANGE:
 		switch file {
 		case "cpuset.cpus":
 			parent, _ := readString(filepath.Join(filepath.Dir(dir), "cpuset.effective_cpus"))

@@ -3,6 +3,7 @@ package cgroups
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io/fs"
 	"strconv"
 	"strings"
@@ -167,7 +168,17 @@ func parentDir(p string) string {
 	return p[:i]
 }
 
-// selfStart is this process's start time in clock ticks (field 22 of /proc/self/stat).
+// writable checks that this process may create cgroups in dir (the parent may exist already, made by root or
+// another user), so that a run is refused with a reason instead of failing on mkdir.
+func writable(dir string) *problem {
+	if err := unix.Faccessat(unix.AT_FDCWD, dir, unix.W_OK|unix.X_OK, unix.AT_EACCESS); err != nil {
+		return &problem{reason: fmt.Sprintf("cannot create cgroups in %s: %v", dir, err),
+			hint: "run jailrun as root, or in a cgroup delegated to its user (v2), or give the user that directory (v1, chown)"}
+	}
+	return nil
+}
+
+// procStart is the start time of /proc/<pid> in clock ticks (field 22 of /proc/self/stat).
 func procStart(pid string) (uint64, error) {
 	b, err := readFile("/proc/" + pid + "/stat")
 	if err != nil {

@@ -31,6 +31,9 @@ func (m *Manager) prepareV1(c string) *problem {
 		return &problem{reason: fmt.Sprintf("cannot create the parent cgroup: %v", err),
 			hint: "run jailrun as root, or give its user a cgroup of its own in each v1 hierarchy (chown)"}
 	}
+	if p := writable(h.parent); p != nil {
+		return p
+	}
 	if exists(filepath.Join(h.parent, "cpuset.cpus")) {
 		// A new v1 cpuset cgroup starts with no CPUs and no memory nodes (unless cgroup.clone_children is
 		// set), and no task can join it: fill every level from the top down with its parent's sets.

@@ -20,6 +20,9 @@ func (m *Manager) prepareV2(c string) *problem {
 		if err != nil {
 			return &problem{reason: fmt.Sprintf("cannot create the parent cgroup: %v", err), hint: delegateHint}
 		}
+		if p := writable(m.parent); p != nil {
+			return p
+		}
 		m.markPrepared(m.parent, "")
 	}
 	if p := m.enableV2(c, m.parent); p != nil {
