@@ -19,7 +19,7 @@ help:
 deps:
 	@command -v $(GO) >/dev/null || { echo "Go is required (https://go.dev/dl/); not found in PATH" >&2; exit 1; }
 	@missing=""; \
-	for p in libseccomp-dev gcc pkg-config; do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	for p in libseccomp-dev libc6-dev gcc pkg-config; do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 		echo "installing:$$missing"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \

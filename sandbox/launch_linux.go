@@ -310,6 +310,10 @@ func (l *launch) run(ctx context.Context) (res *Result, err error) {
 			}
 		case ce.step == jrStepExec:
 			e = fmt.Errorf("%w: %s: %v", ErrCannotExec, cfg.path, unix.Errno(ce.errno))
+		case ce.step == jrStepNotAllowed && ce.detail == 1:
+			e = fmt.Errorf("%w: %s: a path in allowed_commands must not go through a symlink (name the file the link points to)", ErrPolicy, cfg.path)
+		case ce.step == jrStepNotAllowed && ce.detail == 2:
+			e = fmt.Errorf("%w: %s is a #! script; allowed_commands names the programs that may run, so list the interpreter and run it with the script as an argument", ErrPolicy, cfg.path)
 		case ce.step == jrStepNotAllowed:
 			e = fmt.Errorf("%w: %s is not in the policy's allowed_commands", ErrPolicy, cfg.path)
 		}

@@ -11,6 +11,7 @@
 #include <grp.h>
 #include <linux/capability.h>
 #include <linux/sched.h>
+#include <linux/openat2.h>
 #include <linux/seccomp.h>
 #include <net/if.h>
 #include <poll.h>
@@ -506,6 +507,34 @@ static int allowed(struct jr_config *c, const char *path) {
 	return 0;
 }
 
+// try_exec executes path; it returns only on failure, with errno set. With an allowlist, the file that runs
+// must be the one the list names: no symlink anywhere on the path (the check compared the string, execve
+// would follow the link) and no "#!" script (its interpreter would run instead), so the path is opened
+// without following links, checked, and executed through that very fd.
+static void try_exec(struct jr_config *c, const char *path) {
+	if (c->nallowed == 0) {
+		execve(path, c->argv, c->envp);
+		return;
+	}
+	struct open_how how;
+	memset(&how, 0, sizeof how);
+	how.flags = O_RDONLY | O_CLOEXEC;
+	how.resolve = RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
+	int fd = (int)syscall(SYS_openat2, AT_FDCWD, path, &how, sizeof how);
+	if (fd < 0) {
+		if (errno == ELOOP)
+			die(c, JR_STEP_NOT_ALLOWED, ELOOP, 1);
+		return;
+	}
+	char magic[2];
+	if (pread(fd, magic, 2, 0) == 2 && magic[0] == '#' && magic[1] == '!')
+		die(c, JR_STEP_NOT_ALLOWED, ENOEXEC, 2);
+	syscall(SYS_execveat, fd, "", c->argv, c->envp, AT_EMPTY_PATH);
+	int e = errno;
+	close(fd);
+	errno = e;
+}
+
 __attribute__((noreturn)) static void exec_stage(struct jr_config *c) {
 	setup_fds(c);
 	for (int i = 0; i < c->nrlimits; i++) {
@@ -555,11 +584,11 @@ __attribute__((noreturn)) static void exec_stage(struct jr_config *c) {
 			close(c->notify_sync_fd);
 		}
 	}
-	// From here on only execve (and, on failure, write and exit_group) may run: the filter is in force.
+	// From here on only the exec calls (and, on failure, write and exit_group) may run: the filter is in force.
 	if (strchr(c->path, '/')) {
 		if (!allowed(c, c->path))
 			die(c, JR_STEP_NOT_ALLOWED, EPERM, 0);
-		execve(c->path, c->argv, c->envp);
+		try_exec(c, c->path);
 		die(c, errno == ENOENT ? JR_STEP_EXEC_NOT_FOUND : JR_STEP_EXEC, errno, 0);
 	}
 	char full[PATH_BUF];
@@ -576,7 +605,7 @@ __attribute__((noreturn)) static void exec_stage(struct jr_config *c) {
 			seen_disallowed = 1;
 			continue;
 		}
-		execve(full, c->argv, c->envp);
+		try_exec(c, full);
 		if (errno == EACCES)
 			seen_eacces = 1;
 		else if (errno != ENOENT && errno != ENOTDIR)

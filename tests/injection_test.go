@@ -311,11 +311,6 @@ func TestAllowedCommands(t *testing.T) {
 // can replace it with a symlink to any other binary, or a script whose #! line names one.
 func TestAllowedCommandsSymlinkAndScript(t *testing.T) {
 	requirePrivileged(t)
-	if os.Getenv("JAILRUN_KNOWN_GAPS") != "1" {
-		t.Skip("known gap (issue 7 report): allowed_commands compares the path string, and execve then follows " +
-			"symlinks and #! lines; JAILRUN_KNOWN_GAPS=1 runs it. Remove this skip when the launcher resolves the " +
-			"path without symlinks and execs the file it checked")
-	}
 	box, err := os.MkdirTemp("", "jailrun-box-")
 	if err != nil {
 		t.Fatal(err)

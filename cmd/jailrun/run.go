@@ -21,6 +21,7 @@ type runFlags struct {
 	resultFile string
 	traceSetup bool
 	quiet      bool
+	command    commandFlags
 }
 
 func addRunFlags(c *cobra.Command, f *runFlags) {
@@ -30,6 +31,7 @@ func addRunFlags(c *cobra.Command, f *runFlags) {
 	fl.StringVar(&f.resultFile, "result", "", "write the result object as JSON to `FILE`")
 	fl.BoolVar(&f.traceSetup, "trace-setup", false, "record where the launch time went (setup_trace in the result)")
 	fl.BoolVarP(&f.quiet, "quiet", "q", false, "do not print a one-line notice when a limit or the seccomp filter ends the run")
+	addCommandFlags(c, &f.command)
 	c.Flags().SetInterspersed(false)
 }
 
@@ -39,7 +41,7 @@ func init() {
 	addRunFlags(rootCmd, &rootRun)
 	rootCmd.Args = cobra.ArbitraryArgs
 	rootCmd.RunE = func(c *cobra.Command, args []string) error {
-		if len(args) == 0 {
+		if len(args) == 0 && !rootRun.command.given() && !c.Flags().Changed("policy") {
 			return c.Help()
 		}
 		return runCommand(c.Context(), &rootRun, args)
@@ -55,7 +57,7 @@ COMMAND is an absolute path inside the sandbox, or a name looked up in the sandb
 policy's environment), never on the host. Arguments are passed as given: no shell is involved.`,
 		Example: `  jailrun run -- /bin/echo hello
   jailrun run --policy policies/interpreter.json --json -- python3 -c 'print(2+2)'`,
-		Args: cobra.MinimumNArgs(1),
+		Args: cobra.ArbitraryArgs,
 		RunE: func(c *cobra.Command, args []string) error {
 			return runCommand(c.Context(), &f, args)
 		},
@@ -82,6 +84,9 @@ func loadPolicy(ref string) (*policy.Settings, error) {
 func runCommand(ctx context.Context, f *runFlags, argv []string) error {
 	s, err := loadPolicy(f.policy)
 	if err != nil {
+		return err
+	}
+	if argv, err = buildArgv(s, &f.command, argv); err != nil {
 		return err
 	}
 	if ctx == nil {
