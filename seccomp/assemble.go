@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/jailrun/jailrun/policy"
 	"github.com/jailrun/jailrun/seccomp/syscalls"
 )
 
@@ -37,7 +38,7 @@ func jump(code uint16, k uint32, jt, jf uint8) SockFilter {
 //	         else → the unknown-syscall action       (newer than this build: ENOSYS so libc falls back)
 //
 // Negative numbers (syscall(-1)) count as unknown: the kernel itself answers them with ENOSYS.
-func prefix(arch syscalls.Arch, max int, unknownRet uint32) ([]SockFilter, error) {
+func prefix(arch syscalls.Arch, max int, unknownRet, foreignRet uint32) ([]SockFilter, error) {
 	audit, ok := AuditArch(arch)
 	if !ok {
 		return nil, fmt.Errorf("%w: no audit architecture for %s", ErrUnsupported, arch)
@@ -50,7 +51,7 @@ func prefix(arch syscalls.Arch, max int, unknownRet uint32) ([]SockFilter, error
 	p := []SockFilter{
 		stmt(ld, offArch),
 		jump(jeq, audit, 1, 0),
-		stmt(ret, retKillProcess),
+		stmt(ret, foreignRet),
 		stmt(ld, offNr),
 	}
 	if arch == syscalls.AMD64 {
@@ -58,7 +59,7 @@ func prefix(arch syscalls.Arch, max int, unknownRet uint32) ([]SockFilter, error
 			jump(jgt, uint32(max), 0, 4), // → libseccomp part (after the 4 instructions below)
 			jump(jge, x32SyscallBit, 0, 2),
 			jump(jge, 0x80000000, 1, 0),
-			stmt(ret, retKillProcess),
+			stmt(ret, foreignRet),
 			stmt(ret, unknownRet),
 		)
 	} else {
@@ -77,12 +78,16 @@ func prefix(arch syscalls.Arch, max int, unknownRet uint32) ([]SockFilter, error
 //
 // Every path of a block ends in a return and BPF jumps are relative and forward only, so the libseccomp
 // program runs unchanged after them. A still holds nr when a dispatch is skipped.
-func assemble(p *plan, body []SockFilter) (*Program, error) {
+func assemble(p *plan, body []SockFilter, o Options) (*Program, error) {
 	unknownRet, err := EncodeAction(p.unknown)
 	if err != nil {
 		return nil, &PolicyError{Setting: "seccomp.unknown_syscalls", Err: err}
 	}
-	head, err := prefix(p.arch, p.max, unknownRet)
+	foreignRet, err := o.foreignRet()
+	if err != nil {
+		return nil, err
+	}
+	head, err := prefix(p.arch, p.max, unknownRet, foreignRet)
 	if err != nil {
 		return nil, err
 	}
@@ -101,5 +106,19 @@ func assemble(p *plan, body []SockFilter) (*Program, error) {
 	if len(insns) > maxInstructions {
 		return nil, &PolicyError{Setting: "seccomp", Err: fmt.Errorf("the compiled filter has %d instructions; the kernel accepts at most %d: use fewer argument rules", len(insns), maxInstructions)}
 	}
-	return &Program{insns: insns, arch: p.arch, prefixLen: len(insns) - len(body), notify: p.notify, actions: p.actions}, nil
+	actions, notify := p.actions, p.notify
+	if foreign, _ := DecodeRet(foreignRet); !containsAction(actions, foreign) {
+		actions = append(append([]policy.Action(nil), actions...), foreign)
+		notify = notify || foreign.Kind == policy.ActNotify
+	}
+	return &Program{insns: insns, arch: p.arch, prefixLen: len(insns) - len(body), notify: notify, actions: actions}, nil
+}
+
+func containsAction(as []policy.Action, a policy.Action) bool {
+	for _, x := range as {
+		if x == a {
+			return true
+		}
+	}
+	return false
 }

@@ -19,10 +19,15 @@ import (
 // followed by the libseccomp-generated rules. It refuses (PolicyError) anything it cannot compile
 // faithfully; see plan.go for the rule semantics.
 func Build(s policy.Seccomp) (*Program, error) {
-	return build(s, syscalls.Native)
+	return BuildWith(s, Options{})
 }
 
-func build(s policy.Seccomp, arch syscalls.Arch) (*Program, error) {
+// BuildWith is Build with Options.
+func BuildWith(s policy.Seccomp, o Options) (*Program, error) {
+	return build(s, syscalls.Native, o)
+}
+
+func build(s policy.Seccomp, arch syscalls.Arch, o Options) (*Program, error) {
 	if arch != syscalls.Native {
 		return nil, fmt.Errorf("%w: libseccomp builds for the native architecture %s only, not %s", ErrUnsupported, syscalls.Native, arch)
 	}
@@ -34,7 +39,7 @@ func build(s policy.Seccomp, arch syscalls.Arch) (*Program, error) {
 	if err != nil {
 		return nil, err
 	}
-	return assemble(p, body)
+	return assemble(p, body, o)
 }
 
 func lsAction(a policy.Action) (libseccomp.ScmpAction, error) {

@@ -463,3 +463,42 @@ func TestCheck(t *testing.T) {
 		t.Errorf("Check(errno 4095): %v, want a PolicyError", err)
 	}
 }
+
+func TestForeignABIOption(t *testing.T) {
+	if syscalls.Native != syscalls.AMD64 {
+		t.Skip("x86_64 ABIs")
+	}
+	s := allowlist(rule(allow, []string{"getpid"}))
+	p, err := BuildWith(s, Options{ForeignABI: notify})
+	if errors.Is(err, ErrUnsupported) {
+		t.Skip(err)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		arch uint32
+		nr   int
+	}{{auditArchI386, 20}, {auditArchX86_64, x32SyscallBit | 39}, {auditArchAArch64, 172}} {
+		if got, _ := p.Evaluate(c.arch, c.nr, [6]uint64{}); got != notify {
+			t.Errorf("arch %s nr %#x: %s, want notify", ArchName(c.arch), c.nr, FormatAction(got))
+		}
+	}
+	if !p.NeedsNotify() {
+		t.Error("a foreign-ABI notify program must say NeedsNotify")
+	}
+	if got := eval(t, p, "getpid"); got != allow {
+		t.Errorf("native getpid: %s", FormatAction(got))
+	}
+	for _, bad := range []policy.Action{allow, logA, eperm} {
+		var pe *PolicyError
+		if _, err := BuildWith(s, Options{ForeignABI: bad}); !errors.As(err, &pe) {
+			t.Errorf("ForeignABI %s: %v, want a PolicyError", FormatAction(bad), err)
+		}
+	}
+	a, _ := BuildCachedWith(s, Options{})
+	b, _ := BuildCachedWith(s, Options{ForeignABI: notify})
+	if a == b {
+		t.Error("the cache ignores Options")
+	}
+}

@@ -22,9 +22,17 @@ var cache = struct {
 // immutable and its accessors return copies, so one cached Program can serve concurrent launches. Errors
 // are not cached.
 func BuildCached(s policy.Seccomp) (*Program, error) {
-	raw, err := json.Marshal(s)
+	return BuildCachedWith(s, Options{})
+}
+
+// BuildCachedWith is BuildCached with Options (part of the cache key).
+func BuildCachedWith(s policy.Seccomp, o Options) (*Program, error) {
+	raw, err := json.Marshal(struct {
+		S policy.Seccomp
+		O Options
+	}{s, o})
 	if err != nil {
-		return Build(s)
+		return BuildWith(s, o)
 	}
 	key := sha256.Sum256(raw)
 	cache.Lock()
@@ -33,7 +41,7 @@ func BuildCached(s policy.Seccomp) (*Program, error) {
 	if ok {
 		return p, nil
 	}
-	p, err = Build(s)
+	p, err = BuildWith(s, o)
 	if err != nil {
 		return nil, err
 	}

@@ -124,7 +124,7 @@ func helperMain(mode string, args []string) int {
 		return fail(syscall.Exec(path, args, os.Environ()))
 	case "notify":
 		s, _ := helperPolicy("notify")
-		p, err := Build(s)
+		p, err := BuildWith(s, Options{ForeignABI: policy.Action{Kind: policy.ActNotify}})
 		if err != nil {
 			return fail(err)
 		}
@@ -140,6 +140,12 @@ func helperMain(mode string, args []string) int {
 		if len(args) > 0 && args[0] == "wait" {
 			// Used by the cancel test: make no notifying call, wait for stdin to close.
 			_, _ = os.Stdin.Read(make([]byte, 1))
+			return 0
+		}
+		if len(args) > 0 && args[0] == "x32" {
+			// An x32 call is routed to the supervisor too (Options.ForeignABI = notify).
+			r, _, e := unix.Syscall(x32SyscallBit|unix.SYS_GETPID, 0, 0, 0)
+			fmt.Printf("x32 %d %d\n", int(r), int(e))
 			return 0
 		}
 		for _, a0 := range []uintptr{0, 7, 2} {
@@ -504,6 +510,47 @@ func TestSupervise(t *testing.T) {
 		if v.Syscall != "getppid" || v.Arch != ArchName(nativeAudit(t)) {
 			t.Errorf("reported %+v, want getppid on the native arch", v)
 		}
+	}
+}
+
+func TestSuperviseForeignABI(t *testing.T) {
+	needKernel(t)
+	if runtime.GOARCH != "amd64" {
+		t.Skip("x32 is x86_64")
+	}
+	pair, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	parent, child := os.NewFile(uintptr(pair[0]), "parent"), os.NewFile(uintptr(pair[1]), "child")
+	defer parent.Close()
+	cmd := helperCmd(t, "notify", "x32")
+	cmd.ExtraFiles = []*os.File{child}
+	var stdout, stderr strings.Builder
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	child.Close()
+	fd := recvFD(t, parent)
+	defer unix.Close(fd)
+	var seen []Violation
+	done := make(chan error, 1)
+	go func() {
+		done <- Supervise(context.Background(), fd, func(Violation) policy.Action { return eacces },
+			func(v Violation) { seen = append(seen, v) })
+	}()
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("child: %v (stderr %s)", err, stderr.String())
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if got, want := strings.TrimSpace(stdout.String()), fmt.Sprintf("x32 -1 %d", syscall.EACCES); got != want {
+		t.Errorf("child printed %q, want %q (the supervisor's answer)", got, want)
+	}
+	if len(seen) != 1 || seen[0].Nr != x32SyscallBit|unix.SYS_GETPID || seen[0].Arch != "x32" || seen[0].Syscall != "x32:getpid" {
+		t.Errorf("reported %+v, want the x32 getpid", seen)
 	}
 }
 

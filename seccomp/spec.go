@@ -102,6 +102,5 @@ func parseArg(a string) (uint64, error) {
 // EvaluateSpec runs the program on a parsed spec.
 func (p *Program) EvaluateSpec(s SyscallSpec) (Violation, uint32, error) {
 	ret, err := p.Run(s.Arch, s.Nr, s.Args)
-	v := Violation{Syscall: s.Name, Nr: s.Nr, Arch: ArchName(s.Arch), Args: s.Args}
-	return v, ret, err
+	return NewViolation(s.Arch, s.Nr, s.Args), ret, err
 }

@@ -34,13 +34,25 @@ func mustAudit(a syscalls.Arch) uint32 {
 }
 
 // NewViolation names syscall nr of the given audit architecture. A foreign architecture (i386 via
-// int 0x80) keeps its number and gets no name: jailrun has no table for it.
+// int 0x80) keeps its number and gets no name: jailrun has no table for it. An x32 call (x86_64 with the
+// x32 bit) gets Arch "x32" and, below 512 where x32 shares x86_64's numbers, the name "x32:NAME".
 func NewViolation(auditArch uint32, nr int, args [6]uint64) Violation {
 	v := Violation{Nr: nr, Arch: ArchName(auditArch), Args: args}
-	if a, ok := archOfAudit(auditArch); ok {
-		if name, ok := syscalls.Name(a, nr); ok {
-			v.Syscall = name
+	a, ok := archOfAudit(auditArch)
+	if !ok {
+		return v
+	}
+	if a == syscalls.AMD64 && nr >= x32SyscallBit && nr < 0x80000000 {
+		v.Arch = "x32"
+		if base := nr &^ x32SyscallBit; base < 512 {
+			if name, ok := syscalls.Name(a, base); ok {
+				v.Syscall = "x32:" + name
+			}
 		}
+		return v
+	}
+	if name, ok := syscalls.Name(a, nr); ok {
+		v.Syscall = name
 	}
 	return v
 }
