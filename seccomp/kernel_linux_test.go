@@ -35,7 +35,11 @@ func TestMain(m *testing.M) {
 	if mode := os.Getenv(helperEnv); mode != "" {
 		os.Exit(helperMain(mode, os.Args[1:]))
 	}
-	os.Exit(m.Run())
+	code := m.Run()
+	if probeDir != "" {
+		os.RemoveAll(probeDir) // the probe binary built for this test run
+	}
+	os.Exit(code)
 }
 
 // needKernel skips (or, with JAILRUN_REQUIRE_PRIVILEGED=1, fails) when this kernel cannot load filters.
@@ -208,6 +212,7 @@ func helperCmd(t testing.TB, mode string, args ...string) *exec.Cmd {
 
 var (
 	probeOnce sync.Once
+	probeDir  string
 	probePath string
 	probeErr  error
 )
@@ -226,6 +231,7 @@ func buildProbe(t *testing.T) string {
 			probeErr = err
 			return
 		}
+		probeDir = dir
 		probePath = filepath.Join(dir, "syscall_probe")
 		out, err := exec.Command(gcc, "-static", "-O2", "-Wall", "-o", probePath, filepath.Join("..", "tests", "probes", "syscall_probe.c")).CombinedOutput()
 		if err != nil {
