@@ -543,7 +543,11 @@ func (l *launch) prepareSeccomp(cfg *spawnConfig) error {
 		return nil
 	}
 	filter, ownNotify := reportable(l.s.Seccomp)
-	prog, err := seccomp.BuildCached(filter)
+	// Foreign-ABI calls (i386 int 0x80, x32) go to the supervisor too, so they are named in the result.
+	prog, err := seccomp.BuildCachedWith(filter, seccomp.Options{ForeignABI: policy.Action{Kind: policy.ActNotify}})
+	if err == nil {
+		err = prog.CheckKernel()
+	}
 	if err != nil {
 		if l.s.Require.Allows("seccomp") {
 			l.res.Skipped = append(l.res.Skipped, "seccomp")
