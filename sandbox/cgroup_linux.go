@@ -21,18 +21,13 @@ var cgroupLimitSettings = []string{"limits.memory", "limits.pids", "limits.cpu",
 func (l *launch) prepareCgroup(cfg *spawnConfig) error {
 	m := l.r.plat.cg
 	if m == nil {
-		for _, name := range cgroupLimitSettings {
-			if !l.wants(name) {
-				continue
-			}
-			if !l.s.Require.Allows(name) {
-				return fmt.Errorf("%w: %s needs a cgroup, and this host has none jailrun can use: %v", ErrUnsupported, name, l.r.plat.cgErr)
-			}
-			l.res.Skipped = append(l.res.Skipped, name)
-		}
-		return nil
+		return l.withoutCgroup(l.r.plat.cgErr)
 	}
 	cg, err := m.Create(l.res.RunID, l.s.Limits, l.s.Require)
+	if errors.Is(err, cgroups.ErrNoCgroup) {
+		// Not even an accounting cgroup can be made here (an unprivileged caller without delegation).
+		return l.withoutCgroup(err)
+	}
 	if err != nil {
 		if errors.Is(err, cgroups.ErrUnsupported) {
 			return fmt.Errorf("%w: %v", ErrUnsupported, err)
@@ -59,6 +54,20 @@ func (l *launch) prepareCgroup(cfg *spawnConfig) error {
 			cfg.cloneFlags |= namespaces.CloneNewCgroup
 			cfg.unshareCgroup = false
 		}
+	}
+	return nil
+}
+
+// withoutCgroup runs without a cgroup when every cgroup limit the policy asks for may be skipped.
+func (l *launch) withoutCgroup(why error) error {
+	for _, name := range cgroupLimitSettings {
+		if !l.wants(name) {
+			continue
+		}
+		if !l.s.Require.Allows(name) {
+			return fmt.Errorf("%w: %s needs a cgroup, and jailrun cannot create one here: %v", ErrUnsupported, name, why)
+		}
+		l.res.Skipped = append(l.res.Skipped, name)
 	}
 	return nil
 }

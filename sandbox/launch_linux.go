@@ -155,7 +155,7 @@ func (l *launch) run(ctx context.Context) (res *Result, err error) {
 		cgroupFD:   -1,
 		plan:       plan,
 		userns:     s.Namespaces.User,
-		setGroups:  true,
+		setGroups:  l.r.plat.root,
 		uid:        s.Process.UID,
 		gid:        s.Process.GID,
 		hostname:   s.Process.Hostname,
@@ -258,7 +258,7 @@ func (l *launch) run(ctx context.Context) (res *Result, err error) {
 	l.phase("clone")
 
 	if s.Namespaces.User {
-		if err := writeIDMaps(pid, s.Process, l.r.opts); err != nil {
+		if err := writeIDMaps(pid, s.Process, l.r); err != nil {
 			return l.setupError("clone", "write id maps", err)
 		}
 	}
@@ -568,14 +568,33 @@ func (l *launch) prepareSeccomp(cfg *spawnConfig) error {
 	return nil
 }
 
-// writeIDMaps maps the sandbox's one user and group to the unprivileged host ids. setgroups stays allowed
-// because a privileged parent writes the maps; the child then clears its supplementary groups.
-func writeIDMaps(pid int, p policy.Process, o Options) error {
-	base := "/proc/" + strconv.Itoa(pid)
-	if err := os.WriteFile(base+"/uid_map", []byte(namespaces.IDMap{Inside: p.UID, Host: o.HostUID, Size: 1}.String()), 0); err != nil {
-		return err
+// hostIDs are the host ids the sandbox's user maps to: the configured unprivileged ids when jailrun is
+// root, else the caller's own (the only ids an unprivileged user may map).
+func (r *Runner) hostIDs() (uid, gid uint32) {
+	if r.plat.root {
+		return r.opts.HostUID, r.opts.HostGID
 	}
-	return os.WriteFile(base+"/gid_map", []byte(namespaces.IDMap{Inside: p.GID, Host: o.HostGID, Size: 1}.String()), 0)
+	return uint32(os.Getuid()), uint32(os.Getgid())
+}
+
+// writeIDMaps maps the sandbox's one user and group to unprivileged host ids. A privileged parent leaves
+// setgroups allowed so the child can clear its supplementary groups; an unprivileged one must deny it before
+// it may write a gid map (the groups it had stay, shown as nogroup inside).
+func writeIDMaps(pid int, p policy.Process, r *Runner) error {
+	base := "/proc/" + strconv.Itoa(pid)
+	hu, hg := r.hostIDs()
+	if err := os.WriteFile(base+"/uid_map", []byte(namespaces.IDMap{Inside: p.UID, Host: hu, Size: 1}.String()), 0); err != nil {
+		return fmt.Errorf("uid_map: %w", err)
+	}
+	if !r.plat.root {
+		if err := os.WriteFile(base+"/setgroups", []byte("deny"), 0); err != nil {
+			return fmt.Errorf("setgroups: %w", err)
+		}
+	}
+	if err := os.WriteFile(base+"/gid_map", []byte(namespaces.IDMap{Inside: p.GID, Host: hg, Size: 1}.String()), 0); err != nil {
+		return fmt.Errorf("gid_map: %w", err)
+	}
+	return nil
 }
 
 func (l *launch) enforced(cfg *spawnConfig) {
@@ -640,7 +659,7 @@ func (l *launch) enforced(cfg *spawnConfig) {
 	e.UID, e.GID = s.Process.UID, s.Process.GID
 	e.HostUID, e.HostGID = s.Process.UID, s.Process.GID
 	if ns.User {
-		e.HostUID, e.HostGID = l.r.opts.HostUID, l.r.opts.HostGID
+		e.HostUID, e.HostGID = l.r.hostIDs()
 	}
 }
 
