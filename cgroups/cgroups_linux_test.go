@@ -199,7 +199,7 @@ func TestLimitsWritten(t *testing.T) {
 	}
 	t.Run("swap forbidden", func(t *testing.T) {
 		if !hostOffers(m, "memory") {
-			t.Skip("no memory controller here (covered by limits.memory above)")
+			skipOrFail(t, "no memory controller offered here (limits.memory above asserts the error)")
 		}
 		c := create(t, m, policy.Limits{Memory: 64 * mib}, policy.Require{})
 		dir := c.dirs["memory"]
@@ -220,7 +220,7 @@ func TestLimitsWritten(t *testing.T) {
 	})
 	t.Run("swap allowed", func(t *testing.T) {
 		if !hostOffers(m, "memory") {
-			t.Skip("no memory controller here (covered by limits.memory above)")
+			skipOrFail(t, "no memory controller offered here (limits.memory above asserts the error)")
 		}
 		c := create(t, m, policy.Limits{Memory: 64 * mib, MemorySwap: 32 * mib}, policy.Require{})
 		dir := c.dirs["memory"]
@@ -905,6 +905,37 @@ func TestCloseAndRecreate(t *testing.T) {
 	c := create(t, m, policy.Limits{Memory: 64 * mib, Pids: 8}, policy.Require{BestEffort: []string{"limits"}})
 	if len(c.Paths()) == 0 {
 		t.Fatal("no dirs")
+	}
+}
+
+// TestCloseKeepsLiveRuns: Close while a run exists must not take its controllers (and limits) away.
+func TestCloseKeepsLiveRuns(t *testing.T) {
+	for _, lane := range lanes(t) {
+		t.Run(lane.name, func(t *testing.T) {
+			m := requireCgroups(t, lane.opts)
+			c := create(t, m, policy.Limits{Memory: 64 * mib, Pids: 9}, policy.Require{BestEffort: []string{"limits"}})
+			if err := m.Close(); err != nil {
+				t.Fatal(err)
+			}
+			for _, f := range []struct{ ctl, file, want string }{{"memory", "memory.max", strconv.Itoa(64 * mib)}, {"pids", "pids.max", "9"}} {
+				d := c.dirs[f.ctl]
+				if d == "" {
+					continue // not offered here (best effort)
+				}
+				file := f.file
+				if !m.v2 && f.ctl == "memory" {
+					file = "memory.limit_in_bytes"
+				}
+				if got, err := readString(filepath.Join(d, file)); err != nil || got != f.want {
+					t.Errorf("after Close: %s = %q, %v; want %s", file, got, err, f.want)
+				}
+			}
+			for _, d := range c.Paths() {
+				if !exists(d) {
+					t.Errorf("%s removed by Close", d)
+				}
+			}
+		})
 	}
 }
 

@@ -115,6 +115,11 @@ func NewManager(o Options) (*Manager, error) {
 		}
 	case ModeV1, ModeHybrid:
 		m.initV1(mounts, v1own, o.Parent)
+		if len(m.hier) == 0 {
+			// /sys/fs/cgroup is there but no v1 hierarchy is mounted (a bare directory, a container without
+			// cgroupfs): nothing to use.
+			m.mode = ModeNone
+		}
 	}
 	return m, nil
 }
@@ -560,14 +565,20 @@ func (m *Manager) parentDirs() []string {
 	return out
 }
 
-// Close tidies up this process's parent cgroups once it is done with runs (CLI exit, end of a test binary):
-// it removes the parent cgroups jailrun created if no run is left in them and, on cgroup v2, if this process
+// Close tidies up this process's parent cgroups once it is done with runs (CLI exit, end of a test binary).
+// While any run cgroup (of this or another process) remains under them it does nothing. Otherwise it removes
+// the parent cgroups jailrun created and, on cgroup v2, if this process
 // had to move itself into a leaf to enable controllers in its own cgroup, moves it back and disables what it
 // enabled, leaving the tree as it found it. A Create after Close prepares again. Optional for a long-running
 // service; leftovers of a crash are the janitor's.
 func (m *Manager) Close() error {
 	proc.mu.Lock()
 	defer proc.mu.Unlock()
+	// Taking controllers away from a parent strips them from every cgroup under it, limits included: never
+	// while a run (of any Manager or process) lives under what this process set up.
+	if runsLeft() {
+		return nil
+	}
 	proc.prepared = nil
 	var errs []error
 	if proc.leaf != "" {
@@ -610,6 +621,33 @@ func (m *Manager) Close() error {
 	}
 	proc.created = kept
 	return errors.Join(errs...)
+}
+
+// runsLeft reports whether any cgroup other than the ones this process made for its own set-up (parents, its
+// leaf) exists under a cgroup whose subtree_control or existence Close would change. Under proc.mu.
+func runsLeft() bool {
+	ours := map[string]bool{proc.leaf: true}
+	for _, d := range proc.created {
+		ours[d] = true
+	}
+	for _, e := range proc.enabled {
+		ours[e.dir] = true
+	}
+	for d := range ours {
+		if d == "" || d == proc.leaf {
+			continue
+		}
+		ents, err := os.ReadDir(d)
+		if err != nil {
+			continue
+		}
+		for _, e := range ents {
+			if e.IsDir() && !ours[filepath.Join(d, e.Name())] {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func contains(list []string, s string) bool {

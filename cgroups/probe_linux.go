@@ -126,6 +126,9 @@ func bfqDevices() string {
 		}
 	}
 	if len(bfq) == 0 {
+		if len(scheds) == 0 {
+			return "written, but this host has no block devices"
+		}
 		return fmt.Sprintf("written, but none of the %d block devices uses the BFQ scheduler: no effect unless io.cost is set up", len(scheds))
 	}
 	return "takes effect on " + strings.Join(bfq, ", ") + " (BFQ)"
