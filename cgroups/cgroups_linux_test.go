@@ -999,3 +999,37 @@ func TestProbe(t *testing.T) {
 		t.Errorf("Probe left %v", left)
 	}
 }
+
+// TestLimitBelowUsage: lowering the memory limit under what a run already holds. v1 refuses (EBUSY) and
+// jailrun says why; v2 accepts and the OOM killer acts.
+func TestLimitBelowUsage(t *testing.T) {
+	m := requireCgroups(t, Options{})
+	if !hostOffers(m, "memory") {
+		skipOrFail(t, "no memory controller offered here")
+	}
+	c := create(t, m, policy.Limits{Memory: 256 * mib}, policy.Require{})
+	h := startHelper(t, c, "hog", []string{"HOG_MIB=64"}, true)
+	if line, _ := h.stdout.ReadString('\n'); line != "done\n" {
+		t.Fatalf("hog: %q", line)
+	}
+	file := "memory.max"
+	if !m.v2 {
+		file = "memory.limit_in_bytes"
+	}
+	err := c.set("limits.memory", c.dirs["memory"], file, strconv.Itoa(8*mib))
+	if m.v2 {
+		if err != nil {
+			t.Fatalf("v2 refused: %v", err)
+		}
+		<-h.exited
+		if s, _ := c.Stats(); s.OOMKills < 1 {
+			t.Errorf("no OOM kill after lowering memory.max below usage: %+v", s)
+		}
+		return
+	}
+	var le *LimitError
+	if !errors.As(err, &le) || !strings.Contains(le.Error(), "already uses more memory") {
+		t.Fatalf("v1: want a LimitError saying the cgroup already uses more, got %v", err)
+	}
+	t.Log(err)
+}
