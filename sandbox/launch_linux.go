@@ -46,6 +46,15 @@ func (r *Runner) initPlatform() error {
 	return nil
 }
 
+// Close releases what the Runner set up on the host (the cgroup parent it created); it does nothing to
+// runs still in progress. Call it when the Runner is no longer needed.
+func (r *Runner) Close() error {
+	if r.plat.cg != nil {
+		return r.plat.cg.Close()
+	}
+	return nil
+}
+
 // Run runs one command under req.Policy and returns its result. The error is non-nil only when the run could
 // not start or its outcome could not be established; a command that fails or breaks a limit is a normal
 // Result. On a setup failure the Result (Status setup_error) is returned too.
@@ -92,7 +101,6 @@ func (l *launch) phase(name string) {
 	l.last = now
 }
 
-func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
 // kill stops the whole sandbox. The first reason recorded wins: it is the limit that ended the run.
 func (l *launch) kill(reason Status, hit *LimitHit) {

@@ -1,5 +1,10 @@
 package sandbox
 
+import "time"
+
+// ms expresses d in milliseconds with microsecond resolution, the unit of every *_ms field.
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
 // SchemaVersion is the version of the Result JSON. It changes only when a field changes meaning or goes
 // away; new fields may appear in any version, so readers must ignore what they do not know.
 const SchemaVersion = 1
