@@ -167,18 +167,19 @@ fetch_busybox() {
   rm -rf "$dl"
 }
 
-# --- initramfs: rebuilt every run (under a second) so it always matches tests/vm/init and the host's /etc ------
-# The guest's /usr (and /bin, /lib... where they are not symlinks into /usr) are the host's own, shared read-only,
-# so sandboxed programs (sh, python3, gcc, dynamic glibc binaries) are exactly the host's. busybox lives apart in
-# /vm/bin because /bin belongs to the host share.
+# --- initramfs: rebuilt every run (under a second) so it always matches tests/vm/init -----------------------------
+# The guest's /usr and /etc (and /bin, /lib... where they are not symlinks into /usr) are the host's own, shared
+# read-only, so programs run in the guest and in its sandboxes (sh, python3, gcc, java, dynamic glibc binaries)
+# are exactly the host's, with the configuration they expect (ld.so.cache, /etc/alternatives, /etc/java-*...).
+# busybox lives apart in /vm/bin because /bin belongs to the host share.
 host_dirs=()  # top-level host directories shared read-only at the same path
 build_initrd() {
   local s=$tmp/initrd d
-  mkdir -p "$s"/{vm/bin,vm/modules,etc,root,proc,sys,dev,run,tmp,mnt}
+  mkdir -p "$s"/{vm/bin,vm/modules,root,proc,sys,dev,run,tmp,mnt}
   cp "$here/init" "$s/init" && chmod 755 "$s/init"
   cp "$busybox" "$s/vm/bin/busybox"
   cp "$kernel"/modules/* "$s/vm/modules/"
-  host_dirs=(/usr)
+  host_dirs=(/usr /etc)
   for d in bin sbin lib lib32 lib64 libx32; do
     if [ -L "/$d" ]; then
       ln -s "$(readlink "/$d")" "$s/$d"
@@ -186,16 +187,6 @@ build_initrd() {
       host_dirs+=("/$d")
     fi
   done
-  # A minimal /etc: the two users the lanes run as, plus what the host's programs need to find their libraries
-  # (ld.so.cache) and their Debian alternatives (cc, awk... are symlinks through /etc/alternatives).
-  printf '%s\n' 'root:x:0:0:root:/root:/bin/sh' 'nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin' \
-    >"$s/etc/passwd"
-  printf '%s\n' 'root:x:0:' 'nogroup:x:65534:' >"$s/etc/group"
-  echo vmtest >"$s/etc/hostname"
-  printf '%s\n' '127.0.0.1 localhost vmtest' '::1 localhost' >"$s/etc/hosts"
-  printf '%s\n' 'passwd: files' 'group: files' 'hosts: files' >"$s/etc/nsswitch.conf"
-  [ -f /etc/ld.so.cache ] && cp /etc/ld.so.cache "$s/etc/"
-  [ -d /etc/alternatives ] && cp -a /etc/alternatives "$s/etc/"
   initrd=$VM_CACHE/initrd.gz
   (cd "$s" && find . | "$busybox" cpio -o -H newc -R 0:0 2>/dev/null) | gzip -1 >"$initrd.part"
   mv "$initrd.part" "$initrd"
