@@ -21,6 +21,7 @@ type runFlags struct {
 	resultFile string
 	traceSetup bool
 	quiet      bool
+	cgParent   string
 	command    commandFlags
 }
 
@@ -31,6 +32,8 @@ func addRunFlags(c *cobra.Command, f *runFlags) {
 	fl.StringVar(&f.resultFile, "result", "", "write the result object as JSON to `FILE`")
 	fl.BoolVar(&f.traceSetup, "trace-setup", false, "record where the launch time went (setup_trace in the result)")
 	fl.BoolVarP(&f.quiet, "quiet", "q", false, "do not print a one-line notice when a limit or the seccomp filter ends the run")
+	fl.StringVar(&f.cgParent, "cgroup-parent", os.Getenv("JAILRUN_CGROUP_PARENT"),
+		"create run cgroups under `CGROUP`: an absolute path from the hierarchy root, or relative to jailrun's own cgroup (default \"jailrun\", or $JAILRUN_CGROUP_PARENT)")
 	addCommandFlags(c, &f.command)
 	c.Flags().SetInterspersed(false)
 }
@@ -107,11 +110,13 @@ func runCommand(ctx context.Context, f *runFlags, argv []string) error {
 	}()
 
 	runner, err := sandbox.NewRunner(sandbox.Options{
-		Logf: func(format string, a ...any) { fmt.Fprintf(os.Stderr, "jailrun: warning: "+format+"\n", a...) },
+		CgroupParent: f.cgParent,
+		Logf:         func(format string, a ...any) { fmt.Fprintf(os.Stderr, "jailrun: warning: "+format+"\n", a...) },
 	})
 	if err != nil {
 		return mapRunError(err)
 	}
+	defer runner.Close()
 	var got os.Signal
 	res, runErr := runner.Run(ctx, sandbox.Request{
 		Policy:     s,

@@ -87,12 +87,22 @@ run_one() {
   [ "$mode" = root ] || unit=$cg/user.slice/user-$uid.slice/vmtest-$n.service
   tmp=/tmp/vmtest-$n
   mkdir "$unit" "$tmp"
+  # The test binary lives in a leaf (harness); jailrun processes it starts create their run cgroups under a
+  # sibling (runs), as a service would under its delegated unit: on v2 a cgroup with processes in it cannot
+  # enable controllers for children (the no-internal-processes rule).
+  mkdir "$unit/harness" "$unit/runs"
+  echo "+memory +pids +cpu +cpuset +io" >"$unit/cgroup.subtree_control" 2>/dev/null ||
+    for c in memory pids cpu cpuset io; do echo "+$c" >"$unit/cgroup.subtree_control" 2>/dev/null || true; done
   env="JAILRUN_VM=cgroup2 JAILRUN_BIN=$JAILRUN_BIN TMPDIR=$tmp LANG=C.UTF-8 PATH=/usr/local/bin:/usr/bin:/bin"
+  env="$env JAILRUN_CGROUP_PARENT=${unit#"$cg"}/runs"
   if [ "$mode" = root ]; then
     drop=
     env="$env HOME=/root JAILRUN_REQUIRE_PRIVILEGED=1"
   else
     chown "$uid:$uid" "$tmp" "$unit" "$unit/cgroup.procs" "$unit/cgroup.threads" "$unit/cgroup.subtree_control"
+    for d in harness runs; do
+      chown "$uid:$uid" "$unit/$d" "$unit/$d/cgroup.procs" "$unit/$d/cgroup.threads" "$unit/$d/cgroup.subtree_control"
+    done
     # util-linux setpriv from the host's /usr (busybox's lacks --reuid); caps go with the uid change.
     drop="setpriv --reuid=$uid --regid=$uid --clear-groups --"
     env="$env HOME=/tmp/home-$uid USER=nobody XDG_RUNTIME_DIR=/run/user/$uid JAILRUN_ROOTLESS=1"
@@ -101,7 +111,7 @@ run_one() {
   # The inner sh moves itself into the cgroup while still root, then becomes the test binary.
   # shellcheck disable=SC2086  # $drop, $env and VM_TESTFLAGS are word lists
   if (cd "$VM_REPO/$label" &&
-    exec sh -c 'echo $$ >"$0/cgroup.procs" && exec "$@"' "$unit" $drop env -i $env \
+    exec sh -c 'echo $$ >"$0/cgroup.procs" && exec "$@"' "$unit/harness" $drop env -i $env \
       "$bin" -test.timeout="$VM_TEST_TIMEOUT" $VM_TESTFLAGS </dev/null); then
     rc=0
   else
