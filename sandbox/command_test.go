@@ -334,6 +334,9 @@ func TestLitRejectsVariablesAtCompileTime(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs the go tool")
 	}
+	if os.Getenv("JAILRUN_VM") != "" {
+		t.Skip("the VM lane's guest has no Go module cache to build with; covered on the host")
+	}
 	goTool := filepath.Join(runtime.GOROOT(), "bin", "go")
 	if _, err := os.Stat(goTool); err != nil {
 		t.Skipf("no go tool at %s", goTool)

@@ -378,6 +378,9 @@ func TestKernelStrict(t *testing.T) {
 					t.Errorf("%s: want errno %v, got %+v", tt.probe, tt.want.errno, got)
 				}
 			default:
+				if tt.probe == "mseal" && got.Ret == -1 && got.Errno == int(enosys) && !kernelAtLeast(6, 10) {
+					return // the filter allowed it; this kernel (the v2 VM lane's 6.1) has no mseal
+				}
 				if got.Signal != 0 || (got.Ret == -1 && (got.Errno == int(eperm) || got.Errno == int(enosys))) {
 					t.Errorf("%s: want allowed, got %+v", tt.probe, got)
 				}
@@ -428,6 +431,9 @@ func TestKernelStrictRunsPrograms(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			if _, err := exec.LookPath(tt.argv[0]); err != nil {
 				t.Skipf("%s not installed", tt.argv[0])
+			}
+			if tt.name == "java" && os.Getenv("JAILRUN_VM") != "" {
+				t.Skip("the JVM does not start in the emulated VM lane's 2 GiB guest; covered on the host")
 			}
 			cmd := helperCmd(t, "exec:strict", tt.argv...)
 			var stderr strings.Builder
@@ -643,4 +649,22 @@ func TestCheckKernel(t *testing.T) {
 	if err := (&Program{actions: all}).CheckKernel(); err != nil {
 		t.Errorf("all actions: %v", err)
 	}
+}
+
+// kernelAtLeast reports whether the running kernel is at least major.minor.
+func kernelAtLeast(major, minor int) bool {
+	var u syscall.Utsname
+	if syscall.Uname(&u) != nil {
+		return true
+	}
+	var b []byte
+	for _, c := range u.Release {
+		if c == 0 {
+			break
+		}
+		b = append(b, byte(c))
+	}
+	var ma, mi int
+	fmt.Sscanf(string(b), "%d.%d", &ma, &mi)
+	return ma > major || (ma == major && mi >= minor)
 }
