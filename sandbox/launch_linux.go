@@ -101,7 +101,6 @@ func (l *launch) phase(name string) {
 	l.last = now
 }
 
-
 // kill stops the whole sandbox. The first reason recorded wins: it is the limit that ended the run.
 func (l *launch) kill(reason Status, hit *LimitHit) {
 	l.mu.Lock()
