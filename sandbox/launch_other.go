@@ -18,3 +18,6 @@ func (r *Runner) initPlatform() error {
 func (r *Runner) Run(ctx context.Context, req Request) (*Result, error) {
 	return nil, fmt.Errorf("%w: unsupported platform %s/%s", ErrUnsupported, runtime.GOOS, runtime.GOARCH)
 }
+
+// Close does nothing on this platform.
+func (r *Runner) Close() error { return nil }
