@@ -4,14 +4,16 @@
 # VM_ROOTLESS=1, as an unprivileged user. Prints one result line per binary and run, then `N passed, N failed`,
 # and exits 1 if anything failed.
 #
-# Each binary runs in a fresh cgroup delegated to it the way systemd delegates on a pure v2 host, with the test
-# process inside that cgroup, so the "no internal processes" rule applies: code that wants limits on its children
-# must first move itself into a leaf before it can enable controllers, exactly as under a `Delegate=yes` unit.
+# Each binary gets a fresh cgroup UNIT delegated to it the way systemd delegates on a pure v2 host:
 #   root:     /system.slice/vmtest-N.service                 all controllers, like Delegate=yes
 #   rootless: /user.slice/user-65534.slice/vmtest-N.service  cpu memory pids, like systemd's user@.service,
-#             owned by uid 65534 (the directory, cgroup.procs, cgroup.threads, cgroup.subtree_control)
-# A fresh cgroup per binary, because a binary that enabled controllers in its cgroup leaves it unusable for the
-# next process (a cgroup with enabled controllers takes no processes); a fresh TMPDIR too, so passes don't mix.
+#             owned by uid 65534 (the directories, cgroup.procs, cgroup.threads, cgroup.subtree_control)
+# Inside it, as a service manages its delegated unit under the "no internal processes" rule (a cgroup with
+# processes cannot enable controllers for children), the test process lives in the leaf UNIT/harness and the
+# jailrun runs it starts go under the sibling UNIT/runs, named by JAILRUN_CGROUP_PARENT; the test process still
+# cannot enable controllers in its own cgroup (tests/vm/selftest checks that).
+# Fresh per binary, because what one binary did to its cgroups must not decide the next one's result; a fresh
+# TMPDIR too, so passes don't mix.
 set -eu
 # shellcheck source=/dev/null
 . "$1"   # VM_REPO VM_MANIFEST VM_TESTFLAGS VM_TEST_TIMEOUT VM_ROOTLESS JAILRUN_BIN, written by run.sh
@@ -70,7 +72,8 @@ leftovers() {
       left="$left $pid($(cat "/proc/$pid/comm" 2>/dev/null))"
     done
   fi
-  sub=$(find "$1" -mindepth 1 -type d | sed "s|^$cg||" | tr '\n' ' ')
+  # The lane's own harness and runs are not worth a note; what the binary created below them is.
+  sub=$(find "$1" -mindepth 1 -type d ! -path "$1/harness" ! -path "$1/runs" | sed "s|^$cg||" | tr '\n' ' ')
   [ -z "$sub" ] || echo "vm: note: left cgroups behind: $sub"
   echo 1 >"$1/cgroup.kill"
   populated "$1" && echo "vm: warning: processes in $1 survive cgroup.kill"
@@ -87,12 +90,10 @@ run_one() {
   [ "$mode" = root ] || unit=$cg/user.slice/user-$uid.slice/vmtest-$n.service
   tmp=/tmp/vmtest-$n
   mkdir "$unit" "$tmp"
-  # The test binary lives in a leaf (harness); jailrun processes it starts create their run cgroups under a
-  # sibling (runs), as a service would under its delegated unit: on v2 a cgroup with processes in it cannot
-  # enable controllers for children (the no-internal-processes rule).
+  # The layout described at the top: the test binary in the leaf harness, jailrun's runs under runs.
   mkdir "$unit/harness" "$unit/runs"
-  echo "+memory +pids +cpu +cpuset +io" >"$unit/cgroup.subtree_control" 2>/dev/null ||
-    for c in memory pids cpu cpuset io; do echo "+$c" >"$unit/cgroup.subtree_control" 2>/dev/null || true; done
+  # shellcheck disable=SC2046  # the list of controllers
+  enable_controllers "$unit" $(cat "$unit/cgroup.controllers")
   env="JAILRUN_VM=cgroup2 JAILRUN_BIN=$JAILRUN_BIN TMPDIR=$tmp LANG=C.UTF-8 PATH=/usr/local/bin:/usr/bin:/bin"
   env="$env JAILRUN_CGROUP_PARENT=${unit#"$cg"}/runs"
   if [ "$mode" = root ]; then
