@@ -268,6 +268,7 @@ func (l *launch) run(ctx context.Context) (res *Result, err error) {
 		if err := writeIDMaps(pid, s.Process, l.r); err != nil {
 			return l.setupError("clone", "write id maps", err)
 		}
+		l.phase("id maps")
 	}
 	if l.cg != nil && cfg.cgroupFD < 0 {
 		// cgroup v1 (or no clone3): place the child before it runs anything of the policy's; it is waiting
@@ -275,6 +276,7 @@ func (l *launch) run(ctx context.Context) (res *Result, err error) {
 		if err := l.cg.Add(pid); err != nil {
 			return l.setupError("clone", "join cgroup "+l.cg.Path(), err)
 		}
+		l.phase("join cgroup")
 	}
 	if _, err := syncW.Write([]byte{1}); err != nil {
 		return l.setupError("clone", "release child", err)
