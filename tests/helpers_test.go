@@ -87,7 +87,7 @@ func jailrun(t *testing.T, args []string, opts ...runOpt) run {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	c := exec.CommandContext(ctx, jailrunBin, full...)
-	c.Env = []string{"PATH=/usr/local/bin:/usr/bin:/bin", "HOME=/root"}
+	c.Env = baseEnv()
 	var out, errb bytes.Buffer
 	c.Stdout, c.Stderr = &out, &errb
 	for _, o := range opts {
@@ -178,4 +178,14 @@ func alive(pid int) bool {
 	}
 	i := bytes.LastIndexByte(b, ')')
 	return i >= 0 && i+2 < len(b) && b[i+2] != 'Z' && b[i+2] != 'X'
+}
+
+// baseEnv is the environment jailrun runs with in these tests: a fixed PATH and HOME, plus where run cgroups
+// go when the harness says (the v2 VM lane runs tests in a leaf cgroup that cannot have children).
+func baseEnv() []string {
+	env := []string{"PATH=/usr/local/bin:/usr/bin:/bin", "HOME=/root"}
+	if p := os.Getenv("JAILRUN_CGROUP_PARENT"); p != "" {
+		env = append(env, "JAILRUN_CGROUP_PARENT="+p)
+	}
+	return env
 }
