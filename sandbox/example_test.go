@@ -25,7 +25,7 @@ import (
 // privilegedExamples launch real sandboxes, which needs root. Without it they are skipped with the reason
 // (go test has no t.Skip for examples, so TestMain adds them to -test.skip), unless
 // JAILRUN_REQUIRE_PRIVILEGED=1 (CI), which makes that a failure.
-const privilegedExamples = "^Example(Runner_Run|_typedErrors|_gradingLoop|_interactive|_serviceHandler)$"
+const privilegedExamples = "^Example(Runner_Run|_typedErrors|_gradingLoop|_interactive|Interact|_serviceHandler)$"
 
 func TestMain(m *testing.M) {
 	flag.Parse()
@@ -51,6 +51,8 @@ func ExampleRunner_Run() {
 	if err != nil {
 		log.Fatal(err)
 	}
+	defer r.Close()
+	defer r.Close()
 	strict, err := policy.Builtin("strict")
 	if err != nil {
 		log.Fatal(err)
@@ -78,6 +80,7 @@ func Example_typedErrors() {
 	if err != nil {
 		log.Fatal(err)
 	}
+	defer r.Close()
 	strict, _ := policy.Builtin("strict")
 	_, err = r.Run(context.Background(), sandbox.Request{Policy: strict, Argv: []string{"/usr/bin/no-such-compiler"}})
 	fmt.Println(errors.Is(err, sandbox.ErrNotFound))
@@ -123,6 +126,7 @@ func Example_gradingLoop() {
 	if err != nil {
 		log.Fatal(err)
 	}
+	defer r.Close()
 	interp, err := policy.Builtin("interpreter")
 	if err != nil {
 		log.Fatal(err)
@@ -185,6 +189,7 @@ func Example_interactive() {
 	if err != nil {
 		log.Fatal(err)
 	}
+	defer r.Close()
 	interp, err := policy.Builtin("interpreter")
 	if err != nil {
 		log.Fatal(err)
@@ -249,6 +254,48 @@ while True:
 	// ok
 }
 
+// Interactive judging with both programs sandboxed: the interactor (the problem setter's judge) and the
+// solution each run under their own policy, stdout of each connected to stdin of the other.
+func ExampleInteract() {
+	r, err := sandbox.NewRunner(sandbox.Options{})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer r.Close()
+	interactive, err := policy.Builtin("interactive")
+	if err != nil {
+		log.Fatal(err)
+	}
+	// The solution asks for a number between 1 and 100 by bisection.
+	solution := sandbox.Shell(`lo=1 hi=100
+while :; do
+	g=$(( (lo + hi) / 2 )); echo "$g"; read -r r
+	case "$r" in "=") exit 0;; "<") hi=$((g - 1));; *) lo=$((g + 1));; esac
+done`)
+	// The interactor knows the secret, answers, and writes its verdict on stderr.
+	interactor := sandbox.Shell(`n=0
+while read -r g; do
+	n=$((n + 1))
+	if [ "$g" -eq "$1" ]; then echo "="; echo "accepted in $n guesses" >&2; exit 0; fi
+	if [ "$1" -lt "$g" ]; then echo "<"; else echo ">"; fi
+done
+echo "wrong answer: no guess" >&2; exit 1`, "42")
+
+	var verdict bytes.Buffer
+	res, err := sandbox.Interact(context.Background(), r,
+		sandbox.Request{Policy: interactive, Argv: solution},
+		sandbox.Request{Policy: interactive, Argv: interactor, Stderr: &verdict},
+		sandbox.InteractOptions{PeerGrace: time.Second})
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Print(verdict.String())
+	fmt.Println(res.Solution.Status, res.Interactor.Status, res.InteractorToSolution.Bytes, "bytes of answers")
+	// Output:
+	// accepted in 7 guesses
+	// ok ok 14 bytes of answers
+}
+
 // A tenant-aware HTTP handler built on the library: tenants are told apart by a bearer token, each has an
 // allowlist of policies, limit ceilings and a concurrency quota, and requests may only tighten. The
 // ready-made version of this, with queues, metrics, peer credentials and graceful shutdown, is
@@ -258,6 +305,7 @@ func Example_serviceHandler() {
 	if err != nil {
 		log.Fatal(err)
 	}
+	defer r.Close()
 	strict, err := policy.Builtin("strict")
 	if err != nil {
 		log.Fatal(err)

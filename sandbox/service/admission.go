@@ -18,7 +18,7 @@ var (
 
 // sched decides when a request may run. A request runs when its tenant is under max_concurrent and the
 // server is under its global max_concurrent; otherwise it waits in one FIFO shared by all tenants, bounded
-// per tenant (max_queue, else 429) and globally (else 503). A release hands the freed slot to the oldest
+// per tenant (max_concurrent+max_queue requests running or waiting, else 429) and globally (else 503). A release hands the freed slot to the oldest
 // waiter that can use it, so one tenant's full quota never blocks another tenant's requests behind it.
 type sched struct {
 	mu         sync.Mutex
@@ -38,6 +38,7 @@ type tenantSlots struct {
 
 type waiter struct {
 	t     *tenantSlots
+	n     int        // slots the request needs: 1 for a run, 2 for an interactive run (two sandboxes)
 	ready chan error // receives nil when granted, or a refusal
 }
 
@@ -45,22 +46,31 @@ func newSched(maxRunning, maxQueued int) *sched {
 	return &sched{maxRunning: maxRunning, maxQueued: maxQueued, avgRun: 1}
 }
 
-// acquire returns when the request may run, with release to call when it is done. It fails with errQuota,
-// errQueueFull, errShuttingDown, or errGone when ctx ends while waiting.
-func (s *sched) acquire(ctx context.Context, t *tenantSlots) (release func(), err error) {
+// errTooBig: the request needs more slots than its tenant or the server has at all.
+var errTooBig = errors.New("request needs more run slots than configured")
+
+// acquire returns when the request may run n sandboxes at once, with release to call when it is done. It
+// fails with errTooBig, errQuota, errQueueFull, errShuttingDown, or errGone when ctx ends while waiting.
+func (s *sched) acquire(ctx context.Context, t *tenantSlots, n int) (release func(), err error) {
 	s.mu.Lock()
 	if s.draining {
 		s.mu.Unlock()
 		return nil, errShuttingDown
 	}
-	// Requests of the tenant that already wait go first; waiters only exist for a saturated tenant or a
-	// saturated server, so "no one of mine waits and both have room" means this one may run now.
-	if t.queued == 0 && t.running < t.max && s.running < s.maxRunning {
-		s.grant(t)
+	if n > t.max || n > s.maxRunning {
 		s.mu.Unlock()
-		return s.releaser(t), nil
+		return nil, errTooBig
 	}
-	if t.queued >= t.maxQueue {
+	// Requests of the tenant that already wait go first, and so do all waiters for the server's capacity
+	// (dispatch keeps both FIFO), so a request runs at once only when nobody it would overtake waits.
+	if t.queued == 0 && t.running+n <= t.max && s.running+n <= s.maxRunning && !s.globalWaiters() {
+		s.grant(t, n)
+		s.mu.Unlock()
+		return s.releaser(t, n), nil
+	}
+	// The tenant's quota bounds what it has in the server, running or waiting, whatever it waits for: a
+	// tenant under max_concurrent whose request waits only because the server is busy still uses its queue.
+	if t.running+t.queued+n > t.max+t.maxQueue {
 		s.mu.Unlock()
 		return nil, errQuota
 	}
@@ -68,9 +78,9 @@ func (s *sched) acquire(ctx context.Context, t *tenantSlots) (release func(), er
 		s.mu.Unlock()
 		return nil, errQueueFull
 	}
-	w := &waiter{t: t, ready: make(chan error, 1)}
+	w := &waiter{t: t, n: n, ready: make(chan error, 1)}
 	s.queue = append(s.queue, w)
-	t.queued++
+	t.queued += n
 	s.mu.Unlock()
 
 	select {
@@ -78,29 +88,41 @@ func (s *sched) acquire(ctx context.Context, t *tenantSlots) (release func(), er
 		if err != nil {
 			return nil, err
 		}
-		return s.releaser(t), nil
+		return s.releaser(t, n), nil
 	case <-ctx.Done():
 		s.mu.Lock()
 		if s.remove(w) {
-			t.queued--
+			t.queued -= n
+			s.dispatch() // a waiter behind this one may fit now
 			s.mu.Unlock()
 			return nil, errGone
 		}
 		s.mu.Unlock()
 		// Granted (or refused) between ctx ending and taking the lock: honour the grant by giving it back.
 		if err := <-w.ready; err == nil {
-			s.releaser(t)()
+			s.releaser(t, n)()
 		}
 		return nil, errGone
 	}
 }
 
-func (s *sched) grant(t *tenantSlots) {
-	t.running++
-	s.running++
+// globalWaiters reports whether a request waits for the server's capacity rather than its tenant's quota.
+// Called with mu held.
+func (s *sched) globalWaiters() bool {
+	for _, w := range s.queue {
+		if w.t.running+w.n <= w.t.max {
+			return true
+		}
+	}
+	return false
 }
 
-func (s *sched) releaser(t *tenantSlots) func() {
+func (s *sched) grant(t *tenantSlots, n int) {
+	t.running += n
+	s.running += n
+}
+
+func (s *sched) releaser(t *tenantSlots, n int) func() {
 	start := time.Now()
 	var once sync.Once
 	return func() {
@@ -109,24 +131,30 @@ func (s *sched) releaser(t *tenantSlots) func() {
 			s.mu.Lock()
 			defer s.mu.Unlock()
 			s.avgRun = 0.9*s.avgRun + 0.1*d
-			t.running--
-			s.running--
+			t.running -= n
+			s.running -= n
 			s.dispatch()
 		})
 	}
 }
 
-// dispatch grants slots to the oldest waiters that can use them. Called with mu held.
+// dispatch grants slots to waiters in order. A waiter whose own tenant is at its quota is passed over (it
+// must not hold back other tenants); the first one that only lacks server capacity stops the scan, so the
+// server's capacity goes strictly first come, first served and an interactive run needing two slots is
+// not starved by single runs behind it. Called with mu held.
 func (s *sched) dispatch() {
-	for i := 0; i < len(s.queue) && s.running < s.maxRunning; {
+	for i := 0; i < len(s.queue); {
 		w := s.queue[i]
-		if w.t.running >= w.t.max {
+		if w.t.running+w.n > w.t.max {
 			i++
 			continue
 		}
+		if s.running+w.n > s.maxRunning {
+			return
+		}
 		s.queue = append(s.queue[:i], s.queue[i+1:]...)
-		w.t.queued--
-		s.grant(w.t)
+		w.t.queued -= w.n
+		s.grant(w.t, w.n)
 		w.ready <- nil
 	}
 }
@@ -147,7 +175,7 @@ func (s *sched) drain() {
 	defer s.mu.Unlock()
 	s.draining = true
 	for _, w := range s.queue {
-		w.t.queued--
+		w.t.queued -= w.n
 		w.ready <- errShuttingDown
 	}
 	s.queue = nil

@@ -62,6 +62,45 @@ type RunResponse struct {
 	Error   *APIError `json:"error,omitempty"`
 }
 
+// InteractRequest is the body of POST /v1/interact: a solution and an interactor in two sandboxes, the
+// solution's stdout connected to the interactor's stdin and back (sandbox.Interact). It uses two of the
+// tenant's run slots at once.
+type InteractRequest struct {
+	Solution   Side `json:"solution"`
+	Interactor Side `json:"interactor"`
+	// PeerGrace stops a side this long after the other ended (default: each side's own limits decide).
+	PeerGrace Duration `json:"peer_grace,omitempty"`
+	// Transcript asks for the exchange in the response as JSON lines (see sandbox.DecodeTranscript), up to
+	// TranscriptMax bytes of data (default DefaultCapture).
+	Transcript    bool `json:"transcript,omitempty"`
+	TranscriptMax Size `json:"transcript_max,omitempty"`
+	// Capture applies to each side's stderr; stdout_max is refused (stdout goes to the other side).
+	Capture Capture `json:"capture"`
+}
+
+// Side is one program of an interactive run.
+type Side struct {
+	Policy    string   `json:"policy"`
+	Argv      []string `json:"argv"`
+	Env       []string `json:"env,omitempty"`
+	Overrides *Limits  `json:"overrides,omitempty"`
+}
+
+// InteractResponse is the body of every /v1/interact answer.
+type InteractResponse struct {
+	// Result has both sides' verdicts and the account of each direction.
+	Result                    *sandbox.InteractResult `json:"result,omitempty"`
+	SolutionStderr            string                  `json:"solution_stderr"`
+	InteractorStderr          string                  `json:"interactor_stderr"`
+	SolutionStderrTruncated   bool                    `json:"solution_stderr_truncated,omitempty"`
+	InteractorStderrTruncated bool                    `json:"interactor_stderr_truncated,omitempty"`
+	Encoding                  string                  `json:"encoding"`
+	// Transcript is the exchange as JSON lines, when asked for.
+	Transcript string    `json:"transcript,omitempty"`
+	QueueMS    float64   `json:"queue_ms"`
+	Error      *APIError `json:"error,omitempty"`
+}
+
 // APIError is the error member of a response. Kind is stable and meant for programs; Message for people.
 type APIError struct {
 	Kind    string `json:"kind"`
@@ -72,7 +111,7 @@ type APIError struct {
 const (
 	KindBadRequest      = "bad_request"     // 400: malformed JSON, unknown field, bad value
 	KindUnauthenticated = "unauthenticated" // 401: no or unknown bearer token
-	KindForbidden       = "forbidden"       // 403: caller is not a tenant, or the policy is not allowed
+	KindForbidden       = "forbidden"       // 403: caller is not a tenant, the policy is not allowed, or too few slots
 	KindTooLarge        = "too_large"       // 413: the request body is over the limit
 	KindPolicy          = "policy"          // 422: an override would loosen the policy, or the command is invalid
 	KindNotFound        = "not_found"       // 422: the command does not exist inside the sandbox

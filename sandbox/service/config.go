@@ -55,8 +55,8 @@ type Tenant struct {
 	Policies []string `json:"policies"`
 	// MaxConcurrent is how many of the tenant's runs execute at once (default: the global value).
 	MaxConcurrent int `json:"max_concurrent,omitempty"`
-	// MaxQueue is how many of its requests may wait (default: the global value; 0: none). Beyond
-	// MaxConcurrent+MaxQueue the tenant gets 429 with Retry-After.
+	// MaxQueue is how many more of its requests may wait (default: the global value; 0: none). A tenant
+	// with MaxConcurrent+MaxQueue requests in the server, running or waiting, gets 429 with Retry-After.
 	MaxQueue *int `json:"max_queue,omitempty"`
 	// Limits are ceilings on every run of the tenant, applied to each allowed policy where they are
 	// tighter. A request's overrides must then tighten further.

@@ -6,7 +6,7 @@
 // and a queue. Requests may only tighten a policy. Endpoints:
 //
 //	POST /v1/run       run a command: RunRequest in, RunResponse out
-//	POST /v1/interact  interactive runs (501 until the library provides them)
+//	POST /v1/interact  an interactive run: InteractRequest in, InteractResponse out
 //	GET  /v1/policies  the caller's allowed policies
 //	GET  /healthz      200 while serving, 503 while draining
 //	GET  /metrics      Prometheus text format (any tenant)
@@ -59,6 +59,9 @@ type Options struct {
 	AccessLog bool
 	// KillWait bounds how long Shutdown waits for runs to end once it has canceled them (default 10 s).
 	KillWait time.Duration
+	// Interact runs POST /v1/interact. Default: sandbox.Interact on Runner when Runner is a
+	// *sandbox.Runner; without one the endpoint answers 501.
+	Interact func(ctx context.Context, solution, interactor sandbox.Request, o sandbox.InteractOptions) (*sandbox.InteractResult, error)
 }
 
 // ErrRunsCanceled is returned by Shutdown when the grace period ended with runs still going, which it
@@ -68,6 +71,7 @@ var ErrRunsCanceled = errors.New("runs canceled at the end of the shutdown grace
 // Server is the HTTP service. Create it with New, serve listeners with Serve, stop it with Shutdown.
 type Server struct {
 	runner    Runner
+	interact  func(context.Context, sandbox.Request, sandbox.Request, sandbox.InteractOptions) (*sandbox.InteractResult, error)
 	cfg       *Config
 	logf      func(string, ...any)
 	accessLog bool
@@ -112,9 +116,14 @@ func New(o Options) (*Server, error) {
 	if o.KillWait <= 0 {
 		o.KillWait = 10 * time.Second
 	}
+	if sr, ok := o.Runner.(*sandbox.Runner); ok && o.Interact == nil {
+		o.Interact = func(ctx context.Context, a, b sandbox.Request, io sandbox.InteractOptions) (*sandbox.InteractResult, error) {
+			return sandbox.Interact(ctx, sr, a, b, io)
+		}
+	}
 	cfg := o.Config
 	s := &Server{
-		runner: o.Runner, cfg: cfg, logf: o.Logf, accessLog: o.AccessLog, killWait: o.KillWait,
+		runner: o.Runner, interact: o.Interact, cfg: cfg, logf: o.Logf, accessLog: o.AccessLog, killWait: o.KillWait,
 		byUID: map[uint32]*tenant{}, byGID: map[uint32]*tenant{},
 		sched:   newSched(cfg.MaxConcurrent, *cfg.MaxQueue),
 		metrics: newMetrics(),
@@ -271,66 +280,43 @@ func (s *Server) identify(r *http.Request) (*tenant, *httpError) {
 
 func (s *Server) handleRun(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
-	t, herr := s.identify(r)
-	if herr != nil {
-		s.metrics.inc(s.metrics.rejected, "", herr.kind)
-		s.reply(w, herr, &RunResponse{})
-		return
-	}
-	resp, herr := s.run(w, r, t, start)
-	if herr != nil && herr.code != 0 {
-		s.reply(w, herr, resp)
-	} else {
-		s.reply(w, nil, resp)
-	}
+	resp := &RunResponse{Encoding: "text"}
+	herr := s.serveRun(w, r, start, resp)
+	s.reply(w, herr, resp, &resp.Error)
 	s.metrics.observe(s.metrics.request, time.Since(start).Seconds())
 }
 
-// run handles one admitted caller's request; the response is written by handleRun.
-func (s *Server) run(w http.ResponseWriter, r *http.Request, t *tenant, start time.Time) (*RunResponse, *httpError) {
-	resp := &RunResponse{}
-	req, herr := s.readRequest(w, r)
+// serveRun handles POST /v1/run, filling resp; the returned error decides the status.
+func (s *Server) serveRun(w http.ResponseWriter, r *http.Request, start time.Time, resp *RunResponse) *httpError {
+	t, herr := s.identify(r)
 	if herr != nil {
-		s.metrics.inc(s.metrics.rejected, t.name, herr.kind)
-		return resp, herr
+		return s.reject(nil, herr)
 	}
-	base, ok := t.policies[req.Policy]
-	if !ok {
-		s.metrics.inc(s.metrics.rejected, t.name, KindForbidden)
-		return resp, errorf(http.StatusForbidden, KindForbidden, "policy %q is not allowed for tenant %s (allowed: %s)", req.Policy, t.name, strings.Join(t.order, ", "))
+	var req RunRequest
+	if herr := s.decode(w, r, &req); herr != nil {
+		return s.reject(t, herr)
 	}
-	pol, err := sandbox.Tighten(base, req.Overrides.Overrides())
-	if err != nil {
-		s.metrics.inc(s.metrics.rejected, t.name, KindPolicy)
-		return resp, errorf(http.StatusUnprocessableEntity, KindPolicy, "%s", strings.ReplaceAll(err.Error(), "\n", "; "))
+	pol, herr := t.policy(req.Policy, req.Argv, req.Overrides, "")
+	if herr != nil {
+		return s.reject(t, herr)
 	}
 	stdin, herr := req.stdin()
 	if herr != nil {
-		s.metrics.inc(s.metrics.rejected, t.name, herr.kind)
-		return resp, herr
+		return s.reject(t, herr)
 	}
 	outMax, errMax, enc, herr := req.Capture.limits(s.cfg.MaxCaptureBytes)
 	if herr != nil {
-		s.metrics.inc(s.metrics.rejected, t.name, herr.kind)
-		return resp, herr
+		return s.reject(t, herr)
 	}
 	resp.Encoding = enc
 
-	release, err := s.sched.acquire(r.Context(), t.slots)
-	resp.QueueMS = float64(time.Since(start).Microseconds()) / 1000
-	if err != nil {
-		herr := s.admissionError(t, err)
-		s.metrics.inc(s.metrics.rejected, t.name, herr.kind)
-		return resp, herr
+	release, herr := s.admit(r, t, 1, start, &resp.QueueMS)
+	if herr != nil {
+		return herr
 	}
 	defer release()
-	s.metrics.observe(s.metrics.queue, time.Since(start).Seconds())
-
-	// The run ends when the client goes away or when the shutdown grace period is over.
-	ctx, cancel := context.WithCancelCause(r.Context())
-	defer cancel(nil)
-	stop := context.AfterFunc(s.runsCtx, func() { cancel(context.Cause(s.runsCtx)) })
-	defer stop()
+	ctx, done := s.runContext(r)
+	defer done()
 
 	stdout, stderr := newCapture(outMax), newCapture(errMax)
 	sreq := sandbox.Request{Policy: pol, Argv: req.Argv, Env: req.Env}
@@ -343,47 +329,200 @@ func (s *Server) run(w http.ResponseWriter, r *http.Request, t *tenant, start ti
 	if stderr != nil {
 		sreq.Stderr = stderr
 	}
-	s.runs.Add(1)
-	s.inflight.Add(1)
 	res, err := s.runner.Run(ctx, sreq)
-	s.inflight.Add(-1)
-	s.runs.Done()
-
 	resp.Result = res
 	resp.Stdout, resp.StdoutTruncated = stdout.encode(enc)
 	resp.Stderr, resp.StderrTruncated = stderr.encode(enc)
+	herr = s.outcome(ctx, t, err, res)
+	s.access(t, "run", req.Policy, herr, start, res)
+	return herr
+}
+
+func (s *Server) handleInteract(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	resp := &InteractResponse{Encoding: "text"}
+	herr := s.serveInteract(w, r, start, resp)
+	s.reply(w, herr, resp, &resp.Error)
+	s.metrics.observe(s.metrics.request, time.Since(start).Seconds())
+}
+
+// serveInteract handles POST /v1/interact: a solution and an interactor in two sandboxes, each one's stdout
+// connected to the other's stdin (sandbox.Interact). It takes two of the tenant's run slots at once.
+func (s *Server) serveInteract(w http.ResponseWriter, r *http.Request, start time.Time, resp *InteractResponse) *httpError {
+	t, herr := s.identify(r)
+	if herr != nil {
+		return s.reject(nil, herr)
+	}
+	if s.interact == nil {
+		return errorf(http.StatusNotImplemented, KindNotImplemented, "interactive runs need the sandbox runner; this server has none")
+	}
+	var req InteractRequest
+	if herr := s.decode(w, r, &req); herr != nil {
+		return s.reject(t, herr)
+	}
+	solPol, herr := t.policy(req.Solution.Policy, req.Solution.Argv, req.Solution.Overrides, "solution.")
+	if herr != nil {
+		return s.reject(t, herr)
+	}
+	intPol, herr := t.policy(req.Interactor.Policy, req.Interactor.Argv, req.Interactor.Overrides, "interactor.")
+	if herr != nil {
+		return s.reject(t, herr)
+	}
+	if req.Capture.StdoutMax != nil {
+		return s.reject(t, errorf(http.StatusBadRequest, KindBadRequest, "request body: capture.stdout_max: each side's stdout goes to the other side; use transcript"))
+	}
+	_, errMax, enc, herr := req.Capture.limits(s.cfg.MaxCaptureBytes)
+	if herr != nil {
+		return s.reject(t, herr)
+	}
+	resp.Encoding = enc
+	trLimit := int64(req.TranscriptMax)
+	if trLimit == 0 {
+		trLimit = DefaultCapture
+	}
+	if trLimit > s.cfg.MaxCaptureBytes {
+		return s.reject(t, errorf(http.StatusBadRequest, KindBadRequest, "request body: transcript_max must be at most %d bytes", s.cfg.MaxCaptureBytes))
+	}
+
+	release, herr := s.admit(r, t, 2, start, &resp.QueueMS)
+	if herr != nil {
+		return herr
+	}
+	defer release()
+	ctx, done := s.runContext(r)
+	defer done()
+
+	solErr, intErr := newCapture(errMax), newCapture(errMax)
+	sol := sandbox.Request{Policy: solPol, Argv: req.Solution.Argv, Env: req.Solution.Env}
+	itr := sandbox.Request{Policy: intPol, Argv: req.Interactor.Argv, Env: req.Interactor.Env}
+	if solErr != nil {
+		sol.Stderr, itr.Stderr = solErr, intErr
+	}
+	opts := sandbox.InteractOptions{PeerGrace: time.Duration(req.PeerGrace), TranscriptLimit: trLimit}
+	// The transcript's JSON framing and escaping add to the data it records; the buffer allows for that
+	// and is still bounded.
+	var tr *capture
+	if req.Transcript {
+		tr = newCapture(6*trLimit + 64<<10)
+		opts.Transcript = tr
+	}
+	res, err := s.interact(ctx, sol, itr, opts)
+	resp.Result = res
+	resp.SolutionStderr, resp.SolutionStderrTruncated = solErr.encode(enc)
+	resp.InteractorStderr, resp.InteractorStderrTruncated = intErr.encode(enc)
+	if tr != nil {
+		resp.Transcript = tr.buf.String()
+	}
+	var results []*sandbox.Result
+	if res != nil {
+		results = []*sandbox.Result{res.Solution, res.Interactor}
+	}
+	herr = s.outcome(ctx, t, err, results...)
+	s.access(t, "interact", req.Solution.Policy+"+"+req.Interactor.Policy, herr, start, results...)
+	return herr
+}
+
+// policy returns the tenant's policy named name, tightened by the request's overrides, after checking
+// that argv names a command. what prefixes field names in errors.
+func (t *tenant) policy(name string, argv []string, o *Limits, what string) (*policy.Settings, *httpError) {
+	if name == "" {
+		return nil, errorf(http.StatusBadRequest, KindBadRequest, "request body: %spolicy is required", what)
+	}
+	if len(argv) == 0 || argv[0] == "" {
+		return nil, errorf(http.StatusBadRequest, KindBadRequest, "request body: %sargv is required", what)
+	}
+	base, ok := t.policies[name]
+	if !ok {
+		return nil, errorf(http.StatusForbidden, KindForbidden, "%spolicy %q is not allowed for tenant %s (allowed: %s)", what, name, t.name, strings.Join(t.order, ", "))
+	}
+	pol, err := sandbox.Tighten(base, o.Overrides())
+	if err != nil {
+		return nil, errorf(http.StatusUnprocessableEntity, KindPolicy, "%s%s", what, strings.ReplaceAll(err.Error(), "\n", "; "))
+	}
+	return pol, nil
+}
+
+// reject counts a request refused before admission and returns its error.
+func (s *Server) reject(t *tenant, herr *httpError) *httpError {
+	name := ""
+	if t != nil {
+		name = t.name
+	}
+	s.metrics.inc(s.metrics.rejected, name, herr.kind)
+	return herr
+}
+
+// admit waits for n run slots of tenant t, recording the time spent in *queueMS.
+func (s *Server) admit(r *http.Request, t *tenant, n int, start time.Time, queueMS *float64) (func(), *httpError) {
+	release, err := s.sched.acquire(r.Context(), t.slots, n)
+	*queueMS = float64(time.Since(start).Microseconds()) / 1000
+	if err != nil {
+		return nil, s.reject(t, s.admissionError(t, n, err))
+	}
+	s.metrics.observe(s.metrics.queue, time.Since(start).Seconds())
+	return release, nil
+}
+
+// runContext is the context of an admitted request's runs: it ends when the client goes away or when the
+// shutdown grace period is over. done must be called when the runs have returned.
+func (s *Server) runContext(r *http.Request) (context.Context, func()) {
+	ctx, cancel := context.WithCancelCause(r.Context())
+	stop := context.AfterFunc(s.runsCtx, func() { cancel(context.Cause(s.runsCtx)) })
+	s.runs.Add(1)
+	s.inflight.Add(1)
+	return ctx, func() {
+		stop()
+		cancel(nil)
+		s.inflight.Add(-1)
+		s.runs.Done()
+	}
+}
+
+// outcome turns what the runner returned into the answer's status and accounts for it.
+func (s *Server) outcome(ctx context.Context, t *tenant, err error, results ...*sandbox.Result) *httpError {
 	// A run the context killed has no verdict of its own. The launcher names the context as the limit that
 	// ended it; a run that ended on its own just before the cancellation keeps its real result.
-	canceled := ctx.Err() != nil && (res == nil || (res.Limit != nil && res.Limit.Name == "context"))
+	canceled := false
+	if ctx.Err() != nil {
+		for _, res := range results {
+			if res == nil || (res.Limit != nil && res.Limit.Name == "context") {
+				canceled = true
+			}
+		}
+		if len(results) == 0 {
+			canceled = true
+		}
+	}
 	switch {
 	case canceled && s.runsCtx.Err() != nil:
 		s.countCanceled(t)
-		s.access(r, t, req, http.StatusServiceUnavailable, "canceled by shutdown", start)
-		return resp, errorf(http.StatusServiceUnavailable, KindShuttingDown, "the server shut down before the run ended; it was killed")
+		return errorf(http.StatusServiceUnavailable, KindShuttingDown, "the server shut down before the run ended; it was killed")
 	case canceled:
 		// The client is gone; nobody reads this answer, but the run is accounted for.
 		s.countCanceled(t)
-		s.access(r, t, req, 499, "canceled by client", start)
-		return resp, &httpError{code: 499, kind: "client_gone", msg: "client went away"}
+		return &httpError{code: 499, kind: "client_gone", msg: "client went away"}
 	case err != nil:
 		herr := runError(err)
 		s.metrics.inc(s.metrics.errs, t.name, herr.kind)
 		if herr.code >= 500 {
-			s.logf("tenant %s: policy %s: %v", t.name, req.Policy, err)
+			s.logf("tenant %s: %v", t.name, err)
 		}
-		s.access(r, t, req, herr.code, herr.kind, start)
-		return resp, herr
+		return herr
 	}
 	s.metrics.mu.Lock()
-	s.metrics.runs[[2]string{t.name, string(res.Status)}]++
-	if res.Limit != nil {
-		s.metrics.limits[res.Limit.Name]++
+	defer s.metrics.mu.Unlock()
+	for _, res := range results {
+		if res == nil {
+			continue
+		}
+		s.metrics.runs[[2]string{t.name, string(res.Status)}]++
+		if res.Limit != nil {
+			s.metrics.limits[res.Limit.Name]++
+		}
+		s.metrics.wall.observe(res.WallTimeMS / 1000)
+		s.metrics.setup.observe(res.SetupTimeMS / 1000)
 	}
-	s.metrics.wall.observe(res.WallTimeMS / 1000)
-	s.metrics.setup.observe(res.SetupTimeMS / 1000)
-	s.metrics.mu.Unlock()
-	s.access(r, t, req, http.StatusOK, string(res.Status), start)
-	return resp, nil
+	return nil
 }
 
 func (s *Server) countCanceled(t *tenant) {
@@ -392,21 +531,29 @@ func (s *Server) countCanceled(t *tenant) {
 	s.metrics.mu.Unlock()
 }
 
-func (s *Server) access(r *http.Request, t *tenant, req *RunRequest, code int, what string, start time.Time) {
+func (s *Server) access(t *tenant, what, pol string, herr *httpError, start time.Time, results ...*sandbox.Result) {
 	if !s.accessLog {
 		return
 	}
-	argv0 := ""
-	if len(req.Argv) > 0 {
-		argv0 = req.Argv[0]
+	code, verdict := http.StatusOK, ""
+	if herr != nil {
+		code, verdict = herr.code, herr.kind
+	} else {
+		for _, res := range results {
+			if res != nil {
+				verdict += " " + string(res.Status)
+			}
+		}
 	}
-	s.logf("run tenant=%s policy=%q argv0=%q code=%d %s total=%.1fms", t.name, req.Policy, argv0, code, what, float64(time.Since(start).Microseconds())/1000)
+	s.logf("%s tenant=%s policy=%q code=%d%s total=%.1fms", what, t.name, pol, code, verdict, float64(time.Since(start).Microseconds())/1000)
 }
 
-func (s *Server) admissionError(t *tenant, err error) *httpError {
+func (s *Server) admissionError(t *tenant, n int, err error) *httpError {
 	switch {
+	case errors.Is(err, errTooBig):
+		return errorf(http.StatusForbidden, KindForbidden, "this request needs %d run slots at once; tenant %s has %d and the server %d", n, t.name, t.slots.max, s.cfg.MaxConcurrent)
 	case errors.Is(err, errQuota):
-		e := errorf(http.StatusTooManyRequests, KindQuota, "tenant %s has %d runs going and %d queued, its quota", t.name, t.slots.max, t.slots.maxQueue)
+		e := errorf(http.StatusTooManyRequests, KindQuota, "tenant %s has its %d run slots and %d queue places in use", t.name, t.slots.max, t.slots.maxQueue)
 		e.retryAfter = s.sched.retryAfter(t.slots)
 		return e
 	case errors.Is(err, errQueueFull):
@@ -438,9 +585,9 @@ func runError(err error) *httpError {
 	return &httpError{code: code, kind: kind, msg: err.Error()}
 }
 
-// readRequest reads and strictly decodes the body. Reading it to the end also lets net/http notice a
+// decode reads and strictly decodes the body into v. Reading it to the end also lets net/http notice a
 // client that hangs up during the run, which cancels the run.
-func (s *Server) readRequest(w http.ResponseWriter, r *http.Request) (*RunRequest, *httpError) {
+func (s *Server) decode(w http.ResponseWriter, r *http.Request, v any) *httpError {
 	rc := http.NewResponseController(w)
 	_ = rc.SetReadDeadline(time.Now().Add(30 * time.Second))
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.cfg.MaxRequestBytes))
@@ -448,26 +595,19 @@ func (s *Server) readRequest(w http.ResponseWriter, r *http.Request) (*RunReques
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
-			return nil, errorf(http.StatusRequestEntityTooLarge, KindTooLarge, "the request body is larger than %d bytes", s.cfg.MaxRequestBytes)
+			return errorf(http.StatusRequestEntityTooLarge, KindTooLarge, "the request body is larger than %d bytes", s.cfg.MaxRequestBytes)
 		}
-		return nil, errorf(http.StatusBadRequest, KindBadRequest, "reading the request body: %v", err)
+		return errorf(http.StatusBadRequest, KindBadRequest, "reading the request body: %v", err)
 	}
-	var req RunRequest
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
-	if err := dec.Decode(&req); err != nil {
-		return nil, errorf(http.StatusBadRequest, KindBadRequest, "request body: %v", err)
+	if err := dec.Decode(v); err != nil {
+		return errorf(http.StatusBadRequest, KindBadRequest, "request body: %v", err)
 	}
 	if dec.More() {
-		return nil, errorf(http.StatusBadRequest, KindBadRequest, "request body: trailing data after the JSON object")
+		return errorf(http.StatusBadRequest, KindBadRequest, "request body: trailing data after the JSON object")
 	}
-	if req.Policy == "" {
-		return nil, errorf(http.StatusBadRequest, KindBadRequest, "request body: policy is required")
-	}
-	if len(req.Argv) == 0 || req.Argv[0] == "" {
-		return nil, errorf(http.StatusBadRequest, KindBadRequest, "request body: argv is required")
-	}
-	return &req, nil
+	return nil
 }
 
 func (req *RunRequest) stdin() ([]byte, *httpError) {
@@ -546,15 +686,16 @@ func (c *capture) encode(enc string) (string, bool) {
 	return c.buf.String(), c.truncated
 }
 
-// reply writes resp with herr's status (200 when nil). Callers that left (499) get nothing.
-func (s *Server) reply(w http.ResponseWriter, herr *httpError, resp *RunResponse) {
+// reply writes body with herr's status (200 when nil), setting *errField. A caller that left (499) gets
+// nothing.
+func (s *Server) reply(w http.ResponseWriter, herr *httpError, body any, errField **APIError) {
 	code := http.StatusOK
 	if herr != nil {
 		if herr.code == 499 {
 			return
 		}
 		code = herr.code
-		resp.Error = &APIError{Kind: herr.kind, Message: herr.msg}
+		*errField = &APIError{Kind: herr.kind, Message: herr.msg}
 		if herr.retryAfter > 0 {
 			w.Header().Set("Retry-After", strconv.Itoa(herr.retryAfter))
 		}
@@ -562,10 +703,7 @@ func (s *Server) reply(w http.ResponseWriter, herr *httpError, resp *RunResponse
 			w.Header().Set("WWW-Authenticate", `Bearer realm="jailrun"`)
 		}
 	}
-	if resp.Encoding == "" {
-		resp.Encoding = "text"
-	}
-	writeJSON(w, code, resp)
+	writeJSON(w, code, body)
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {
@@ -580,16 +718,6 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 	w.Write(append(b, '\n'))
 }
 
-func (s *Server) handleInteract(w http.ResponseWriter, r *http.Request) {
-	if _, herr := s.identify(r); herr != nil {
-		s.reply(w, herr, &RunResponse{})
-		return
-	}
-	// The library's interactive runs (two sandboxes joined by audited pipes) are not wired into this
-	// build; refuse clearly rather than guess at a protocol.
-	s.reply(w, errorf(http.StatusNotImplemented, KindNotImplemented, "interactive runs are not available in this build of jailrun serve"), &RunResponse{})
-}
-
 // PolicyInfo describes one allowed policy in GET /v1/policies.
 type PolicyInfo struct {
 	Ref    string `json:"ref"`
@@ -601,7 +729,8 @@ type PolicyInfo struct {
 func (s *Server) handlePolicies(w http.ResponseWriter, r *http.Request) {
 	t, herr := s.identify(r)
 	if herr != nil {
-		s.reply(w, herr, &RunResponse{})
+		resp := &RunResponse{Encoding: "text"}
+		s.reply(w, herr, resp, &resp.Error)
 		return
 	}
 	out := struct {
@@ -625,7 +754,8 @@ func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) handleMetrics(w http.ResponseWriter, r *http.Request) {
 	if _, herr := s.identify(r); herr != nil {
-		s.reply(w, herr, &RunResponse{})
+		resp := &RunResponse{Encoding: "text"}
+		s.reply(w, herr, resp, &resp.Error)
 		return
 	}
 	running, queued := s.sched.stats()

@@ -409,18 +409,18 @@ func TestSchedulerSkipsSaturatedTenants(t *testing.T) {
 	a := &tenantSlots{max: 1, maxQueue: 5}
 	b := &tenantSlots{max: 1, maxQueue: 5}
 	ctx := context.Background()
-	relA, err := s.acquire(ctx, a)
+	relA, err := s.acquire(ctx, a, 1)
 	if err != nil {
 		t.Fatal(err)
 	}
-	relB, err := s.acquire(ctx, b)
+	relB, err := s.acquire(ctx, b, 1)
 	if err != nil {
 		t.Fatal(err)
 	}
 	got := make(chan string, 3)
-	go func() { r, _ := s.acquire(ctx, a); got <- "a2"; r() }()
+	go func() { r, _ := s.acquire(ctx, a, 1); got <- "a2"; r() }()
 	waitFor(t, func() bool { _, q := s.tenantStats(a); return q == 1 })
-	go func() { r, _ := s.acquire(ctx, b); got <- "b2"; r() }()
+	go func() { r, _ := s.acquire(ctx, b, 1); got <- "b2"; r() }()
 	waitFor(t, func() bool { _, q := s.tenantStats(b); return q == 1 })
 	relB() // frees a global slot and b's quota: b2 runs although a2 is older
 	if g := <-got; g != "b2" {
@@ -430,18 +430,17 @@ func TestSchedulerSkipsSaturatedTenants(t *testing.T) {
 	if g := <-got; g != "a2" {
 		t.Fatalf("%s ran", g)
 	}
-	if r, q := s.stats(); r != 0 || q != 0 {
-		t.Fatalf("running %d queued %d after everything ended", r, q)
-	}
+	// The goroutines release right after reporting.
+	waitFor(t, func() bool { r, q := s.stats(); return r == 0 && q == 0 })
 }
 
 func TestSchedulerWaiterLeaves(t *testing.T) {
 	s := newSched(1, 10)
 	a := &tenantSlots{max: 1, maxQueue: 5}
-	rel, _ := s.acquire(context.Background(), a)
+	rel, _ := s.acquire(context.Background(), a, 1)
 	ctx, cancel := context.WithCancel(context.Background())
 	errc := make(chan error, 1)
-	go func() { _, err := s.acquire(ctx, a); errc <- err }()
+	go func() { _, err := s.acquire(ctx, a, 1); errc <- err }()
 	waitFor(t, func() bool { _, q := s.stats(); return q == 1 })
 	cancel()
 	if err := <-errc; !errors.Is(err, errGone) {
@@ -537,7 +536,7 @@ func TestHealthAndInteract(t *testing.T) {
 	}
 	r := ts.postPath(t, "/v1/interact", `{}`)
 	if r.code != http.StatusNotImplemented || r.body.Error.Kind != KindNotImplemented {
-		t.Fatalf("interact: %d %s", r.code, r.raw)
+		t.Fatalf("interact without a sandbox runner: %d %s", r.code, r.raw)
 	}
 	code, body := ts.get(t, "/v1/policies", testToken)
 	if code != 200 || !strings.Contains(body, `"ref":"interpreter"`) || !strings.Contains(body, `"tenant":"tok"`) {
@@ -630,5 +629,115 @@ func TestMetricsExposition(t *testing.T) {
 func TestEscapeLabel(t *testing.T) {
 	if got := escapeLabel("a\"b\\c\nd"); got != `a\"b\\c\nd` {
 		t.Fatal(got)
+	}
+}
+
+// fakeInteract plays sandbox.Interact: it checks what the server passes and answers like the library.
+func fakeInteract(ctx context.Context, sol, itr sandbox.Request, o sandbox.InteractOptions) (*sandbox.InteractResult, error) {
+	if sol.Stdin != nil || sol.Stdout != nil || itr.Stdin != nil || itr.Stdout != nil {
+		return nil, fmt.Errorf("%w: stdin/stdout set", sandbox.ErrPolicy)
+	}
+	if sol.Stderr != nil {
+		sol.Stderr.Write([]byte("sol-err"))
+	}
+	if o.Transcript != nil {
+		fmt.Fprintf(o.Transcript, `{"t_ms":0.1,"dir":%q,"data":"1\n"}`+"\n", sandbox.DirSolutionToInteractor)
+	}
+	ok := func(r sandbox.Request) *sandbox.Result {
+		return &sandbox.Result{Status: sandbox.StatusOK, Policy: sandbox.PolicyInfo{Name: r.Policy.Name, SHA256: r.Policy.SHA256}}
+	}
+	return &sandbox.InteractResult{Solution: ok(sol), Interactor: ok(itr), FirstExit: "interactor"}, nil
+}
+
+func TestInteract(t *testing.T) {
+	cfg, err := ParseConfig([]byte(fmt.Sprintf(`{"max_concurrent": 4, "tenants": [
+		{"name": "me", "uids": [%d], "policies": ["strict", "interpreter"], "max_concurrent": 2},
+		{"name": "one", "token": %q, "policies": ["strict"], "max_concurrent": 1}]}`, os.Geteuid(), testToken)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := New(Options{Runner: newFake(), Config: cfg, Interact: fakeInteract})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sock := filepath.Join(t.TempDir(), "s.sock")
+	l, err := ListenUnix(sock, 0o600, -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve(l)
+	defer srv.Shutdown(context.Background())
+	client := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		return (&net.Dialer{}).DialContext(ctx, "unix", sock)
+	}}}
+	post := func(token, body string) (int, InteractResponse, string) {
+		req, _ := http.NewRequest("POST", "http://jailrun/v1/interact", strings.NewReader(body))
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		var ir InteractResponse
+		if err := json.Unmarshal(b, &ir); err != nil {
+			t.Fatalf("%v: %s", err, b)
+		}
+		return resp.StatusCode, ir, string(b)
+	}
+	const good = `{"solution": {"policy": "interpreter", "argv": ["python3", "-c", "print(1)"]},
+		"interactor": {"policy": "strict", "argv": ["/bin/cat"], "overrides": {"wall_time": "1s"}}, "transcript": true}`
+	code, ir, raw := post("", good)
+	if code != 200 || ir.Result == nil || ir.Result.Solution.Status != sandbox.StatusOK || ir.SolutionStderr != "sol-err" ||
+		!strings.Contains(ir.Transcript, sandbox.DirSolutionToInteractor) {
+		t.Fatalf("interact: %d %s", code, raw)
+	}
+	for _, tc := range []struct {
+		name, token, body string
+		code              int
+		kind              string
+	}{
+		{"a tenant with one slot cannot run two sandboxes", testToken, `{"solution": {"policy": "strict", "argv": ["/bin/true"]}, "interactor": {"policy": "strict", "argv": ["/bin/true"]}}`, 403, KindForbidden},
+		{"interactor policy outside the allowlist", testToken, `{"solution": {"policy": "strict", "argv": ["/bin/true"]}, "interactor": {"policy": "interpreter", "argv": ["/bin/true"]}}`, 403, KindForbidden},
+		{"loosening the interactor", "", `{"solution": {"policy": "strict", "argv": ["/bin/true"]}, "interactor": {"policy": "strict", "argv": ["/bin/true"], "overrides": {"pids": 100000}}}`, 422, KindPolicy},
+		{"stdout capture makes no sense", "", `{"solution": {"policy": "strict", "argv": ["/bin/true"]}, "interactor": {"policy": "strict", "argv": ["/bin/true"]}, "capture": {"stdout_max": 10}}`, 400, KindBadRequest},
+		{"no interactor argv", "", `{"solution": {"policy": "strict", "argv": ["/bin/true"]}, "interactor": {"policy": "strict"}}`, 400, KindBadRequest},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			code, ir, raw := post(tc.token, tc.body)
+			if code != tc.code || ir.Error == nil || ir.Error.Kind != tc.kind {
+				t.Fatalf("%d %s, want %d %s", code, raw, tc.code, tc.kind)
+			}
+			if tc.kind == KindPolicy && !strings.Contains(ir.Error.Message, "interactor.") {
+				t.Fatalf("the error does not say which side: %s", raw)
+			}
+		})
+	}
+}
+
+// An interactive run takes two slots at once; a single run behind it waits rather than overtaking it
+// for the server's capacity, so it is not starved.
+func TestSchedulerWeightedFIFO(t *testing.T) {
+	s := newSched(2, 10)
+	a := &tenantSlots{max: 2, maxQueue: 5}
+	b := &tenantSlots{max: 2, maxQueue: 5}
+	ctx := context.Background()
+	rel1, _ := s.acquire(ctx, a, 1)
+	got := make(chan string, 2)
+	go func() { r, _ := s.acquire(ctx, b, 2); got <- "pair"; r() }()
+	waitFor(t, func() bool { _, q := s.stats(); return q == 1 })
+	go func() { r, _ := s.acquire(ctx, a, 1); got <- "single"; r() }()
+	waitFor(t, func() bool { _, q := s.stats(); return q == 2 })
+	rel1()
+	if g := <-got; g != "pair" {
+		t.Fatalf("%s ran first", g)
+	}
+	if g := <-got; g != "single" {
+		t.Fatal(g)
+	}
+	if _, err := s.acquire(ctx, &tenantSlots{max: 1, maxQueue: 5}, 2); !errors.Is(err, errTooBig) {
+		t.Fatalf("two slots for a tenant with one: %v", err)
 	}
 }
