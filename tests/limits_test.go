@@ -1,6 +1,7 @@
 package tests
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -147,7 +148,6 @@ time.sleep(2)' & done; wait`},
 			if tc.policy != "" {
 				args = append(args, "--policy", policyFile(t, tc.policy))
 			}
-			before := jailrunCgroups(t)
 			r := jailrun(t, append(append(args, "--"), tc.script...))
 			if r.status() != tc.status {
 				t.Fatalf("status %q, want %q\n%v\nresult: %v", r.status(), tc.status, r, r.result)
@@ -163,11 +163,26 @@ time.sleep(2)' & done; wait`},
 			}
 			t.Logf("%-32s status=%-16s cpu=%6.0fms wall=%6.0fms peak_mem=%10.0f peak_pids=%3.0f oom_kills=%v",
 				tc.name, r.status(), num(r, "cpu_time_ms"), num(r, "wall_time_ms"), num(r, "peak_memory_bytes"), num(r, "peak_pids"), r.result["oom_kills"])
-			if after := jailrunCgroups(t); len(after) > len(before) {
-				t.Errorf("cgroups left behind: %v", after)
+			// Run cgroups are named after the run id; other jailruns may be running on this host meanwhile.
+			if id, _ := r.result["run_id"].(string); id == "" {
+				t.Errorf("no run_id in the result")
+			} else if left := cgroupsMatching(t, "-"+id); len(left) > 0 {
+				t.Errorf("cgroups left behind: %v", left)
 			}
 		})
 	}
+}
+
+// cgroupsMatching lists the run cgroups whose name contains s, in every hierarchy.
+func cgroupsMatching(t *testing.T, s string) []string {
+	t.Helper()
+	var out []string
+	for _, p := range jailrunCgroups(t) {
+		if strings.Contains(filepath.Base(p), s) {
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 // jailrunCgroups lists the run cgroups that exist now, in every hierarchy.
@@ -196,7 +211,7 @@ func TestJanitorRemovesStaleCgroup(t *testing.T) {
 	for len(procsMatching("sleep "+marker)) < 2 && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)
 	}
-	stale := jailrunCgroups(t)
+	stale := cgroupsMatching(t, fmt.Sprintf(".%d.", c.Process.Pid))
 	if len(stale) == 0 {
 		c.Process.Kill()
 		c.Wait()
@@ -256,7 +271,6 @@ func startJailrun(t *testing.T, args ...string) *exec.Cmd {
 func TestSigtermCleansUp(t *testing.T) {
 	requirePrivileged(t)
 	marker := "5119.5"
-	before := jailrunCgroups(t)
 	c := startJailrun(t, "--quiet", "--", "/bin/sleep", marker)
 	deadline := time.Now().Add(5 * time.Second)
 	for len(procsMatching("/bin/sleep "+marker)) < 3 && time.Now().Before(deadline) {
@@ -271,7 +285,7 @@ func TestSigtermCleansUp(t *testing.T) {
 		t.Fatalf("want exit %d, got %v", 128+int(syscall.SIGTERM), err)
 	}
 	waitGone(t, "sleep "+marker, 3*time.Second)
-	if after := jailrunCgroups(t); len(after) > len(before) {
-		t.Fatalf("cgroup left after SIGTERM: %v", after)
+	if left := cgroupsMatching(t, fmt.Sprintf(".%d.", c.Process.Pid)); len(left) > 0 {
+		t.Fatalf("cgroup left after SIGTERM: %v", left)
 	}
 }
