@@ -178,3 +178,18 @@ func TestListenUnix(t *testing.T) {
 		t.Fatalf("temporary directories left behind: %v", ents)
 	}
 }
+
+// The shipped example configuration must stay valid.
+func TestExampleConfig(t *testing.T) {
+	b, err := os.ReadFile("../../deploy/serve.example.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := ParseConfig(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.Tenants) != 2 || c.Tenants[1].Limits.Output.Total != 1<<20 {
+		t.Fatalf("%+v", c)
+	}
+}
