@@ -731,7 +731,10 @@ __attribute__((noreturn)) static void child_main(struct jr_config *c) {
 		die(c, JR_STEP_SETSID, errno, 0);
 	if (!c->reaper)
 		exec_stage(c);
-	pid_t cmd = fork();
+	// A raw fork: glibc fork() runs its atfork handlers, which take the malloc arena locks; another thread of
+	// the parent may have held one when clone3 copied the process, and in this child it is never released
+	// (seen with two concurrent Runs: the init stage hung in __malloc_fork_lock_parent).
+	pid_t cmd = (pid_t)syscall(SYS_clone, (unsigned long)SIGCHLD, 0, 0, 0, 0);
 	if (cmd < 0)
 		die(c, JR_STEP_FORK, errno, 0);
 	if (cmd == 0)
