@@ -12,6 +12,7 @@ import (
 	"runtime"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jailrun/jailrun/cgroups"
@@ -78,6 +79,8 @@ type launch struct {
 	res     *Result
 	cleanup []func()
 
+	auditStarted, auditEnded bool
+
 	killOnce sync.Once
 	pidfd    int
 	cg       *cgroups.Cgroup
@@ -88,6 +91,10 @@ type launch struct {
 	memHit   bool
 	pidsHit  bool
 }
+
+// setupTimeout bounds the child's init stage (mounts, pivot_root, exec), which takes milliseconds; only a
+// stuck mount source or a stalled kernel comes near it.
+const setupTimeout = 30 * time.Second
 
 func (l *launch) phase(name string) {
 	if !l.req.TraceSetup {
@@ -140,6 +147,10 @@ func (l *launch) run(ctx context.Context) (res *Result, err error) {
 		Skipped:         []string{},
 	}
 	defer func() {
+		if res != nil && l.auditStarted && !l.auditEnded {
+			// A run that failed after run.start still gets its run.end (status setup_error).
+			_ = l.auditEnd()
+		}
 		for i := len(l.cleanup) - 1; i >= 0; i-- {
 			l.cleanup[i]()
 		}
@@ -235,7 +246,15 @@ func (l *launch) run(ctx context.Context) (res *Result, err error) {
 	for i, f := range stdio.child {
 		cfg.fds = append(cfg.fds, [2]int{int(f.Fd()), i})
 	}
+	if err := l.prepareChannels(ctx, cfg); err != nil {
+		return nil, err
+	}
 	l.phase("stdio")
+	// The audit log learns of the run before anything of it exists: a log that cannot be written stops
+	// the run here (fail closed).
+	if err := l.auditStart(); err != nil {
+		return nil, err
+	}
 
 	// Stage "clone". The thread stays locked until the sandbox is reaped: the child's parent-death signal is
 	// tied to the thread that cloned it.
@@ -262,6 +281,9 @@ func (l *launch) run(ctx context.Context) (res *Result, err error) {
 		notifyR.Close()
 	}
 	stdio.closeChildEnds()
+	for _, ch := range l.req.Channels {
+		ch.CloseChildEnd()
+	}
 	l.phase("clone")
 
 	if s.Namespaces.User {
@@ -285,6 +307,23 @@ func (l *launch) run(ctx context.Context) (res *Result, err error) {
 
 	// Stage "init" runs in the child; the error pipe reaches EOF when execve succeeded. With a seccomp
 	// listener, the command first reports its fd number and waits until the parent has taken it.
+	// The parent must never block forever on a child stuck in its init stage (a hung FUSE or NFS bind
+	// source, a kernel stall): a watchdog kills the sandbox when the caller cancels or setup overruns.
+	setupDone := make(chan struct{})
+	var setupAbort atomic.Value
+	go func() {
+		t := time.NewTimer(setupTimeout)
+		defer t.Stop()
+		select {
+		case <-setupDone:
+			return
+		case <-ctx.Done():
+			setupAbort.Store(fmt.Errorf("cancelled during setup: %w", ctx.Err()))
+		case <-t.C:
+			setupAbort.Store(fmt.Errorf("the sandbox's init stage did not finish within %v", setupTimeout))
+		}
+		l.kill(StatusSetupError, nil)
+	}()
 	var eb [childErrorSize]byte
 	n, rerr := io.ReadFull(errR, eb[:])
 	if n == childErrorSize && l.sup != nil {
@@ -301,6 +340,13 @@ func (l *launch) run(ctx context.Context) (res *Result, err error) {
 			notifyW.Close()
 			n, rerr = io.ReadFull(errR, eb[:])
 		}
+	}
+	close(setupDone)
+	if e, ok := setupAbort.Load().(error); ok {
+		var ws unix.WaitStatus
+		_, _ = unix.Wait4(pid, &ws, 0, nil)
+		reaped = true
+		return l.setupError("init", "setup watchdog", e)
 	}
 	execAt := time.Now()
 	l.phase("init+exec")
@@ -345,6 +391,7 @@ func (l *launch) run(ctx context.Context) (res *Result, err error) {
 		l.sup.start(supCtx)
 	}
 	outDone := stdio.relay(l)
+	l.startChannels(ctx)
 
 	var ws unix.WaitStatus
 	var ru unix.Rusage
@@ -368,6 +415,9 @@ func (l *launch) run(ctx context.Context) (res *Result, err error) {
 		return l.setupError("wait", "wait4", err)
 	}
 	streams := outDone()
+	for _, ch := range l.req.Channels {
+		l.res.Channels = append(l.res.Channels, ch.Finish())
+	}
 	l.res.WallTimeMS = ms(end.Sub(execAt))
 
 	var st [8]byte
@@ -388,6 +438,9 @@ func (l *launch) run(ctx context.Context) (res *Result, err error) {
 	l.res.Stdout, l.res.Stderr = streams[0], streams[1]
 	l.verdict(cmdStatus, haveStatus)
 	l.enforced(cfg)
+	if err := l.auditEnd(); err != nil {
+		return l.res, err
+	}
 	return l.res, nil
 }
 

@@ -1,6 +1,10 @@
 package sandbox
 
-import "time"
+import (
+	"time"
+
+	"github.com/jailrun/jailrun/ipc"
+)
 
 // ms expresses d in milliseconds with microsecond resolution, the unit of every *_ms field.
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
@@ -83,6 +87,9 @@ type Result struct {
 
 	Stdout StreamStats `json:"stdout"`
 	Stderr StreamStats `json:"stderr"`
+	// Channels accounts for each extra channel (Request.Channels): bytes, messages and SHA-256 per
+	// direction, open and close times.
+	Channels []ipc.ChannelStats `json:"channels,omitempty"`
 
 	Violation *Violation `json:"seccomp_violation,omitempty"`
 

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync/atomic"
 
+	"github.com/jailrun/jailrun/ipc"
 	"github.com/jailrun/jailrun/policy"
 )
 
@@ -101,6 +102,9 @@ func searchPath(env []string) []string {
 func validateRequest(req *Request) error {
 	if req.Policy == nil {
 		return fmt.Errorf("%w: no policy", ErrPolicy)
+	}
+	if err := ipc.ValidateAll(req.Channels); err != nil {
+		return fmt.Errorf("%w: %w", ErrPolicy, err)
 	}
 	if len(req.Argv) == 0 || req.Argv[0] == "" {
 		return fmt.Errorf("%w: no command", ErrPolicy)

@@ -12,6 +12,8 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/jailrun/jailrun/audit"
+	"github.com/jailrun/jailrun/ipc"
 	"github.com/jailrun/jailrun/policy"
 )
 
@@ -62,4 +64,11 @@ type Request struct {
 	Stderr io.Writer
 	// TraceSetup records where the launch time went in Result.SetupTrace.
 	TraceSetup bool
+	// Channels are extra fds passed to the child beyond stdio, each relayed to its endpoint and accounted
+	// for in Result.Channels (see ipc.Channel). The run owns them: it prepares, starts and finishes them.
+	Channels []*ipc.Channel
+	// Audit, when set, receives the run's records: run.start before the sandbox is created (its failure
+	// fails the run before anything starts, unless the logger is best-effort), channel.open and
+	// channel.close, limit.hit, seccomp.violation and run.end.
+	Audit *audit.Logger
 }

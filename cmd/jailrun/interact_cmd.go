@@ -234,8 +234,8 @@ func interactCommand(ctx context.Context, f *interactFlags, solArgv, interArgv [
 	}
 	defer runner.Close()
 	res, runErr := sandbox.Interact(ctx, runner,
-		sandbox.Request{Policy: sol, Argv: solArgv, Env: os.Environ(), Stderr: solErr},
-		sandbox.Request{Policy: inter, Argv: interArgv, Env: os.Environ(), Stderr: interErr},
+		sandbox.Request{Policy: sol, Argv: solArgv, Env: os.Environ(), Stderr: solErr, Audit: lg},
+		sandbox.Request{Policy: inter, Argv: interArgv, Env: os.Environ(), Stderr: interErr, Audit: lg},
 		sandbox.InteractOptions{Transcript: tr, TranscriptLimit: f.transcriptLimit, PeerGrace: f.peerGrace, Audit: lg})
 	got := received()
 	if res != nil {
@@ -290,7 +290,7 @@ func pipeCommand(ctx context.Context, f *pipeFlags, cmds [][]string) error {
 	defer closeTr()
 	stages := make([]sandbox.Request, len(cmds))
 	for i, argv := range cmds {
-		stages[i] = sandbox.Request{Policy: pols[i], Argv: argv, Env: os.Environ(), Stderr: os.Stderr}
+		stages[i] = sandbox.Request{Policy: pols[i], Argv: argv, Env: os.Environ(), Stderr: os.Stderr, Audit: lg}
 	}
 	stages[0].Stdin = os.Stdin
 	stages[len(stages)-1].Stdout = os.Stdout

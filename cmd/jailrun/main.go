@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/signal"
+	"syscall"
 
 	"github.com/spf13/cobra"
 )
@@ -53,6 +55,11 @@ The command is taken from argv as given: it is never passed through a shell.`,
 }
 
 func main() {
+	// A reader of jailrun's stdout that goes away (jailrun -- yes | head -1) must not kill jailrun before it
+	// has stopped the sandbox, cleaned up and written its result: with SIGPIPE handled (not ignored, which
+	// the child would inherit across exec), writes to fd 1 and 2 fail with EPIPE, the relay closes the
+	// child's pipe and the child gets its own SIGPIPE, as in a shell pipeline.
+	signal.Notify(make(chan os.Signal, 1), syscall.SIGPIPE)
 	os.Exit(execute(os.Args[1:]))
 }
 

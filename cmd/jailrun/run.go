@@ -9,6 +9,8 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/jailrun/jailrun/audit"
+	"github.com/jailrun/jailrun/ipc"
 	"github.com/jailrun/jailrun/policy"
 	"github.com/jailrun/jailrun/sandbox"
 	"github.com/spf13/cobra"
@@ -23,6 +25,8 @@ type runFlags struct {
 	quiet      bool
 	cgParent   string
 	command    commandFlags
+	channels   []string
+	audit      auditFlags
 }
 
 func addRunFlags(c *cobra.Command, f *runFlags) {
@@ -35,6 +39,8 @@ func addRunFlags(c *cobra.Command, f *runFlags) {
 	fl.StringVar(&f.cgParent, "cgroup-parent", os.Getenv("JAILRUN_CGROUP_PARENT"),
 		"create run cgroups under `CGROUP`: an absolute path from the hierarchy root, or relative to jailrun's own cgroup (default \"jailrun\", or $JAILRUN_CGROUP_PARENT)")
 	addCommandFlags(c, &f.command)
+	fl.StringArrayVar(&f.channels, "channel", nil, "an extra fd for the child, relayed and accounted for: `NAME=fd:N[:KIND][,file=PATH|socket=PATH][,limit=SIZE][,capture=SIZE]`, KIND out (default), in, socket or seqpacket (repeatable; see docs/ipc.md)")
+	addAuditFlags(c, &f.audit)
 	c.Flags().SetInterspersed(false)
 }
 
@@ -109,6 +115,19 @@ func runCommand(ctx context.Context, f *runFlags, argv []string) error {
 		}
 	}()
 
+	var channels []*ipc.Channel
+	for _, spec := range f.channels {
+		ch, err := ipc.ParseSpec(spec)
+		if err != nil {
+			return fail(exitUsage, "--channel: %v", err)
+		}
+		channels = append(channels, ch)
+	}
+	lg, err := f.audit.open()
+	if err != nil {
+		return err
+	}
+	defer lg.Close()
 	runner, err := sandbox.NewRunner(sandbox.Options{
 		CgroupParent: f.cgParent,
 		Logf:         func(format string, a ...any) { fmt.Fprintf(os.Stderr, "jailrun: warning: "+format+"\n", a...) },
@@ -126,6 +145,8 @@ func runCommand(ctx context.Context, f *runFlags, argv []string) error {
 		Stdout:     os.Stdout,
 		Stderr:     os.Stderr,
 		TraceSetup: f.traceSetup,
+		Channels:   channels,
+		Audit:      lg,
 	})
 	select {
 	case got = <-gotSig:
@@ -181,6 +202,9 @@ func report(f *runFlags, res *sandbox.Result) error {
 
 func mapRunError(err error) error {
 	switch {
+	case errors.Is(err, ipc.ErrEndpoint), errors.Is(err, audit.ErrSink):
+		// A channel endpoint or an audit sink the caller named cannot be used: the run did not start.
+		return &exitError{code: exitInput, err: err}
 	case errors.Is(err, sandbox.ErrNotFound):
 		return &exitError{code: exitNotFound, err: err}
 	case errors.Is(err, sandbox.ErrCannotExec):
