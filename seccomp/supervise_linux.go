@@ -59,13 +59,22 @@ func Supervise(ctx context.Context, notifyFD int, decide func(Violation) policy.
 	if err != nil {
 		return fmt.Errorf("seccomp: supervise: eventfd: %w", err)
 	}
-	defer unix.Close(wake)
+	// The eventfd is closed only once the wake-up can no longer run: stop does not wait for an AfterFunc
+	// that has already started, and a write after the close would land in whatever file next got the fd
+	// number (seen: another sandbox's sync pipe, which released that sandbox before its ids were mapped).
+	fired := make(chan struct{})
 	stop := context.AfterFunc(ctx, func() {
+		defer close(fired)
 		var one [8]byte
 		binary.NativeEndian.PutUint64(one[:], 1)
 		_, _ = unix.Write(wake, one[:])
 	})
-	defer stop()
+	defer func() {
+		if !stop() {
+			<-fired
+		}
+		unix.Close(wake)
+	}()
 
 	for {
 		fds := []unix.PollFd{{Fd: int32(notifyFD), Events: unix.POLLIN}, {Fd: int32(wake), Events: unix.POLLIN}}
