@@ -81,6 +81,10 @@ type launch struct {
 
 	auditStarted, auditEnded bool
 
+	pipes pipes
+	sb    *sandboxProc // set when the sandbox came from a Pool, already cloned and set up
+	stdio *stdio
+
 	killOnce sync.Once
 	pidfd    int
 	cg       *cgroups.Cgroup
@@ -97,7 +101,7 @@ type launch struct {
 const setupTimeout = 30 * time.Second
 
 func (l *launch) phase(name string) {
-	if !l.req.TraceSetup {
+	if l.req == nil || !l.req.TraceSetup {
 		return
 	}
 	now := time.Now()
@@ -116,10 +120,12 @@ func (l *launch) kill(reason Status, hit *LimitHit) {
 	}
 	l.mu.Unlock()
 	l.killOnce.Do(func() {
+		l.mu.Lock()
 		if l.pidfd >= 0 {
 			// SIGKILL to the sandbox's pid 1: the kernel then kills everything in its pid namespace.
 			_ = unix.PidfdSendSignal(l.pidfd, unix.SIGKILL, nil, 0)
 		}
+		l.mu.Unlock()
 		if l.cg != nil {
 			// Without a pid namespace the cgroup is what holds every process of the run.
 			_ = l.cg.Kill()
@@ -134,7 +140,7 @@ func (l *launch) setupError(stage, step string, err error) (*Result, error) {
 	return l.res, se
 }
 
-func (l *launch) run(ctx context.Context) (res *Result, err error) {
+func (l *launch) newResult() {
 	s := l.s
 	l.pidfd = -1
 	l.res = &Result{
@@ -146,170 +152,117 @@ func (l *launch) run(ctx context.Context) (res *Result, err error) {
 		Policy:          PolicyInfo{Name: s.Name, Source: s.Source, SHA256: s.SHA256},
 		Skipped:         []string{},
 	}
+}
+
+// sandboxProc is a cloned sandbox as the parent sees it: its pid 1 and the parent's ends of its pipes.
+type sandboxProc struct {
+	cfg     *spawnConfig
+	pid     int
+	errR    *os.File // EOF when the command was executed; a jr_error before that
+	statusR *os.File // the reaper writes the command's wait status
+	notifyW *os.File // releases the command after the parent took the seccomp listener
+	ctl     *os.File // pooled sandboxes: the ready byte comes here, the command goes there
+	shared  []byte   // pooled sandboxes: struct jr_cmd and its strings, shared with the child
+	reaped  bool
+}
+
+func (l *launch) run(ctx context.Context) (res *Result, err error) {
+	if l.res == nil {
+		l.newResult()
+	}
 	defer func() {
 		if res != nil && l.auditStarted && !l.auditEnded {
 			// A run that failed after run.start still gets its run.end (status setup_error).
 			_ = l.auditEnd()
 		}
-		for i := len(l.cleanup) - 1; i >= 0; i-- {
-			l.cleanup[i]()
-		}
+		l.runCleanup()
 		if res != nil {
 			res.SetupTrace = l.trace
 		}
 	}()
 
-	// Stage "prepare": everything the parent can do before the clone.
-	if err := l.checkEnforceable(); err != nil {
-		return nil, err
-	}
-	plan, err := namespaces.BuildPlan(s.Filesystem)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrPolicy, err)
-	}
-	env := buildEnv(&s.Process, l.req.Env)
-	cfg := &spawnConfig{
-		cloneFlags: namespaces.CloneFlags(s.Namespaces),
-		cgroupFD:   -1,
-		plan:       plan,
-		userns:     s.Namespaces.User,
-		setGroups:  l.r.plat.root,
-		uid:        s.Process.UID,
-		gid:        s.Process.GID,
-		hostname:   s.Process.Hostname,
-		loopbackUp: s.Network.LoopbackUp,
-		umask:      s.Process.Umask,
-		noNewPrivs: s.Process.NoNewPrivs,
-		workdir:    s.Filesystem.Workdir,
-		path:       l.req.Argv[0],
-		search:     searchPath(env),
-		allowed:    s.Command.AllowedCommands,
-		argv:       l.req.Argv,
-		envp:       env,
-	}
-	if !s.Namespaces.Mount {
-		cfg.plan = nil
-	}
-	if !s.Namespaces.UTS {
-		cfg.hostname = ""
-	}
-	if s.Namespaces.Cgroup {
-		cfg.unshareCgroup = true
-	}
-	for _, rl := range s.Rlimits {
-		cfg.rlimits = append(cfg.rlimits, [3]uint64{uint64(rl.Resource), rl.Soft, rl.Hard})
-	}
-	if s.Process.Unsafe {
-		l.r.opts.Logf("policy %s: unsafe settings in force (no_new_privs=%v)", s.Name, s.Process.NoNewPrivs)
-	}
-	if err := l.prepareSeccomp(cfg); err != nil {
-		return nil, err
-	}
-	l.phase("prepare")
-	if err := l.prepareCgroup(cfg); err != nil {
-		return nil, err
-	}
-	l.phase("cgroup")
-
-	// Pipes: sync (parent → child), err (child → parent, EOF at exec), status (reaper → parent).
-	syncR, syncW, err := os.Pipe()
-	if err != nil {
-		return nil, fmt.Errorf("prepare: pipe: %w", err)
-	}
-	l.cleanup = append(l.cleanup, func() { syncR.Close(); syncW.Close() })
-	errR, errW, err := os.Pipe()
-	if err != nil {
-		return nil, fmt.Errorf("prepare: pipe: %w", err)
-	}
-	l.cleanup = append(l.cleanup, func() { errR.Close(); errW.Close() })
-	statusR, statusW, err := os.Pipe()
-	if err != nil {
-		return nil, fmt.Errorf("prepare: pipe: %w", err)
-	}
-	l.cleanup = append(l.cleanup, func() { statusR.Close(); statusW.Close() })
-	cfg.syncFD, cfg.errFD, cfg.statusFD = int(syncR.Fd()), int(errW.Fd()), int(statusW.Fd())
-	cfg.notifySyncFD = -1
-	cfg.parentFDs = [4]int{int(syncW.Fd()), int(errR.Fd()), int(statusR.Fd()), -1}
-	var notifyR, notifyW *os.File
-	if l.sup != nil {
-		if notifyR, notifyW, err = os.Pipe(); err != nil {
-			return nil, fmt.Errorf("prepare: pipe: %w", err)
+	sb := l.sb
+	if sb == nil {
+		// Stage "prepare": everything the parent can do before the clone.
+		cfg, err := l.prepare(false)
+		if err != nil {
+			return nil, err
 		}
-		l.cleanup = append(l.cleanup, func() { notifyR.Close(); notifyW.Close() })
-		cfg.notifySyncFD, cfg.parentFDs[3] = int(notifyR.Fd()), int(notifyW.Fd())
+		cfg.path, cfg.search, cfg.argv, cfg.envp = l.command()
+		stdio, err := l.setupStdio()
+		if err != nil {
+			return nil, err
+		}
+		l.stdio = stdio
+		for i, f := range stdio.child {
+			cfg.fds = append(cfg.fds, [2]int{int(f.Fd()), i})
+		}
+		if err := l.prepareChannels(ctx, cfg); err != nil {
+			return nil, err
+		}
+		l.phase("stdio")
+		// The audit log learns of the run before anything of it exists: a log that cannot be written stops
+		// the run here (fail closed).
+		if err := l.auditStart(); err != nil {
+			return nil, err
+		}
+		// Stage "clone". The thread stays locked until the sandbox is reaped: the child's parent-death signal
+		// is tied to the thread that cloned it.
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		var step string
+		if sb, step, err = l.clone(cfg); err != nil {
+			return l.setupError("clone", step, err)
+		}
+		stdio.closeChildEnds()
+		for _, ch := range l.req.Channels {
+			ch.CloseChildEnd()
+		}
+	} else {
+		// A pooled sandbox: namespaces, mounts and cgroup are in place; only the command is missing.
+		stdio, err := l.setupStdio()
+		if err != nil {
+			return nil, err
+		}
+		l.stdio = stdio
+		var cfg spawnConfig
+		for i, f := range stdio.child {
+			cfg.fds = append(cfg.fds, [2]int{int(f.Fd()), i})
+		}
+		if err := l.prepareChannels(ctx, &cfg); err != nil {
+			return nil, err
+		}
+		l.phase("stdio")
+		if err := l.auditStart(); err != nil {
+			return nil, err
+		}
+		sb.cfg.fds = cfg.fds
+		sb.cfg.path, sb.cfg.search, sb.cfg.argv, sb.cfg.envp = l.command()
+		if err := l.sendCommand(sb); err != nil {
+			return l.setupError("init", "pooled sandbox", err)
+		}
+		stdio.closeChildEnds()
+		for _, ch := range l.req.Channels {
+			ch.CloseChildEnd()
+		}
+		l.phase("send command")
 	}
-
-	stdio, err := l.setupStdio()
-	if err != nil {
-		return nil, err
-	}
-	for i, f := range stdio.child {
-		cfg.fds = append(cfg.fds, [2]int{int(f.Fd()), i})
-	}
-	if err := l.prepareChannels(ctx, cfg); err != nil {
-		return nil, err
-	}
-	l.phase("stdio")
-	// The audit log learns of the run before anything of it exists: a log that cannot be written stops
-	// the run here (fail closed).
-	if err := l.auditStart(); err != nil {
-		return nil, err
-	}
-
-	// Stage "clone". The thread stays locked until the sandbox is reaped: the child's parent-death signal is
-	// tied to the thread that cloned it.
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	pid, pidfd, err := spawn(cfg)
-	if err != nil {
-		return l.setupError("clone", "clone3", err)
-	}
-	l.pidfd = pidfd
-	l.cleanup = append(l.cleanup, func() { unix.Close(pidfd) })
-	reaped := false
 	defer func() {
-		if !reaped {
+		if !sb.reaped {
 			l.kill(StatusSetupError, nil)
 			var ws unix.WaitStatus
-			_, _ = unix.Wait4(pid, &ws, 0, nil)
+			_, _ = unix.Wait4(sb.pid, &ws, 0, nil)
 		}
 	}()
-	syncR.Close()
-	errW.Close()
-	statusW.Close()
-	if notifyR != nil {
-		notifyR.Close()
-	}
-	stdio.closeChildEnds()
-	for _, ch := range l.req.Channels {
-		ch.CloseChildEnd()
-	}
-	l.phase("clone")
-
-	if s.Namespaces.User {
-		if err := writeIDMaps(pid, s.Process, l.r); err != nil {
-			return l.setupError("clone", "write id maps", err)
-		}
-		l.phase("id maps")
-	}
-	if l.cg != nil && cfg.cgroupFD < 0 {
-		// cgroup v1 (or no clone3): place the child before it runs anything of the policy's; it is waiting
-		// on the sync pipe and enters its cgroup namespace only afterwards.
-		if err := l.cg.Add(pid); err != nil {
-			return l.setupError("clone", "join cgroup "+l.cg.Path(), err)
-		}
-		l.phase("join cgroup")
-	}
-	if _, err := syncW.Write([]byte{1}); err != nil {
-		return l.setupError("clone", "release child", err)
-	}
-	syncW.Close()
+	cfg, pid, errR, statusR, notifyW, stdio := sb.cfg, sb.pid, sb.errR, sb.statusR, sb.notifyW, l.stdio
 
 	// Stage "init" runs in the child; the error pipe reaches EOF when execve succeeded. With a seccomp
 	// listener, the command first reports its fd number and waits until the parent has taken it.
 	// The parent must never block forever on a child stuck in its init stage (a hung FUSE or NFS bind
 	// source, a kernel stall): a watchdog kills the sandbox when the caller cancels or setup overruns.
 	setupDone := make(chan struct{})
+	endWatchdog := sync.OnceFunc(func() { close(setupDone) })
+	defer endWatchdog()
 	var setupAbort atomic.Value
 	go func() {
 		t := time.NewTimer(setupTimeout)
@@ -341,11 +294,11 @@ func (l *launch) run(ctx context.Context) (res *Result, err error) {
 			n, rerr = io.ReadFull(errR, eb[:])
 		}
 	}
-	close(setupDone)
+	endWatchdog()
 	if e, ok := setupAbort.Load().(error); ok {
 		var ws unix.WaitStatus
 		_, _ = unix.Wait4(pid, &ws, 0, nil)
-		reaped = true
+		sb.reaped = true
 		return l.setupError("init", "setup watchdog", e)
 	}
 	execAt := time.Now()
@@ -374,7 +327,7 @@ func (l *launch) run(ctx context.Context) (res *Result, err error) {
 		}
 		var ws unix.WaitStatus
 		_, _ = unix.Wait4(pid, &ws, 0, nil)
-		reaped = true
+		sb.reaped = true
 		return l.setupError(stage, step, e)
 	}
 	if rerr != nil && rerr != io.EOF && !errors.Is(rerr, io.ErrUnexpectedEOF) {
@@ -401,7 +354,7 @@ func (l *launch) run(ctx context.Context) (res *Result, err error) {
 			break
 		}
 	}
-	reaped = true
+	sb.reaped = true
 	end := time.Now()
 	close(stop)
 	wg.Wait()
@@ -840,4 +793,164 @@ func (st *stdio) relay(l *launch) func() [2]StreamStats {
 		}
 		return out
 	}
+}
+
+// pipes are the parent's and the child's ends of a sandbox's control pipes until the clone.
+type pipes struct {
+	syncR, syncW     *os.File // parent → child: ids mapped, cgroup joined
+	errR, errW       *os.File // child → parent: a jr_error, or EOF at exec
+	statusR, statusW *os.File // reaper → parent: the command's wait status
+	notifyR, notifyW *os.File // parent → command: the seccomp listener was taken
+	ctlP, ctlC       *os.File // pooled sandboxes: ready byte, then the command and its fds
+	shared           []byte
+}
+
+// prepare is the stage before the clone: it checks the policy can be enforced here, builds the mount plan,
+// loads the seccomp program, creates the cgroup and the control pipes. Everything it creates is released by
+// l.cleanup. A pooled sandbox also gets its control socket and the memory its command will arrive in.
+func (l *launch) prepare(pooled bool) (*spawnConfig, error) {
+	s := l.s
+	if err := l.checkEnforceable(); err != nil {
+		return nil, err
+	}
+	plan, err := namespaces.BuildPlan(s.Filesystem)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrPolicy, err)
+	}
+	cfg := &spawnConfig{
+		cloneFlags: namespaces.CloneFlags(s.Namespaces),
+		cgroupFD:   -1,
+		ctlFD:      -1,
+		plan:       plan,
+		userns:     s.Namespaces.User,
+		setGroups:  l.r.plat.root,
+		uid:        s.Process.UID,
+		gid:        s.Process.GID,
+		hostname:   s.Process.Hostname,
+		loopbackUp: s.Network.LoopbackUp,
+		umask:      s.Process.Umask,
+		noNewPrivs: s.Process.NoNewPrivs,
+		workdir:    s.Filesystem.Workdir,
+		allowed:    s.Command.AllowedCommands,
+	}
+	if !s.Namespaces.Mount {
+		cfg.plan = nil
+	}
+	if !s.Namespaces.UTS {
+		cfg.hostname = ""
+	}
+	if s.Namespaces.Cgroup {
+		cfg.unshareCgroup = true
+	}
+	for _, rl := range s.Rlimits {
+		cfg.rlimits = append(cfg.rlimits, [3]uint64{uint64(rl.Resource), rl.Soft, rl.Hard})
+	}
+	if s.Process.Unsafe {
+		l.r.opts.Logf("policy %s: unsafe settings in force (no_new_privs=%v)", s.Name, s.Process.NoNewPrivs)
+	}
+	if err := l.prepareSeccomp(cfg); err != nil {
+		return nil, err
+	}
+	l.phase("prepare")
+	if err := l.prepareCgroup(cfg); err != nil {
+		return nil, err
+	}
+	l.phase("cgroup")
+
+	p := &l.pipes
+	pipe := func(r, w **os.File) error {
+		var err error
+		if *r, *w, err = os.Pipe(); err != nil {
+			return fmt.Errorf("prepare: pipe: %w", err)
+		}
+		rr, ww := *r, *w
+		l.cleanup = append(l.cleanup, func() { rr.Close(); ww.Close() })
+		return nil
+	}
+	if err := pipe(&p.syncR, &p.syncW); err != nil {
+		return nil, err
+	}
+	if err := pipe(&p.errR, &p.errW); err != nil {
+		return nil, err
+	}
+	if err := pipe(&p.statusR, &p.statusW); err != nil {
+		return nil, err
+	}
+	cfg.syncFD, cfg.errFD, cfg.statusFD = int(p.syncR.Fd()), int(p.errW.Fd()), int(p.statusW.Fd())
+	cfg.notifySyncFD = -1
+	cfg.parentFDs = [5]int{int(p.syncW.Fd()), int(p.errR.Fd()), int(p.statusR.Fd()), -1, -1}
+	if l.sup != nil {
+		if err := pipe(&p.notifyR, &p.notifyW); err != nil {
+			return nil, err
+		}
+		cfg.notifySyncFD, cfg.parentFDs[3] = int(p.notifyR.Fd()), int(p.notifyW.Fd())
+	}
+	if pooled {
+		if err := l.prepareControl(cfg); err != nil {
+			return nil, err
+		}
+	}
+	return cfg, nil
+}
+
+// command is the request's part of the child's configuration: the program, its PATH, argv and environment.
+func (l *launch) command() (path string, search, argv, envp []string) {
+	env := buildEnv(&l.s.Process, l.req.Env)
+	return l.req.Argv[0], searchPath(env), l.req.Argv, env
+}
+
+// clone creates the sandbox, maps its ids, places it in its cgroup (v1) and releases it into its init stage.
+// The caller holds its OS thread locked: the child's parent-death signal is tied to it. On failure the
+// child is gone again and step names what failed.
+func (l *launch) clone(cfg *spawnConfig) (sb *sandboxProc, step string, err error) {
+	p := &l.pipes
+	pid, pidfd, err := spawn(cfg)
+	if err != nil {
+		return nil, "clone3", err
+	}
+	l.pidfd = pidfd
+	l.cleanup = append(l.cleanup, func() {
+		// Under mu, so that a late kill never signals whatever process the reused number names next.
+		l.mu.Lock()
+		unix.Close(pidfd)
+		l.pidfd = -1
+		l.mu.Unlock()
+	})
+	sb = &sandboxProc{cfg: cfg, pid: pid, errR: p.errR, statusR: p.statusR, notifyW: p.notifyW, ctl: p.ctlP, shared: p.shared}
+	p.syncR.Close()
+	p.errW.Close()
+	p.statusW.Close()
+	if p.notifyR != nil {
+		p.notifyR.Close()
+	}
+	if p.ctlC != nil {
+		p.ctlC.Close()
+	}
+	l.phase("clone")
+	fail := func(step string, err error) (*sandboxProc, string, error) {
+		l.kill(StatusSetupError, nil)
+		var ws unix.WaitStatus
+		_, _ = unix.Wait4(pid, &ws, 0, nil)
+		sb.reaped = true
+		return nil, step, err
+	}
+	if l.s.Namespaces.User {
+		if err := writeIDMaps(pid, l.s.Process, l.r); err != nil {
+			return fail("write id maps", err)
+		}
+		l.phase("id maps")
+	}
+	if l.cg != nil && cfg.cgroupFD < 0 {
+		// cgroup v1 (or no clone3): place the child before it runs anything of the policy's; it is waiting
+		// on the sync pipe and enters its cgroup namespace only afterwards.
+		if err := l.cg.Add(pid); err != nil {
+			return fail("join cgroup "+l.cg.Path(), err)
+		}
+		l.phase("join cgroup")
+	}
+	if _, err := p.syncW.Write([]byte{1}); err != nil {
+		return fail("release child", err)
+	}
+	p.syncW.Close()
+	return sb, "", nil
 }

@@ -6,6 +6,8 @@ import (
 	"context"
 	"fmt"
 	"runtime"
+
+	"github.com/jailrun/jailrun/policy"
 )
 
 type platform struct{}
@@ -21,3 +23,22 @@ func (r *Runner) Run(ctx context.Context, req Request) (*Result, error) {
 
 // Close does nothing on this platform.
 func (r *Runner) Close() error { return nil }
+
+// Pool is not available on this platform.
+type Pool struct{}
+
+// NewPool is not available on this platform.
+func (r *Runner) NewPool(s *policy.Settings, o PoolOptions) (*Pool, error) {
+	return nil, fmt.Errorf("%w: unsupported platform %s/%s", ErrUnsupported, runtime.GOOS, runtime.GOARCH)
+}
+
+// Run is not available on this platform.
+func (p *Pool) Run(ctx context.Context, req Request) (*Result, error) {
+	return nil, fmt.Errorf("%w: unsupported platform %s/%s", ErrUnsupported, runtime.GOOS, runtime.GOARCH)
+}
+
+// Stats returns zero counters on this platform.
+func (p *Pool) Stats() PoolStats { return PoolStats{} }
+
+// Close does nothing on this platform.
+func (p *Pool) Close() error { return nil }

@@ -76,7 +76,10 @@ type Result struct {
 
 	WallTimeMS  float64 `json:"wall_time_ms"`
 	SetupTimeMS float64 `json:"setup_time_ms"`
-	CPUTimeMS   CPUTime `json:"cpu_time_ms"`
+	// Pooled is true when the run used a sandbox a Pool had prepared ahead of demand (SetupTimeMS then
+	// counts only what the request itself waited for).
+	Pooled    bool    `json:"pooled,omitempty"`
+	CPUTimeMS CPUTime `json:"cpu_time_ms"`
 	// PeakMemoryBytes is the sandbox's peak memory use from the cgroup; -1 when unknown.
 	PeakMemoryBytes int64  `json:"peak_memory_bytes"`
 	PeakMemorySrc   string `json:"peak_memory_source,omitempty"`

@@ -677,6 +677,79 @@ __attribute__((noreturn)) static void reap(struct jr_config *c, pid_t cmd) {
 	}
 }
 
+// wait_command is where a pooled sandbox waits, set up and idle, for the command it will run: once only.
+static struct jr_fdmap pool_fds[JR_POOL_MAX_FDS];
+
+static int kept(struct jr_config *c, int fd) {
+	return fd == c->ctl_fd || fd == c->err_fd || fd == c->status_fd || fd == c->notify_sync_fd;
+}
+
+static void wait_command(struct jr_config *c) {
+	// A pooled child may wait for long, and it was cloned holding every fd jailrun had open then, among them
+	// the parent ends of other sandboxes' pipes: keep only its own.
+	int hi = c->ctl_fd;
+	if (c->err_fd > hi)
+		hi = c->err_fd;
+	if (c->status_fd > hi)
+		hi = c->status_fd;
+	if (c->notify_sync_fd > hi)
+		hi = c->notify_sync_fd;
+	for (int fd = 0; fd < hi; fd++)
+		if (!kept(c, fd))
+			close(fd);
+	syscall(SYS_close_range, hi + 1, ~0U, 0);
+	char b = 1;
+	ssize_t n;
+	do {
+		n = send(c->ctl_fd, &b, 1, MSG_NOSIGNAL);
+	} while (n < 0 && errno == EINTR);
+	if (n != 1)
+		_exit(125);
+	union {
+		char buf[CMSG_SPACE(sizeof(int) * JR_POOL_MAX_FDS)];
+		struct cmsghdr align;
+	} u;
+	struct iovec iov = {.iov_base = &b, .iov_len = 1};
+	struct msghdr m;
+	memset(&m, 0, sizeof m);
+	m.msg_iov = &iov;
+	m.msg_iovlen = 1;
+	m.msg_control = u.buf;
+	m.msg_controllen = sizeof u.buf;
+	do {
+		n = recvmsg(c->ctl_fd, &m, MSG_CMSG_CLOEXEC);
+	} while (n < 0 && errno == EINTR);
+	if (n != 1)
+		_exit(0); // the pool dropped this sandbox unused
+	if (m.msg_flags & MSG_CTRUNC)
+		die(c, JR_STEP_POOL_CMD, EMSGSIZE, 0);
+	int nfd = 0;
+	for (struct cmsghdr *h = CMSG_FIRSTHDR(&m); h; h = CMSG_NXTHDR(&m, h)) {
+		if (h->cmsg_level != SOL_SOCKET || h->cmsg_type != SCM_RIGHTS)
+			continue;
+		int k = (int)((h->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+		for (int i = 0; i < k && nfd < JR_POOL_MAX_FDS; i++) {
+			int fd;
+			memcpy(&fd, CMSG_DATA(h) + i * sizeof(int), sizeof fd);
+			pool_fds[nfd++].from = fd;
+		}
+	}
+	struct jr_cmd *cmd = c->cmd;
+	if (nfd != cmd->nfds)
+		die(c, JR_STEP_POOL_CMD, EBADF, nfd);
+	for (int i = 0; i < nfd; i++)
+		pool_fds[i].to = cmd->to[i];
+	c->fds = pool_fds;
+	c->nfds = nfd;
+	c->path = cmd->path;
+	c->search = cmd->search;
+	c->nsearch = cmd->nsearch;
+	c->argv = cmd->argv;
+	c->envp = cmd->envp;
+	close(c->ctl_fd);
+	c->ctl_fd = -1;
+}
+
 static void reset_signals(void) {
 	struct sigaction sa;
 	memset(&sa, 0, sizeof sa);
@@ -689,7 +762,7 @@ static void reset_signals(void) {
 __attribute__((noreturn)) static void child_main(struct jr_config *c) {
 	// Go's handlers are still installed in this copy of the process; a signal before execve must never run them.
 	reset_signals();
-	for (int i = 0; i < 4; i++)
+	for (int i = 0; i < 5; i++)
 		if (c->parent_fds[i] >= 0)
 			close(c->parent_fds[i]);
 	char b;
@@ -729,6 +802,8 @@ __attribute__((noreturn)) static void child_main(struct jr_config *c) {
 	// A new session has no controlling terminal, so TIOCSTI cannot push input into the caller's terminal.
 	if (setsid() < 0)
 		die(c, JR_STEP_SETSID, errno, 0);
+	if (c->ctl_fd >= 0)
+		wait_command(c);
 	if (!c->reaper)
 		exec_stage(c);
 	// A raw fork: glibc fork() runs its atfork handlers, which take the malloc arena locks; another thread of

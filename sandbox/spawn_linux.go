@@ -28,7 +28,9 @@ type spawnConfig struct {
 	errFD         int
 	statusFD      int
 	notifySyncFD  int
-	parentFDs     [4]int
+	parentFDs     [5]int
+	ctlFD         int      // pooled: the child's end of the control socket, else -1
+	shared        []byte   // pooled: MAP_SHARED memory for struct jr_cmd
 	fds           [][2]int // from, to
 	plan          *namespaces.Plan
 	rlimits       [][3]uint64 // resource, soft, hard
@@ -176,7 +178,83 @@ func (s *spawnConfig) toC(a *arena) *C.struct_jr_config {
 	c.nallowed = C.int(len(s.allowed))
 	c.argv = a.strv(s.argv)
 	c.envp = a.strv(s.envp)
+	c.ctl_fd = C.int(s.ctlFD)
+	if len(s.shared) > 0 {
+		c.cmd = (*C.struct_jr_cmd)(unsafe.Pointer(&s.shared[0]))
+	}
 	return c
+}
+
+// sharedSize is the memory a pooled sandbox's command arrives in: struct jr_cmd, then argv, environment and
+// PATH. Only the pages written cost memory.
+const sharedSize = 1 << 20
+
+// errCommandTooLarge: the command does not fit a pooled sandbox's shared memory; it runs cold instead.
+var errCommandTooLarge = fmt.Errorf("command and environment exceed %d bytes", sharedSize)
+
+// fillCommand writes the command part of s (fds' targets, path, PATH, argv, environment) into its pooled
+// sandbox's shared memory as a struct jr_cmd whose pointers are valid in the child: the mapping is at the
+// same address in both.
+func fillCommand(s *spawnConfig) error {
+	mem := s.shared
+	if len(s.fds) > C.JR_POOL_MAX_FDS {
+		return fmt.Errorf("%d fds exceed a pooled sandbox's %d", len(s.fds), C.JR_POOL_MAX_FDS)
+	}
+	off := int(C.sizeof_struct_jr_cmd)
+	alloc := func(n int) (int, error) {
+		off = (off + 7) &^ 7
+		if off+n > len(mem) {
+			return 0, errCommandTooLarge
+		}
+		o := off
+		off += n
+		return o, nil
+	}
+	str := func(v string) (*C.char, error) {
+		o, err := alloc(len(v) + 1)
+		if err != nil {
+			return nil, err
+		}
+		copy(mem[o:], v)
+		mem[o+len(v)] = 0
+		return (*C.char)(unsafe.Pointer(&mem[o])), nil
+	}
+	vec := func(ss []string) (**C.char, error) {
+		o, err := alloc((len(ss) + 1) * int(unsafe.Sizeof(uintptr(0))))
+		if err != nil {
+			return nil, err
+		}
+		v := unsafe.Slice((**C.char)(unsafe.Pointer(&mem[o])), len(ss)+1)
+		for i, x := range ss {
+			if v[i], err = str(x); err != nil {
+				return nil, err
+			}
+		}
+		v[len(ss)] = nil
+		return (**C.char)(unsafe.Pointer(&mem[o])), nil
+	}
+	cmd := (*C.struct_jr_cmd)(unsafe.Pointer(&mem[0]))
+	cmd.nfds = C.int32_t(len(s.fds))
+	for i, f := range s.fds {
+		cmd.to[i] = C.int32_t(f[1])
+	}
+	var err error
+	if cmd.path, err = str(s.path); err != nil {
+		return err
+	}
+	search, err := vec(s.search)
+	if err != nil {
+		return err
+	}
+	cmd.search = (**C.char)(unsafe.Pointer(search))
+	cmd.nsearch = C.int32_t(len(s.search))
+	if cmd.argv, err = vec(s.argv); err != nil {
+		return err
+	}
+	if cmd.envp, err = vec(s.envp); err != nil {
+		return err
+	}
+	return nil
 }
 
 // spawn clones the child. The caller must hold the OS thread locked until the child is reaped: the child's

@@ -54,7 +54,7 @@ struct jr_config {
 	int err_fd;              // child writes a jr_error on failure (close-on-exec: EOF means exec happened)
 	int status_fd;           // the reaper writes the command's wait status here
 	int notify_sync_fd;      // with a notify listener: the command waits here until the parent took the fd
-	int parent_fds[4];       // the parent's ends of those pipes: the child closes its copies first, so that
+	int parent_fds[5];       // the parent's ends of those pipes (and of ctl_fd): the child closes its copies first, so that
 	                         // EOF and POLLERR tell it the parent is gone
 	int pdeathsig;
 
@@ -89,6 +89,25 @@ struct jr_config {
 	int nsearch;
 	const char *const *allowed;  // if nallowed > 0 only these resolved paths may be executed
 	int nallowed;
+	char *const *argv;
+	char *const *envp;
+
+	// A pooled sandbox (ctl_fd >= 0) is prepared ahead of demand: the child sets up everything up to setsid,
+	// says so with one byte on ctl_fd and waits there for its command. The command's fds arrive with the
+	// message (SCM_RIGHTS); everything else is in cmd, memory shared with the parent (MAP_SHARED before the
+	// clone) that the parent fills just before it sends.
+	int ctl_fd;
+	struct jr_cmd *cmd;
+};
+
+#define JR_POOL_MAX_FDS 64
+
+struct jr_cmd {
+	int32_t nfds;
+	int32_t to[JR_POOL_MAX_FDS]; // the i-th received fd becomes fd to[i]
+	int32_t nsearch;
+	const char *path;
+	const char *const *search;
 	char *const *argv;
 	char *const *envp;
 };
@@ -126,6 +145,7 @@ enum {
 	JR_STEP_DUMPABLE = -22,
 	JR_STEP_NOTIFY_FD = -23, // not an error: detail is the seccomp listener fd, for the parent to take
 	JR_STEP_NOTIFY_WAIT = -24,
+	JR_STEP_POOL_CMD = -26,
 };
 
 // What the reaper reports: the command's wait status.

@@ -1,0 +1,248 @@
+//go:build linux && cgo
+
+package sandbox_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jailrun/jailrun/policy"
+	"github.com/jailrun/jailrun/sandbox"
+)
+
+// children lists the pids whose parent is this test process.
+func children(t *testing.T) []int {
+	t.Helper()
+	ents, err := os.ReadDir("/proc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	me := strconv.Itoa(os.Getpid())
+	var out []int
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
+		if err != nil {
+			continue
+		}
+		// pid (comm) state ppid ...: comm may contain spaces, so split after the last ')'.
+		f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
+		if len(f) > 1 && f[1] == me {
+			out = append(out, pid)
+		}
+	}
+	return out
+}
+
+// cgroupsOf reports which of the run ids still have a cgroup directory in any hierarchy.
+func cgroupsOf(t *testing.T, ids []string) []string {
+	t.Helper()
+	var left []string
+	for _, id := range ids {
+		m, _ := filepath.Glob("/sys/fs/cgroup/*/jailrun*/*" + id)
+		m2, _ := filepath.Glob("/sys/fs/cgroup/*/*/jailrun*/*" + id)
+		m3, _ := filepath.Glob("/sys/fs/cgroup/jailrun*/*" + id)
+		left = append(left, append(append(m, m2...), m3...)...)
+	}
+	return left
+}
+
+func TestPoolRunsEachCommandInAFreshSandbox(t *testing.T) {
+	r, strict := needSandboxes(t)
+	defer r.Close()
+	p, err := r.NewPool(strict, sandbox.PoolOptions{Size: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	ids := map[string]bool{}
+	var idList []string
+	pooled := 0
+	for i := range 12 {
+		var out bytes.Buffer
+		// Each run leaves a file in its /tmp and checks that no earlier run's file is there, and prints its
+		// pid-namespace view: pid 1 is its own reaper, so a fresh pid namespace has the command as pid 2.
+		req := sandbox.Request{Policy: strict, Stdout: &out, Argv: []string{"/bin/sh", "-c",
+			`ls /tmp; : > /tmp/mark-$1; echo "$1 $$"; exit $(( $1 % 3 ))`, "sh", strconv.Itoa(i)}}
+		res, err := p.Run(ctx, req)
+		if err != nil {
+			t.Fatalf("run %d: %v", i, err)
+		}
+		if got, want := out.String(), fmt.Sprintf("%d 2\n", i); got != want {
+			t.Errorf("run %d: stdout %q, want %q (a reused sandbox would list an earlier mark file)", i, got, want)
+		}
+		if res.ExitCode != i%3 {
+			t.Errorf("run %d: exit %d, want %d", i, res.ExitCode, i%3)
+		}
+		if ids[res.RunID] {
+			t.Errorf("run %d: run id %s seen before", i, res.RunID)
+		}
+		ids[res.RunID] = true
+		idList = append(idList, res.RunID)
+		if res.Pooled {
+			pooled++
+		}
+		if res.Enforced.Cgroup == "" || !res.Enforced.Seccomp || len(res.Enforced.Namespaces) < 6 {
+			t.Errorf("run %d: enforced %+v", i, res.Enforced)
+		}
+		time.Sleep(5 * time.Millisecond) // let the pool refill: this test is about correctness, not speed
+	}
+	st := p.Stats()
+	if pooled == 0 || st.Hits != uint64(pooled) {
+		t.Errorf("pooled runs %d, stats %+v", pooled, st)
+	}
+	if err := p.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if kids := children(t); len(kids) != 0 {
+		t.Errorf("processes left after Close: %v", kids)
+	}
+	if left := cgroupsOf(t, idList); len(left) != 0 {
+		t.Errorf("cgroups left after Close: %v", left)
+	}
+	if _, err := p.Run(ctx, shReq(strict, "true")); !errors.Is(err, sandbox.ErrSetup) {
+		t.Errorf("Run after Close: %v, want ErrSetup", err)
+	}
+}
+
+func TestPoolEnforcesLimitsAndSeccomp(t *testing.T) {
+	r, strict := needSandboxes(t)
+	defer r.Close()
+	p, err := r.NewPool(strict, sandbox.PoolOptions{Size: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	cases := []struct {
+		name, script string
+		want         sandbox.Status
+	}{
+		{"memory hog", `exec /usr/bin/python3 -c 'b = bytearray(1 << 30)'`, sandbox.StatusMemoryLimit},
+		{"fork bomb", `while :; do sleep 5 & done`, sandbox.StatusPidsLimit},
+		{"blocked syscall", `exec /usr/bin/python3 -c 'import ctypes; ctypes.CDLL(None).syscall(165, 0, 0, 0, 0, 0)'`, sandbox.StatusSeccompViolation},
+		{"ok", `echo fine`, sandbox.StatusOK},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			if c.name != "ok" {
+				if _, err := os.Stat("/usr/bin/python3"); err != nil && strings.Contains(c.script, "python3") {
+					t.Skip("needs /usr/bin/python3")
+				}
+			}
+			// Wait until a prepared sandbox is ready, so that the pooled path is the one tested.
+			deadline := time.Now().Add(5 * time.Second)
+			for p.Stats().Ready == 0 && time.Now().Before(deadline) {
+				time.Sleep(2 * time.Millisecond)
+			}
+			res, err := p.Run(context.Background(), shReq(strict, c.script))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !res.Pooled {
+				t.Fatalf("did not run pooled (stats %+v)", p.Stats())
+			}
+			if res.Status != c.want {
+				t.Errorf("status %s (%s), want %s", res.Status, res.Message, c.want)
+			}
+		})
+	}
+}
+
+func TestPoolBypassesOtherPolicies(t *testing.T) {
+	r, strict := needSandboxes(t)
+	defer r.Close()
+	p, err := r.NewPool(strict, sandbox.PoolOptions{Size: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	tight := strict.Clone()
+	tight.Limits.Pids = 8
+	res, err := p.Run(context.Background(), shReq(tight, "true"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Pooled || res.Enforced.Limits["pids"] != "8" {
+		t.Errorf("a tightened policy must run cold with its own limits: pooled %v, limits %v", res.Pooled, res.Enforced.Limits)
+	}
+	if st := p.Stats(); st.Bypassed != 1 {
+		t.Errorf("stats %+v, want one bypass", st)
+	}
+}
+
+func TestPoolConcurrentRuns(t *testing.T) {
+	r, strict := needSandboxes(t)
+	defer r.Close()
+	p, err := r.NewPool(strict, sandbox.PoolOptions{Size: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, 64)
+	for g := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 10 {
+				var out bytes.Buffer
+				want := fmt.Sprintf("%d-%d", g, i)
+				req := sandbox.Request{Policy: strict, Stdout: &out, Argv: []string{"/bin/echo", want}}
+				res, err := p.Run(context.Background(), req)
+				if err != nil {
+					errs <- err
+					return
+				}
+				if res.Status != sandbox.StatusOK || strings.TrimSpace(out.String()) != want {
+					errs <- fmt.Errorf("%s: status %s, stdout %q", want, res.Status, out.String())
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	if err := p.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if kids := children(t); len(kids) != 0 {
+		t.Errorf("processes left after Close: %v", kids)
+	}
+}
+
+func TestPoolReportsAPolicyThatCannotRun(t *testing.T) {
+	r, strict := needSandboxes(t)
+	defer r.Close()
+	bad := strict.Clone()
+	bad.Filesystem.Mounts = append(bad.Filesystem.Mounts, policy.Mount{Kind: policy.MountBind, Src: "/nonexistent-jailrun-src", Dst: "/x", ReadOnly: true})
+	p, err := r.NewPool(bad, sandbox.PoolOptions{Size: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	time.Sleep(50 * time.Millisecond)
+	res, err := p.Run(context.Background(), shReq(bad, "true"))
+	var se *sandbox.SetupError
+	if !errors.As(err, &se) || res == nil || res.Status != sandbox.StatusSetupError {
+		t.Fatalf("err %v, result %+v: want a setup error naming the mount", err, res)
+	}
+	if !strings.Contains(se.Error(), "nonexistent-jailrun-src") {
+		t.Errorf("error %q does not name the missing source", se.Error())
+	}
+	if st := p.Stats(); st.Failed == 0 || st.LastError == "" {
+		t.Errorf("stats %+v: the preparation failures are not counted", st)
+	}
+}
