@@ -205,6 +205,9 @@ func (l *launch) run(ctx context.Context) (res *Result, err error) {
 	if err := l.prepareSeccomp(cfg); err != nil {
 		return nil, err
 	}
+	if err := l.prepareLandlock(cfg, nsView, s.Namespaces.Net && !s.Network.LoopbackUp); err != nil {
+		return nil, err
+	}
 	l.phase("prepare")
 	if err := l.prepareCgroup(cfg); err != nil {
 		return nil, err
@@ -717,6 +720,9 @@ func (l *launch) enforced(cfg *spawnConfig) {
 		e.Rlimits[rlimitNames[int32(rl.Resource)]] = v
 	}
 	e.Seccomp = len(cfg.filter) > 0
+	if cfg.landlock != nil {
+		e.Landlock = cfg.landlock.info()
+	}
 	e.NoNewPrivs = cfg.noNewPrivs
 	e.UID, e.GID = s.Process.UID, s.Process.GID
 	e.HostUID, e.HostGID = s.Process.UID, s.Process.GID

@@ -118,10 +118,13 @@ type Enforced struct {
 	Rlimits    map[string]string `json:"rlimits"`
 	Seccomp    bool              `json:"seccomp"`
 	NoNewPrivs bool              `json:"no_new_privs"`
-	UID        uint32            `json:"uid"`
-	GID        uint32            `json:"gid"`
-	HostUID    uint32            `json:"host_uid"`
-	HostGID    uint32            `json:"host_gid"`
+	// Landlock is the Landlock layer that was in force; absent when none was (filesystem.landlock "off", or
+	// "auto" on a kernel without it: then skipped names filesystem.landlock).
+	Landlock *LandlockInfo `json:"landlock,omitempty"`
+	UID      uint32        `json:"uid"`
+	GID      uint32        `json:"gid"`
+	HostUID  uint32        `json:"host_uid"`
+	HostGID  uint32        `json:"host_gid"`
 }
 
 // Phase is one timed step of a launch.

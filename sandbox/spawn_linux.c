@@ -560,6 +560,11 @@ __attribute__((noreturn)) static void exec_stage(struct jr_config *c) {
 		die(c, JR_STEP_CAPS, -r, 2);
 	if (c->no_new_privs && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
 		die(c, JR_STEP_NO_NEW_PRIVS, errno, 0);
+	if (c->landlock) {
+		int at = -1, lr = jr_landlock_apply(c->landlock, &at);
+		if (lr < 0)
+			die(c, JR_STEP_LANDLOCK, -lr, at);
+	}
 	sigset_t none;
 	sigemptyset(&none);
 	if (sigprocmask(SIG_SETMASK, &none, NULL) < 0)

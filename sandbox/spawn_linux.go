@@ -47,6 +47,7 @@ type spawnConfig struct {
 	search        []string
 	allowed       []string
 	argv, envp    []string
+	landlock      *landlockPlan // nil: no Landlock layer
 }
 
 // arena owns the C allocations of one spawn.
@@ -176,6 +177,7 @@ func (s *spawnConfig) toC(a *arena) *C.struct_jr_config {
 	c.nallowed = C.int(len(s.allowed))
 	c.argv = a.strv(s.argv)
 	c.envp = a.strv(s.envp)
+	c.landlock = s.landlock.toC(a)
 	return c
 }
 
@@ -258,6 +260,8 @@ func (e childError) describe(s *spawnConfig) (stage, step string) {
 		return "exec", "execve " + s.path
 	case C.JR_STEP_NOT_ALLOWED:
 		return "exec", "command allowlist"
+	case C.JR_STEP_LANDLOCK:
+		return "exec", s.landlock.describe(e.detail)
 	}
 	return "init", fmt.Sprintf("step %d", e.step)
 }

@@ -10,6 +10,8 @@
 #include <stdint.h>
 #include <linux/filter.h>
 
+#include "landlock_linux.h"
+
 enum jr_op_kind {
 	JR_OP_OPEN_SRC = 1, // open src O_PATH into slot; optional: a missing src marks the slot empty
 	JR_OP_ROOT,         // mount the root tmpfs at dst (an absolute host path) and open it as the root fd
@@ -91,6 +93,8 @@ struct jr_config {
 	int nallowed;
 	char *const *argv;
 	char *const *envp;
+
+	struct jr_landlock *landlock; // NULL: no Landlock layer; applied after no_new_privs, before seccomp
 };
 
 // Where the child failed. step is an op index (>= 0) or one of the JR_STEP_* codes below.
@@ -126,6 +130,7 @@ enum {
 	JR_STEP_DUMPABLE = -22,
 	JR_STEP_NOTIFY_FD = -23, // not an error: detail is the seccomp listener fd, for the parent to take
 	JR_STEP_NOTIFY_WAIT = -24,
+	JR_STEP_LANDLOCK = -25, // detail: the failing rule's index, -1 create, -2 restrict_self
 };
 
 // What the reaper reports: the command's wait status.

@@ -1,0 +1,66 @@
+package tests
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+// worldDir makes a directory the sandbox's unprivileged host user can open as a bind source (t.TempDir is
+// 0700), holding one readable file.
+func worldDir(t *testing.T, file, content string) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "jailrun-ll-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, file), []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// The Landlock layer stands on its own: a host directory bound into the sandbox (so the mount namespace
+// exposes it) but left out of the Landlock rules cannot be read, while the same directory bound with rules
+// can; with filesystem.landlock "off" the mount layer alone lets both through, which shows the denial
+// comes from Landlock.
+func TestLandlockDeniesWhatTheMountsExpose(t *testing.T) {
+	requirePrivileged(t)
+	// Two directories: Landlock rules attach to the directory itself, not to the path it is mounted at, so
+	// one directory bound twice would get the rights of either mount.
+	ruled, unruled := worldDir(t, "secret", "s3cret\n"), worldDir(t, "secret", "s3cret\n")
+	mounts := `{"type": "bind", "src": "` + ruled + `", "dst": "/ruled"},
+		{"type": "bind", "src": "` + unruled + `", "dst": "/unruled", "landlock": false}`
+	script := `cat /ruled/secret; cat /unruled/secret 2>&1; ls /unruled >/dev/null 2>&1 && echo listed; echo x > /tmp/w && echo wrote`
+	for _, tc := range []struct {
+		mode, want string
+		landlock   bool
+	}{
+		{"auto", "s3cret\ncat: /unruled/secret: Permission denied\nlisted\nwrote\n", true},
+		{"require", "s3cret\ncat: /unruled/secret: Permission denied\nlisted\nwrote\n", true},
+		{"off", "s3cret\ns3cret\nlisted\nwrote\n", false},
+	} {
+		t.Run(tc.mode, func(t *testing.T) {
+			pol := policyFile(t, `"filesystem": {"landlock": "`+tc.mode+`", "mounts": [`+mounts+`]}`)
+			r := jailrun(t, []string{"--policy", pol, "--", "/bin/sh", "-c", script})
+			if r.stdout != tc.want {
+				t.Fatalf("want %q, got %v", tc.want, r)
+			}
+			enf, _ := r.result["enforced"].(map[string]any)
+			ll, has := enf["landlock"].(map[string]any)
+			if has != tc.landlock {
+				t.Fatalf("enforced.landlock present=%v, want %v: %v", has, tc.landlock, enf)
+			}
+			if has && (ll["abi"].(float64) < 1 || ll["tcp"] != "denied") {
+				t.Fatalf("enforced.landlock: %v", ll)
+			}
+			if sk, _ := r.result["skipped"].([]any); len(sk) != 0 {
+				t.Fatalf("skipped: %v", sk)
+			}
+		})
+	}
+}
