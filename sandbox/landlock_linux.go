@@ -128,13 +128,20 @@ type llView func(m policy.Mount) (path string, ok bool)
 
 func nsView(m policy.Mount) (string, bool) { return m.Dst, true }
 
+// llOpts: denyTCP handles TCP bind/connect with no rule (a policy without network); hostView says the rules
+// are on the host's own tree (degraded mode), where the root's listing and /dev/shm are the host's and are
+// not granted.
+type llOpts struct {
+	denyTCP, hostView bool
+}
+
 // buildLandlock derives the ruleset from the policy's mounts: read-only mounts get read/execute rights,
 // writable ones read/write, /proc read, the minimal /dev its five device files and /dev/shm, the root itself
 // only the listing of its directories. Masked paths and binds marked "landlock": false get nothing; nothing
 // else is reachable. Every right is masked by what the kernel's ABI knows.
-func buildLandlock(s *policy.Settings, abi int, view llView, denyTCP bool) *landlockPlan {
+func buildLandlock(s *policy.Settings, abi int, view llView, o llOpts) *landlockPlan {
 	p := &landlockPlan{abi: abi, handledFS: llHandledFS(abi)}
-	if abi >= 4 && denyTCP {
+	if abi >= 4 && o.denyTCP {
 		p.handledNet = llNetBindTCP | llNetConnectTCP
 	}
 	if abi >= 6 {
@@ -145,7 +152,9 @@ func buildLandlock(s *policy.Settings, abi int, view llView, denyTCP bool) *land
 			p.paths = append(p.paths, landlockPath{path: path, access: access, optional: optional})
 		}
 	}
-	add("/", llReadDir, false)
+	if !o.hostView {
+		add("/", llReadDir, false)
+	}
 	for _, m := range s.Filesystem.Mounts {
 		at, ok := view(m)
 		if !ok {
@@ -176,7 +185,9 @@ func buildLandlock(s *policy.Settings, abi int, view llView, denyTCP bool) *land
 			for _, d := range []string{"null", "zero", "full", "random", "urandom"} {
 				add(at+"/"+d, llDevice, false)
 			}
-			add(at+"/shm", llWrite, true)
+			if !o.hostView {
+				add(at+"/shm", llWrite, true)
+			}
 		}
 	}
 	return p
@@ -257,6 +268,14 @@ func probeUserns() error {
 // when the kernel has it (else the result's skipped names filesystem.landlock), "require" or refuse.
 func (l *launch) prepareLandlock(cfg *spawnConfig, view llView, denyTCP bool) error {
 	s := l.s
+	hostView := false
+	if l.dg != nil {
+		if err := l.dg.adjust(l, cfg); err != nil {
+			return err
+		}
+		view, hostView = l.dg.view, true
+		denyTCP = l.dg.orig.Namespaces.Net && !l.dg.orig.Network.LoopbackUp
+	}
 	mode := s.Filesystem.Landlock
 	if mode == policy.LandlockOff {
 		return nil
@@ -272,7 +291,7 @@ func (l *launch) prepareLandlock(cfg *spawnConfig, view llView, denyTCP bool) er
 		l.res.Skipped = append(l.res.Skipped, "filesystem.landlock")
 		return nil
 	}
-	cfg.landlock = buildLandlock(s, abi, view, denyTCP)
+	cfg.landlock = buildLandlock(s, abi, view, llOpts{denyTCP: denyTCP, hostView: hostView})
 	return nil
 }
 

@@ -80,6 +80,7 @@ type launch struct {
 	cleanup []func()
 
 	auditStarted, auditEnded bool
+	dg                       *degraded // degraded mode (no namespaces); nil on a normal run
 
 	killOnce sync.Once
 	pidfd    int
@@ -163,6 +164,7 @@ func (l *launch) run(ctx context.Context) (res *Result, err error) {
 	if err := l.checkEnforceable(); err != nil {
 		return nil, err
 	}
+	s = l.s // degraded mode runs a copy without namespaces
 	plan, err := namespaces.BuildPlan(s.Filesystem)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrPolicy, err)
@@ -268,6 +270,7 @@ func (l *launch) run(ctx context.Context) (res *Result, err error) {
 		return l.setupError("clone", "clone3", err)
 	}
 	l.pidfd = pidfd
+	l.spawned(pid)
 	l.cleanup = append(l.cleanup, func() { unix.Close(pidfd) })
 	reaped := false
 	defer func() {
@@ -572,8 +575,11 @@ func (l *launch) watch(ctx context.Context, stop <-chan struct{}, wg *sync.WaitG
 
 // checkEnforceable refuses a policy this host cannot enforce (fail closed) before anything is created.
 func (l *launch) checkEnforceable() error {
+	if err := l.chooseMode(); err != nil {
+		return err
+	}
 	s := l.s
-	if !l.r.plat.root && !s.Namespaces.User {
+	if !l.r.plat.root && !s.Namespaces.User && l.dg == nil {
 		return fmt.Errorf("%w: namespaces.user is off, which needs root; jailrun runs as uid %d", ErrUnsupported, os.Geteuid())
 	}
 	if !s.Namespaces.User && s.Process.UID == 0 && !s.Process.Unsafe {

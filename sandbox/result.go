@@ -93,6 +93,12 @@ type Result struct {
 
 	Violation *Violation `json:"seccomp_violation,omitempty"`
 
+	// Mode is "namespaces" (the sandbox had the namespaces in enforced.namespaces) or "degraded" (this host
+	// refused user namespaces and the policy allowed running without any: see MissingIsolation).
+	Mode string `json:"mode"`
+	// MissingIsolation says, one line per isolation, what the run did not have and what that means.
+	MissingIsolation []string `json:"missing_isolation,omitempty"`
+
 	Policy   PolicyInfo `json:"policy"`
 	Enforced Enforced   `json:"enforced"`
 	// Skipped lists the settings the policy allowed to be skipped (require.best_effort) that this host could

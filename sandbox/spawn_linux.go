@@ -48,6 +48,7 @@ type spawnConfig struct {
 	allowed       []string
 	argv, envp    []string
 	landlock      *landlockPlan // nil: no Landlock layer
+	unprivileged  bool          // degraded mode: no capabilities to drop
 }
 
 // arena owns the C allocations of one spawn.
@@ -178,6 +179,7 @@ func (s *spawnConfig) toC(a *arena) *C.struct_jr_config {
 	c.argv = a.strv(s.argv)
 	c.envp = a.strv(s.envp)
 	c.landlock = s.landlock.toC(a)
+	c.unprivileged = b2i(s.unprivileged)
 	return c
 }
 

@@ -95,6 +95,7 @@ struct jr_config {
 	char *const *envp;
 
 	struct jr_landlock *landlock; // NULL: no Landlock layer; applied after no_new_privs, before seccomp
+	int unprivileged;             // degraded mode: no capabilities to drop, no CAP_SETPCAP to lock securebits
 };
 
 // Where the child failed. step is an op index (>= 0) or one of the JR_STEP_* codes below.
