@@ -65,6 +65,9 @@ func denied(t *testing.T, dir string, args ...string) run {
 	resFile := filepath.Join(dir, "result.json")
 	os.Remove(resFile)
 	argv := append([]string{nousernsBin(t), jailrunBin, "--result", resFile}, args...)
+	if len(args) > 0 && args[0] == "doctor" {
+		argv = append([]string{nousernsBin(t), jailrunBin}, args...)
+	}
 	if os.Geteuid() == 0 {
 		argv = append([]string{"setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--"}, argv...)
 	}
@@ -210,4 +213,35 @@ func toStrings(v any) []string {
 		out = append(out, s)
 	}
 	return out
+}
+
+// jailrun doctor, on the same host, tells which mode each policy gets and what blocks user namespaces.
+func TestDoctorExplainsMode(t *testing.T) {
+	needSetpriv(t)
+	dir := sharedDir(t)
+	deg := writeShared(t, dir, "deg.json", `{"version": 1, "extends": "strict", "require": {"best_effort": ["namespaces", "limits"]}}`)
+	for _, tc := range []struct {
+		policy, mode string
+		code         int
+	}{{deg, "degraded", 0}, {"strict", "refused", 121}} {
+		r := denied(t, dir, "doctor", "--json", "--policy", tc.policy)
+		var rep struct {
+			Sandbox struct {
+				Mode   string `json:"mode"`
+				Userns struct {
+					Available bool `json:"available"`
+					Blockers  []struct{ Knob, Fix string }
+				} `json:"user_namespaces"`
+			} `json:"sandbox"`
+		}
+		if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil {
+			t.Fatalf("doctor --json: %v\n%v", err, r)
+		}
+		if r.code != tc.code || rep.Sandbox.Mode != tc.mode || rep.Sandbox.Userns.Available {
+			t.Fatalf("%s: want mode %s exit %d, got %+v exit %d: %s", tc.policy, tc.mode, tc.code, rep.Sandbox, r.code, r.stderr)
+		}
+		if b := rep.Sandbox.Userns.Blockers; len(b) == 0 || !strings.Contains(b[0].Knob, "seccomp") || b[0].Fix == "" {
+			t.Errorf("the harness's seccomp filter should be named as the blocker, with a fix: %+v", b)
+		}
+	}
 }
