@@ -120,6 +120,15 @@ func writeShared(t *testing.T, dir, name, body string) string {
 	return p
 }
 
+// needLandlock: degraded mode needs Landlock; on a kernel without it only the refusal can be tested
+// (TestDegradedRefusedWithoutOptIn).
+func needLandlock(t *testing.T) {
+	t.Helper()
+	if kernelLandlockABI() == 0 {
+		t.Skip("degraded mode needs Landlock, and this kernel has none")
+	}
+}
+
 func needSetpriv(t *testing.T) {
 	t.Helper()
 	if os.Geteuid() == 0 {
@@ -162,6 +171,7 @@ func TestDegradedRefusedWithoutOptIn(t *testing.T) {
 // the host's tree, rlimits and no_new_privs, and the result says exactly what was missing.
 func TestDegradedMode(t *testing.T) {
 	needSetpriv(t)
+	needLandlock(t)
 	dir := sharedDir(t)
 	secret := writeShared(t, dir, "secret", "host file\n")
 	pol := writeShared(t, dir, "deg.json", `{"version": 1, "name": "deg", "extends": "strict",
@@ -211,6 +221,7 @@ func TestDegradedMode(t *testing.T) {
 // Without a pid namespace, what the command leaves running in its process group dies with the run.
 func TestDegradedKillsLeftovers(t *testing.T) {
 	needSetpriv(t)
+	needLandlock(t)
 	dir := sharedDir(t)
 	pol := writeShared(t, dir, "deg.json", `{"version": 1, "extends": "strict", "require": {"best_effort": ["namespaces", "limits"]}}`)
 	marker := "4917"
@@ -234,6 +245,7 @@ func toStrings(v any) []string {
 // jailrun doctor, on the same host, tells which mode each policy gets and what blocks user namespaces.
 func TestDoctorExplainsMode(t *testing.T) {
 	needSetpriv(t)
+	needLandlock(t)
 	dir := sharedDir(t)
 	deg := writeShared(t, dir, "deg.json", `{"version": 1, "extends": "strict", "require": {"best_effort": ["namespaces", "limits"]}}`)
 	for _, tc := range []struct {

@@ -5,7 +5,18 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"golang.org/x/sys/unix"
 )
+
+// kernelLandlockABI is the running kernel's Landlock ABI, 0 without Landlock.
+func kernelLandlockABI() int {
+	abi, _, e := unix.Syscall(unix.SYS_LANDLOCK_CREATE_RULESET, 0, 0, unix.LANDLOCK_CREATE_RULESET_VERSION)
+	if e != 0 {
+		return 0
+	}
+	return int(abi)
+}
 
 // worldDir makes a directory the sandbox's unprivileged host user can open as a bind source (t.TempDir is
 // 0700), holding one readable file.
@@ -49,6 +60,19 @@ func TestLandlockDeniesWhatTheMountsExpose(t *testing.T) {
 			pol := policyFile(t, `"filesystem": {"landlock": "`+tc.mode+`", "mounts": [`+mounts+`]},
 				"require": {"best_effort": ["limits"]}`)
 			r := jailrun(t, []string{"--policy", pol, "--", "/bin/sh", "-c", script})
+			if kernelLandlockABI() == 0 && tc.landlock {
+				// A kernel without Landlock: "auto" runs and says it skipped it, "require" refuses.
+				if tc.mode == "require" {
+					if r.code != 121 || !strings.Contains(r.stderr, "filesystem.landlock") {
+						t.Fatalf("want a refusal naming filesystem.landlock, got %v", r)
+					}
+					return
+				}
+				if !strings.Contains(strings.Join(toStrings(r.result["skipped"]), " "), "filesystem.landlock") {
+					t.Fatalf("skipped must name filesystem.landlock on a kernel without it: %v", r.result["skipped"])
+				}
+				return
+			}
 			if r.stdout != tc.want {
 				t.Fatalf("want %q, got %v", tc.want, r)
 			}
