@@ -603,7 +603,11 @@ func TestLandlockSettings(t *testing.T) {
 			}
 		})
 	}
-	// "require" cannot work without no_new_privs: refused when the policy is compiled, not at run time.
+	// "require" cannot work without a mount namespace (no mounts to derive rules from) or without
+	// no_new_privs: refused when the policy is compiled, not at run time.
+	if _, err := Compile(mustParse(t, `{"version": 1, "namespaces": {"mount": false}, "filesystem": {"landlock": "require"}}`)); err == nil || !strings.Contains(err.Error(), "namespaces.mount") {
+		t.Fatalf("want filesystem.landlock require refused without namespaces.mount, got %v", err)
+	}
 	_, err := Compile(mustParse(t, `{"version": 1, "filesystem": {"landlock": "require"}, "process": {"no_new_privs": false, "unsafe": true}}`))
 	if err == nil || !strings.Contains(err.Error(), "filesystem.landlock") {
 		t.Fatalf("want filesystem.landlock refused without no_new_privs, got %v", err)

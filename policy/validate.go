@@ -59,6 +59,9 @@ func validate(e *Policy, errs *problems) {
 			}
 		}
 	}
+	if ll := fs.Landlock; ll.Value == LandlockRequire && !ns.Mount.Value {
+		errs.addAt(at(ll.Pos), "filesystem.landlock", "\"require\" needs namespaces.mount (the Landlock rules are derived from the mounts)")
+	}
 	if ll := fs.Landlock; ll.Value == LandlockRequire && !e.Process.NoNewPrivs.Value {
 		errs.addAt(at(ll.Pos), "filesystem.landlock", "\"require\" needs process.no_new_privs (the kernel lets an unprivileged process restrict itself only with it)")
 	}

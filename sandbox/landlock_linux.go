@@ -280,6 +280,11 @@ func (l *launch) prepareLandlock(cfg *spawnConfig, view llView, denyTCP bool) er
 	if mode == policy.LandlockOff {
 		return nil
 	}
+	if !s.Namespaces.Mount && l.dg == nil {
+		// The host's tree, by the policy's choice: there are no mounts to derive rules from, and a ruleset
+		// without them would deny everything. Policy validation refuses "require" here.
+		return nil
+	}
 	abi, err := LandlockABI()
 	if err == nil && !s.Process.NoNewPrivs {
 		err = fmt.Errorf("process.no_new_privs is off, and an unprivileged process may restrict itself only with it")

@@ -97,3 +97,20 @@ func TestLandlockDeniesWhatTheMountsExpose(t *testing.T) {
 		})
 	}
 }
+
+// A policy without a mount namespace sees the host's tree: there are no mounts to derive Landlock rules
+// from, so "auto" must not apply a ruleset that would deny everything.
+func TestLandlockNotAppliedWithoutMountNamespace(t *testing.T) {
+	requirePrivileged(t)
+	p := filepath.Join(t.TempDir(), "nomount.json")
+	if err := os.WriteFile(p, []byte(`{"version": 1, "name": "nomount", "namespaces": {"mount": false}, "process": {"uid": 1000, "gid": 1000}}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := jailrun(t, []string{"--policy", p, "--", "/bin/echo", "hi"})
+	if r.code != 0 || r.stdout != "hi\n" {
+		t.Fatalf("want hi, got %v", r)
+	}
+	if enf, _ := r.result["enforced"].(map[string]any); enf["landlock"] != nil {
+		t.Fatalf("no Landlock layer expected without a mount namespace: %v", enf["landlock"])
+	}
+}
