@@ -52,6 +52,7 @@ func build(e *Policy) (*Settings, error) {
 			ReadOnly: m.ReadOnly.Value, Optional: m.Optional.Value,
 			NoSuid: m.NoSuid.Value, NoDev: m.NoDev.Value, NoExec: m.NoExec.Value,
 			Size: m.Size.Value, Inodes: m.Inodes.Value, Mode: m.Mode.Value, Content: m.Content.Value,
+			NoLandlock: m.Landlock.Set && !m.Landlock.Value,
 		}
 		// The flags a policy cannot choose for these kinds, stated so the launcher applies them uniformly.
 		switch m.Type.Value {
@@ -66,6 +67,7 @@ func build(e *Policy) (*Settings, error) {
 	}
 	s.Filesystem.Workdir = e.Filesystem.Workdir.Value
 	s.Filesystem.MaskedPaths = values(e.Filesystem.MaskedPaths)
+	s.Filesystem.Landlock = e.Filesystem.Landlock.Value
 
 	l := e.Limits
 	s.Limits = Limits{

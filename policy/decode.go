@@ -544,6 +544,16 @@ func (d *decoder) filesystem(n *node, path string, fs *FilesystemSpec) {
 				fs.Workdir = f
 			}
 		}},
+		{"landlock", func(v *node, path string) {
+			if f, ok := d.str(v, path, 16); ok {
+				switch m := LandlockMode(f.Value); m {
+				case LandlockAuto, LandlockRequire, LandlockOff:
+					fs.Landlock = set(m, f.Pos)
+				default:
+					d.errs.add(v, path, unknownMsg("landlock mode", f.Value, landlockModes))
+				}
+			}
+		}},
 		{"masked_paths", func(v *node, path string) {
 			fs.MaskedPaths = d.uniqueStrings(v, path, MaxMaskedPaths, maxStringLen, func(s string) string {
 				if msg := checkSandboxPath(s); msg != "" {
@@ -559,6 +569,8 @@ func (d *decoder) filesystem(n *node, path string, fs *FilesystemSpec) {
 }
 
 var mountKinds = []string{"bind", "tmpfs", "file", "proc", "dev"}
+
+var landlockModes = []string{"auto", "require", "off"}
 
 func (d *decoder) mount(n *node, path string) (MountSpec, bool) {
 	m := MountSpec{Pos: n.pos, path: path}
@@ -621,7 +633,8 @@ func (d *decoder) mount(n *node, path string) (MountSpec, bool) {
 				}
 			}},
 			named("readonly", b(&m.ReadOnly)), named("optional", b(&m.Optional)),
-			named("nosuid", b(&m.NoSuid)), named("nodev", b(&m.NoDev)), named("noexec", b(&m.NoExec)))
+			named("nosuid", b(&m.NoSuid)), named("nodev", b(&m.NoDev)), named("noexec", b(&m.NoExec)),
+			named("landlock", b(&m.Landlock)))
 	case MountTmpfs:
 		fields = append(fields,
 			field{"size", func(v *node, path string) {

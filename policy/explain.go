@@ -63,6 +63,14 @@ func Explain(s *Settings) string {
 		w("  %2d. %s\n", i+1, explainMount(m))
 	}
 	w("  workdir %s\n", s.Filesystem.Workdir)
+	switch s.Filesystem.Landlock {
+	case LandlockOff:
+		w("  landlock off: only the mount namespace confines file access\n")
+	case LandlockRequire:
+		w("  landlock required: the mounts above are also a Landlock ruleset (read-only: read/execute; writable: read/write; nothing else); refused on a kernel without Landlock\n")
+	default:
+		w("  landlock auto: the mounts above are also a Landlock ruleset when the kernel has Landlock (the result says)\n")
+	}
 	if len(s.Filesystem.MaskedPaths) > 0 {
 		w("  masked (hidden under an empty read-only mount): %s\n", strings.Join(s.Filesystem.MaskedPaths, " "))
 	}
@@ -178,6 +186,7 @@ func explainMount(m Mount) string {
 		head = fmt.Sprintf("bind  %s <- host %s", m.Dst, m.Src)
 		opts = append(opts, ro)
 		flag(m.Optional, "optional (skipped if the host path is missing)")
+		flag(m.NoLandlock, "no Landlock rights (mounted, but unreachable under Landlock)")
 	case MountTmpfs:
 		head = fmt.Sprintf("tmpfs %s", m.Dst)
 		opts = append(opts, ro)

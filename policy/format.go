@@ -113,6 +113,9 @@ func toJSON(p *Policy) jobj {
 	}
 	addS(&fs, "workdir", p.Filesystem.Workdir)
 	addList(&fs, "masked_paths", p.Filesystem.MaskedPaths)
+	if l := p.Filesystem.Landlock; l.Set {
+		fs.add("landlock", string(l.Value))
+	}
 	addObj(&o, "filesystem", fs)
 
 	var lim jobj
@@ -230,6 +233,7 @@ func mountJSON(m MountSpec) jobj {
 	addB(&o, "nosuid", m.NoSuid)
 	addB(&o, "nodev", m.NoDev)
 	addB(&o, "noexec", m.NoExec)
+	addB(&o, "landlock", m.Landlock)
 	addSize(&o, "size", m.Size)
 	addI(&o, "inodes", m.Inodes)
 	if m.Mode.Set {

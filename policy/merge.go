@@ -151,6 +151,7 @@ func merge(parent, child *Policy) *Policy {
 	m.Filesystem.Mounts = mounts
 	m.Filesystem.Workdir = over(parent.Filesystem.Workdir, child.Filesystem.Workdir)
 	m.Filesystem.MaskedPaths = union(parent.Filesystem.MaskedPaths, child.Filesystem.MaskedPaths)
+	m.Filesystem.Landlock = over(parent.Filesystem.Landlock, child.Filesystem.Landlock)
 
 	pl, cl := parent.Limits, child.Limits
 	m.Limits = LimitsSpec{
@@ -259,6 +260,7 @@ func withDefaults(p *Policy) *Policy {
 		e.Filesystem.Mounts[i] = m
 	}
 	e.Filesystem.Workdir = e.Filesystem.Workdir.or("/")
+	e.Filesystem.Landlock = e.Filesystem.Landlock.or(LandlockAuto)
 	e.Limits.Core = e.Limits.Core.or(0)
 
 	if p.Seccomp != nil {

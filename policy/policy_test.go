@@ -560,3 +560,56 @@ func TestCapsApplyAfterExtends(t *testing.T) {
 		t.Errorf("merged mounts over the cap: %v", err)
 	}
 }
+
+func TestLandlockSettings(t *testing.T) {
+	for _, tc := range []struct {
+		name, fs string
+		want     LandlockMode
+		noLL     []bool // per mount: NoLandlock
+		problem  string // substring of the error; "" = valid
+	}{
+		{"default is auto", `{}`, LandlockAuto, nil, ""},
+		{"require", `{"landlock": "require"}`, LandlockRequire, nil, ""},
+		{"off", `{"landlock": "off"}`, LandlockOff, nil, ""},
+		{"unknown mode", `{"landlock": "on"}`, "", nil, "filesystem.landlock"},
+		{"bind left out", `{"mounts": [{"type": "bind", "src": "/srv", "dst": "/srv", "landlock": false},
+			{"type": "bind", "src": "/usr", "dst": "/usr", "landlock": true}]}`, LandlockAuto, []bool{true, false}, ""},
+		{"left out under a ruled mount", `{"mounts": [{"type": "tmpfs", "dst": "/box", "size": "1M"},
+			{"type": "bind", "src": "/srv", "dst": "/box/srv", "landlock": false}]}`, "", nil, "filesystem.mounts[1].landlock"},
+		{"only binds take it", `{"mounts": [{"type": "tmpfs", "dst": "/box", "size": "1M", "landlock": false}]}`, "", nil, "landlock"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p, err := Parse([]byte(`{"version": 1, "filesystem": `+tc.fs+`}`), "test.json")
+			var s *Settings
+			if err == nil {
+				s, err = Compile(p)
+			}
+			if tc.problem != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.problem) {
+					t.Fatalf("want a problem with %q, got %v", tc.problem, err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if s.Filesystem.Landlock != tc.want {
+				t.Errorf("landlock = %q, want %q", s.Filesystem.Landlock, tc.want)
+			}
+			for i, want := range tc.noLL {
+				if s.Filesystem.Mounts[i].NoLandlock != want {
+					t.Errorf("mount %d NoLandlock = %v", i, s.Filesystem.Mounts[i].NoLandlock)
+				}
+			}
+		})
+	}
+	// "require" cannot work without a mount namespace (no mounts to derive rules from) or without
+	// no_new_privs: refused when the policy is compiled, not at run time.
+	if _, err := Compile(mustParse(t, `{"version": 1, "namespaces": {"mount": false}, "filesystem": {"landlock": "require"}}`)); err == nil || !strings.Contains(err.Error(), "namespaces.mount") {
+		t.Fatalf("want filesystem.landlock require refused without namespaces.mount, got %v", err)
+	}
+	_, err := Compile(mustParse(t, `{"version": 1, "filesystem": {"landlock": "require"}, "process": {"no_new_privs": false, "unsafe": true}}`))
+	if err == nil || !strings.Contains(err.Error(), "filesystem.landlock") {
+		t.Fatalf("want filesystem.landlock refused without no_new_privs, got %v", err)
+	}
+}

@@ -67,6 +67,9 @@ type Mount struct {
 	Inodes int64
 	// Mode is the permission bits of a tmpfs root or a file mount.
 	Mode uint32
+	// NoLandlock leaves this bind out of the Landlock rules: it is mounted, but the Landlock layer grants
+	// nothing beneath it (filesystem.mounts[].landlock false).
+	NoLandlock bool
 	// Content is the inline content of a file mount.
 	Content string
 }
@@ -78,7 +81,22 @@ type Filesystem struct {
 	Workdir string
 	// MaskedPaths are hidden inside the sandbox (an empty read-only file or directory is mounted over them).
 	MaskedPaths []string
+	// Landlock says whether the launcher adds a Landlock layer derived from Mounts.
+	Landlock LandlockMode
 }
+
+// LandlockMode is filesystem.landlock: whether a Landlock ruleset derived from the mounts restricts the
+// command on top of the mount namespace.
+type LandlockMode string
+
+const (
+	// LandlockAuto applies Landlock when the kernel has it and says in the result whether it did.
+	LandlockAuto LandlockMode = "auto"
+	// LandlockRequire refuses to run when the kernel lacks Landlock (fail closed).
+	LandlockRequire LandlockMode = "require"
+	// LandlockOff never applies it.
+	LandlockOff LandlockMode = "off"
+)
 
 // Limits are the sandbox-wide resource limits. A zero value means "not limited" unless noted.
 type Limits struct {

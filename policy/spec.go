@@ -69,6 +69,7 @@ type FilesystemSpec struct {
 	Mounts      []MountSpec
 	Workdir     Field[string]
 	MaskedPaths []Field[string]
+	Landlock    Field[LandlockMode]
 }
 
 // MountSpec is one entry of filesystem.mounts. Which fields may be set depends on Type.
@@ -82,6 +83,8 @@ type MountSpec struct {
 	Comment Field[string]
 
 	ReadOnly, Optional, NoSuid, NoDev, NoExec Field[bool]
+	// Landlock false leaves a bind out of the Landlock rules (bind mounts only).
+	Landlock Field[bool]
 
 	Size, Inodes Field[int64]
 	Mode         Field[uint32]

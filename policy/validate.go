@@ -59,6 +59,12 @@ func validate(e *Policy, errs *problems) {
 			}
 		}
 	}
+	if ll := fs.Landlock; ll.Value == LandlockRequire && !ns.Mount.Value {
+		errs.addAt(at(ll.Pos), "filesystem.landlock", "\"require\" needs namespaces.mount (the Landlock rules are derived from the mounts)")
+	}
+	if ll := fs.Landlock; ll.Value == LandlockRequire && !e.Process.NoNewPrivs.Value {
+		errs.addAt(at(ll.Pos), "filesystem.landlock", "\"require\" needs process.no_new_privs (the kernel lets an unprivileged process restrict itself only with it)")
+	}
 	if !e.Process.NoNewPrivs.Value && !unsafe {
 		errs.addAt(at(e.Process.NoNewPrivs.Pos), "process.no_new_privs", "cannot be turned off unless process.unsafe is true")
 	}
@@ -88,6 +94,16 @@ func validate(e *Policy, errs *problems) {
 		}
 		if m.Type.Value == MountTmpfs && !m.ReadOnly.Value && !m.Size.Set {
 			errs.addAt(m.Pos, path+".size", "required for a writable tmpfs (e.g. \"64M\"); the kernel default is half the RAM")
+		}
+		// Landlock rights are inherited down the tree, across mount points: a bind left out of the rules
+		// under a mount that has rules would get that mount's rights anyway.
+		if m.Landlock.Set && !m.Landlock.Value {
+			for _, o := range fs.Mounts {
+				if o.Dst.Value != m.Dst.Value && under(m.Dst.Value, o.Dst.Value) && !(o.Landlock.Set && !o.Landlock.Value) {
+					errs.addAt(m.Landlock.Pos, path+".landlock", fmt.Sprintf("false has no effect under the mount at %q, whose Landlock rights %q inherits", o.Dst.Value, m.Dst.Value))
+					break
+				}
+			}
 		}
 		// A later mount at an ancestor of an earlier one hides it: the earlier one would silently not apply.
 		for j := 0; j < i && len(fs.Mounts) <= MaxMounts; j++ {

@@ -80,6 +80,7 @@ type launch struct {
 	cleanup []func()
 
 	auditStarted, auditEnded bool
+	dg                       *degraded // degraded mode (no namespaces); nil on a normal run
 
 	pipes pipes
 	sb    *sandboxProc // set when the sandbox came from a Pool, already cloned and set up
@@ -188,7 +189,6 @@ func (l *launch) run(ctx context.Context) (res *Result, err error) {
 		if err != nil {
 			return nil, err
 		}
-		cfg.path, cfg.search, cfg.argv, cfg.envp = l.command()
 		stdio, err := l.setupStdio()
 		if err != nil {
 			return nil, err
@@ -522,8 +522,11 @@ func (l *launch) watch(ctx context.Context, stop <-chan struct{}, wg *sync.WaitG
 
 // checkEnforceable refuses a policy this host cannot enforce (fail closed) before anything is created.
 func (l *launch) checkEnforceable() error {
+	if err := l.chooseMode(); err != nil {
+		return err
+	}
 	s := l.s
-	if !l.r.plat.root && !s.Namespaces.User {
+	if !l.r.plat.root && !s.Namespaces.User && l.dg == nil {
 		return fmt.Errorf("%w: namespaces.user is off, which needs root; jailrun runs as uid %d", ErrUnsupported, os.Geteuid())
 	}
 	if !s.Namespaces.User && s.Process.UID == 0 && !s.Process.Unsafe {
@@ -670,6 +673,9 @@ func (l *launch) enforced(cfg *spawnConfig) {
 		e.Rlimits[rlimitNames[int32(rl.Resource)]] = v
 	}
 	e.Seccomp = len(cfg.filter) > 0
+	if cfg.landlock != nil {
+		e.Landlock = cfg.landlock.info()
+	}
 	e.NoNewPrivs = cfg.noNewPrivs
 	e.UID, e.GID = s.Process.UID, s.Process.GID
 	e.HostUID, e.HostGID = s.Process.UID, s.Process.GID
@@ -809,9 +815,12 @@ type pipes struct {
 // loads the seccomp program, creates the cgroup and the control pipes. Everything it creates is released by
 // l.cleanup. A pooled sandbox also gets its control socket and the memory its command will arrive in.
 func (l *launch) prepare(pooled bool) (*spawnConfig, error) {
-	s := l.s
 	if err := l.checkEnforceable(); err != nil {
 		return nil, err
+	}
+	s := l.s // degraded mode runs a copy without namespaces
+	if pooled && l.dg != nil {
+		return nil, fmt.Errorf("%w: degraded mode (no user namespaces here) is not pooled", ErrUnsupported)
 	}
 	plan, err := namespaces.BuildPlan(s.Filesystem)
 	if err != nil {
@@ -848,7 +857,14 @@ func (l *launch) prepare(pooled bool) (*spawnConfig, error) {
 	if s.Process.Unsafe {
 		l.r.opts.Logf("policy %s: unsafe settings in force (no_new_privs=%v)", s.Name, s.Process.NoNewPrivs)
 	}
+	if l.req != nil {
+		// A cold run knows its command now (degraded mode rewrites its environment in prepareLandlock).
+		cfg.path, cfg.search, cfg.argv, cfg.envp = l.command()
+	}
 	if err := l.prepareSeccomp(cfg); err != nil {
+		return nil, err
+	}
+	if err := l.prepareLandlock(cfg, nsView, s.Namespaces.Net && !s.Network.LoopbackUp); err != nil {
 		return nil, err
 	}
 	l.phase("prepare")
@@ -909,6 +925,7 @@ func (l *launch) clone(cfg *spawnConfig) (sb *sandboxProc, step string, err erro
 		return nil, "clone3", err
 	}
 	l.pidfd = pidfd
+	l.spawned(pid)
 	l.cleanup = append(l.cleanup, func() {
 		// Under mu, so that a late kill never signals whatever process the reused number names next.
 		l.mu.Lock()

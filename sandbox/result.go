@@ -96,6 +96,12 @@ type Result struct {
 
 	Violation *Violation `json:"seccomp_violation,omitempty"`
 
+	// Mode is "namespaces" (the sandbox had the namespaces in enforced.namespaces) or "degraded" (this host
+	// refused user namespaces and the policy allowed running without any: see MissingIsolation).
+	Mode string `json:"mode"`
+	// MissingIsolation says, one line per isolation, what the run did not have and what that means.
+	MissingIsolation []string `json:"missing_isolation,omitempty"`
+
 	Policy   PolicyInfo `json:"policy"`
 	Enforced Enforced   `json:"enforced"`
 	// Skipped lists the settings the policy allowed to be skipped (require.best_effort) that this host could
@@ -121,10 +127,13 @@ type Enforced struct {
 	Rlimits    map[string]string `json:"rlimits"`
 	Seccomp    bool              `json:"seccomp"`
 	NoNewPrivs bool              `json:"no_new_privs"`
-	UID        uint32            `json:"uid"`
-	GID        uint32            `json:"gid"`
-	HostUID    uint32            `json:"host_uid"`
-	HostGID    uint32            `json:"host_gid"`
+	// Landlock is the Landlock layer that was in force; absent when none was (filesystem.landlock "off", or
+	// "auto" on a kernel without it: then skipped names filesystem.landlock).
+	Landlock *LandlockInfo `json:"landlock,omitempty"`
+	UID      uint32        `json:"uid"`
+	GID      uint32        `json:"gid"`
+	HostUID  uint32        `json:"host_uid"`
+	HostGID  uint32        `json:"host_gid"`
 }
 
 // Phase is one timed step of a launch.

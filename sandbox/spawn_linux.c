@@ -550,16 +550,21 @@ __attribute__((noreturn)) static void exec_stage(struct jr_config *c) {
 		die(c, JR_STEP_SIGNALS, errno, 0);
 	// Lock the root-is-special rules off before dropping CAP_SETPCAP: even a policy that runs as uid 0 inside
 	// cannot regain capabilities through execve of a setuid or root-owned file.
-	if (prctl(PR_SET_SECUREBITS, SECBIT_NOROOT | SECBIT_NOROOT_LOCKED | SECBIT_NO_SETUID_FIXUP |
+	if (!c->unprivileged && prctl(PR_SET_SECUREBITS, SECBIT_NOROOT | SECBIT_NOROOT_LOCKED | SECBIT_NO_SETUID_FIXUP |
 	                                 SECBIT_NO_SETUID_FIXUP_LOCKED | SECBIT_KEEP_CAPS_LOCKED |
 	                                 SECBIT_NO_CAP_AMBIENT_RAISE | SECBIT_NO_CAP_AMBIENT_RAISE_LOCKED,
 	          0, 0, 0) < 0)
 		die(c, JR_STEP_CAPS, errno, 1);
-	int r = drop_caps();
+	int r = c->unprivileged ? 0 : drop_caps();
 	if (r < 0)
 		die(c, JR_STEP_CAPS, -r, 2);
 	if (c->no_new_privs && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
 		die(c, JR_STEP_NO_NEW_PRIVS, errno, 0);
+	if (c->landlock) {
+		int at = -1, lr = jr_landlock_apply(c->landlock, &at);
+		if (lr < 0)
+			die(c, JR_STEP_LANDLOCK, -lr, at);
+	}
 	sigset_t none;
 	sigemptyset(&none);
 	if (sigprocmask(SIG_SETMASK, &none, NULL) < 0)

@@ -49,6 +49,8 @@ type spawnConfig struct {
 	search        []string
 	allowed       []string
 	argv, envp    []string
+	landlock      *landlockPlan // nil: no Landlock layer
+	unprivileged  bool          // degraded mode: no capabilities to drop
 }
 
 // arena owns the C allocations of one spawn.
@@ -182,6 +184,8 @@ func (s *spawnConfig) toC(a *arena) *C.struct_jr_config {
 	if len(s.shared) > 0 {
 		c.cmd = (*C.struct_jr_cmd)(unsafe.Pointer(&s.shared[0]))
 	}
+	c.landlock = s.landlock.toC(a)
+	c.unprivileged = b2i(s.unprivileged)
 	return c
 }
 
@@ -336,6 +340,10 @@ func (e childError) describe(s *spawnConfig) (stage, step string) {
 		return "exec", "execve " + s.path
 	case C.JR_STEP_NOT_ALLOWED:
 		return "exec", "command allowlist"
+	case C.JR_STEP_POOL_CMD:
+		return "init", "receive the command (pooled sandbox)"
+	case C.JR_STEP_LANDLOCK:
+		return "exec", s.landlock.describe(e.detail)
 	}
 	return "init", fmt.Sprintf("step %d", e.step)
 }

@@ -10,6 +10,8 @@
 #include <stdint.h>
 #include <linux/filter.h>
 
+#include "landlock_linux.h"
+
 enum jr_op_kind {
 	JR_OP_OPEN_SRC = 1, // open src O_PATH into slot; optional: a missing src marks the slot empty
 	JR_OP_ROOT,         // mount the root tmpfs at dst (an absolute host path) and open it as the root fd
@@ -98,6 +100,9 @@ struct jr_config {
 	// clone) that the parent fills just before it sends.
 	int ctl_fd;
 	struct jr_cmd *cmd;
+
+	struct jr_landlock *landlock; // NULL: no Landlock layer; applied after no_new_privs, before seccomp
+	int unprivileged;             // degraded mode: no capabilities to drop, no CAP_SETPCAP to lock securebits
 };
 
 #define JR_POOL_MAX_FDS 64
@@ -145,6 +150,7 @@ enum {
 	JR_STEP_DUMPABLE = -22,
 	JR_STEP_NOTIFY_FD = -23, // not an error: detail is the seccomp listener fd, for the parent to take
 	JR_STEP_NOTIFY_WAIT = -24,
+	JR_STEP_LANDLOCK = -25, // detail: the failing rule's index, -1 create, -2 restrict_self
 	JR_STEP_POOL_CMD = -26,
 };
 

@@ -43,6 +43,11 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
+// rootlessLane says the tests run as an unprivileged user on purpose (make e2e-rootless, the VM lane's
+// rootless pass): a test that needs root skips there even under JAILRUN_REQUIRE_PRIVILEGED=1, because that
+// skip is what the lane expects, not a host that failed to provide root.
+func rootlessLane() bool { return os.Getenv("JAILRUN_ROOTLESS") == "1" }
+
 // requirePrivileged skips (or, under JAILRUN_REQUIRE_PRIVILEGED=1, fails) when the host cannot run sandboxes.
 func requirePrivileged(t *testing.T) {
 	t.Helper()
@@ -54,6 +59,9 @@ func requirePrivileged(t *testing.T) {
 	}
 	if why == "" {
 		return
+	}
+	if rootlessLane() && os.Geteuid() != 0 {
+		t.Skip(why + " (rootless lane)")
 	}
 	if os.Getenv("JAILRUN_REQUIRE_PRIVILEGED") == "1" {
 		t.Fatalf("privileged test cannot run: %s (JAILRUN_REQUIRE_PRIVILEGED=1)", why)
@@ -188,4 +196,22 @@ func baseEnv() []string {
 		env = append(env, "JAILRUN_CGROUP_PARENT="+p)
 	}
 	return env
+}
+
+// requireUserns is for tests that also run rootless: they need root or unprivileged user namespaces.
+// Policies of such tests allow cgroup limits to be skipped (a rootless caller may have no delegated cgroup).
+func requireUserns(t *testing.T) {
+	t.Helper()
+	if os.Geteuid() == 0 {
+		requirePrivileged(t)
+		return
+	}
+	err := exec.Command("unshare", "--user", "--map-root-user", "true").Run()
+	if err == nil {
+		return
+	}
+	if os.Getenv("JAILRUN_REQUIRE_PRIVILEGED") == "1" || rootlessLane() {
+		t.Fatalf("needs unprivileged user namespaces: unshare --user: %v", err)
+	}
+	t.Skip("needs unprivileged user namespaces")
 }

@@ -32,7 +32,10 @@ func init() {
 		Long: `Check what this host can enforce: the cgroup mode, which controllers are available and delegated to
 jailrun, whether each limit kind can be enforced (by creating a trial cgroup with it), kernel features
 (memory.peak, cgroup.kill, pids.peak, CLONE_INTO_CGROUP, user namespaces, seccomp, Landlock), swap and
-transparent huge pages, and whether the policy can run here.
+transparent huge pages, and whether the policy can run here. The "sandbox mode" section says which mode the
+policy gets (namespaces, or degraded when user namespaces are blocked and the policy allows it), which knob
+blocks user namespaces (kernel.unprivileged_userns_clone, user.max_user_namespaces,
+kernel.apparmor_restrict_unprivileged_userns, a seccomp filter or container profile) and how to lift it.
 
 Exits 0 when the policy can run, 121 when it cannot (a limit or feature it requires is missing and not marked
 best-effort in its require section).`,
@@ -57,6 +60,7 @@ type doctorReport struct {
 	Cgroups  *cgroups.Report   `json:"cgroups"`
 	Host     []cgroups.Feature `json:"host"`
 	Seccomp  *cgroups.Feature  `json:"seccomp_program,omitempty"`
+	Sandbox  *modeReport       `json:"sandbox"`
 }
 
 func runDoctor(out io.Writer, f *doctorFlags) error {
@@ -74,11 +78,10 @@ func runDoctor(out io.Writer, f *doctorFlags) error {
 			}
 		}
 	}
-	for _, h := range rep.Host {
-		if h.Name == "user_namespaces" && !h.OK && s.Namespaces.User && !s.Require.Allows("namespaces.user") {
-			rep.Problems = append(rep.Problems, "namespaces.user: "+h.Detail)
-		}
-	}
+	// User namespaces, degraded mode and Landlock: the same decision the launcher makes.
+	var modeProblems []string
+	rep.Sandbox, modeProblems = sandboxMode(s)
+	rep.Problems = append(rep.Problems, modeProblems...)
 	if s.Seccomp.Enabled {
 		rep.Seccomp = seccompCheck(s)
 		if !rep.Seccomp.OK && !s.Require.Allows("seccomp") {
@@ -164,6 +167,7 @@ func printDoctor(out io.Writer, r *doctorReport) error {
 	for _, ft := range feats {
 		fmt.Fprintf(w, "  %s\t%s\n", ft.Name, okOr(ft.OK, ft.Detail))
 	}
+	printMode(w, r.Sandbox)
 	fmt.Fprintln(w)
 	if r.CanRun {
 		fmt.Fprintf(w, "policy %s can run here\n", r.Policy)

@@ -1,0 +1,108 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/jailrun/jailrun/policy"
+	"github.com/jailrun/jailrun/sandbox"
+)
+
+// modeReport is which kind of sandbox this host can give the policy, and why.
+type modeReport struct {
+	// Mode: "namespaces" (full isolation), "namespaces-without-user" (root on a host that refuses user
+	// namespaces, allowed by the policy), "degraded" (no namespaces, allowed by the policy), or "refused".
+	Mode        string               `json:"mode"`
+	Why         string               `json:"why"`
+	Userns      sandbox.UsernsStatus `json:"user_namespaces"`
+	LandlockABI int                  `json:"landlock_abi"`
+	Landlock    string               `json:"landlock"`
+	Container   sandbox.Container    `json:"container"`
+}
+
+// sandboxMode mirrors the launcher's decision (sandbox/degraded_linux.go) without running anything.
+func sandboxMode(s *policy.Settings) (*modeReport, []string) {
+	var problems []string
+	r := &modeReport{Userns: sandbox.ProbeUserns(), Container: sandbox.DetectContainer()}
+	abi, llErr := sandbox.LandlockABI()
+	r.LandlockABI = abi
+	switch {
+	case llErr != nil:
+		r.Landlock = "unavailable: " + llErr.Error()
+		if s.Filesystem.Landlock == policy.LandlockRequire {
+			problems = append(problems, "filesystem.landlock: \"require\", but "+llErr.Error())
+		}
+	case s.Filesystem.Landlock == policy.LandlockOff:
+		r.Landlock = fmt.Sprintf("ABI %d; not used (filesystem.landlock \"off\")", abi)
+	default:
+		r.Landlock = fmt.Sprintf("ABI %d; applied (filesystem.landlock %q)", abi, s.Filesystem.Landlock)
+	}
+	root := os.Geteuid() == 0
+	switch {
+	case !s.Namespaces.User && !root:
+		r.Mode, r.Why = "refused", fmt.Sprintf("namespaces.user is off, which needs root; jailrun runs as uid %d", os.Geteuid())
+		problems = append(problems, "namespaces.user: "+r.Why)
+	case !s.Namespaces.User:
+		r.Mode, r.Why = "namespaces-without-user", "the policy turns the user namespace off; jailrun is root"
+	case r.Userns.Available:
+		r.Mode, r.Why = "namespaces", fmt.Sprintf("user namespaces work as uid %d: every namespace the policy asks for", os.Geteuid())
+	case root:
+		if s.Require.Allows("namespaces.user") {
+			r.Mode, r.Why = "namespaces-without-user", "user namespaces are refused even to root; the policy allows namespaces.user to be skipped"
+		} else {
+			r.Mode, r.Why = "refused", "user namespaces are refused even to root: "+r.Userns.Explain()
+			problems = append(problems, "namespaces.user: "+r.Why)
+		}
+	default:
+		var refused []string
+		for _, k := range []struct {
+			on   bool
+			name string
+		}{{s.Namespaces.User, "user"}, {s.Namespaces.PID, "pid"}, {s.Namespaces.Mount, "mount"}, {s.Namespaces.Net, "net"},
+			{s.Namespaces.IPC, "ipc"}, {s.Namespaces.UTS, "uts"}, {s.Namespaces.Cgroup, "cgroup"}, {s.Namespaces.Time, "time"}} {
+			if k.on && !s.Require.Allows("namespaces."+k.name) {
+				refused = append(refused, "namespaces."+k.name)
+			}
+		}
+		switch {
+		case len(refused) > 0:
+			r.Mode = "refused"
+			optIn := "allow degraded mode (no pid, mount or network isolation) with \"namespaces\" in require.best_effort (not allowed now: " + strings.Join(refused, ", ") + ")"
+			r.Why = fmt.Sprintf("no user namespaces for uid %d (lift the block below), or %s", os.Geteuid(), optIn)
+			problems = append(problems, fmt.Sprintf("namespaces.user: no user namespaces for uid %d: %s; or %s", os.Geteuid(), r.Userns.Explain(), optIn))
+		case llErr != nil || s.Filesystem.Landlock == policy.LandlockOff:
+			r.Mode = "refused"
+			r.Why = "no user namespaces (" + r.Userns.Err + "), and degraded mode needs Landlock: " + r.Landlock
+			problems = append(problems, "namespaces.user: "+r.Why)
+		default:
+			r.Mode = "degraded"
+			r.Why = "no user namespaces (" + r.Userns.Err + "); the policy allows running without them: seccomp, Landlock, rlimits and no_new_privs, but no pid, mount or network isolation"
+		}
+	}
+	return r, problems
+}
+
+func printMode(w io.Writer, r *modeReport) {
+	fmt.Fprintf(w, "\nsandbox mode\t%s\n", r.Mode)
+	fmt.Fprintf(w, "  why\t%s\n", r.Why)
+	if r.Userns.Available {
+		fmt.Fprintf(w, "  user namespaces\tyes\n")
+	} else {
+		fmt.Fprintf(w, "  user namespaces\tno: %s\n", r.Userns.Err)
+		for _, b := range r.Userns.Blockers {
+			fmt.Fprintf(w, "    blocked by\t%s %s\n", b.Knob, b.What)
+			fmt.Fprintf(w, "    fix\t%s\n", b.Fix)
+		}
+	}
+	fmt.Fprintf(w, "  landlock\t%s\n", r.Landlock)
+	c := r.Container
+	in := "no"
+	if c.Inside {
+		in = "yes: " + strings.Join(c.Signs, ", ")
+	}
+	fmt.Fprintf(w, "  in a container\t%s\n", in)
+	fmt.Fprintf(w, "  seccomp mode of jailrun\t%s (0 none, 2 a filter around jailrun)\n", c.Seccomp)
+	fmt.Fprintf(w, "  CAP_SYS_ADMIN\t%s\n", yesNo(c.CapSysAdmin))
+}
