@@ -755,6 +755,13 @@ static void wait_command(struct jr_config *c) {
 	c->ctl_fd = -1;
 }
 
+// The command's stack until execve (see child_main). exec_stage needs a few pages; this is generous.
+static char cmd_stack[256 * 1024] __attribute__((aligned(16)));
+
+static int cmd_main(void *arg) {
+	exec_stage((struct jr_config *)arg);
+}
+
 static void reset_signals(void) {
 	struct sigaction sa;
 	memset(&sa, 0, sizeof sa);
@@ -811,14 +818,13 @@ __attribute__((noreturn)) static void child_main(struct jr_config *c) {
 		wait_command(c);
 	if (!c->reaper)
 		exec_stage(c);
-	// A raw fork: glibc fork() runs its atfork handlers, which take the malloc arena locks; another thread of
-	// the parent may have held one when clone3 copied the process, and in this child it is never released
-	// (seen with two concurrent Runs: the init stage hung in __malloc_fork_lock_parent).
-	pid_t cmd = (pid_t)syscall(SYS_clone, (unsigned long)SIGCHLD, 0, 0, 0, 0);
+	// The command starts as a vfork-style child on a stack of its own: it shares this process's memory until
+	// execve, so the copy of jailrun's whole address space that a fork would make (page tables of the Go
+	// heap) is never made, and this process waits until the exec or the failure. Not glibc fork(): its atfork
+	// handlers take malloc locks another thread of jailrun may have held when clone3 copied the process.
+	pid_t cmd = (pid_t)clone(cmd_main, cmd_stack + sizeof cmd_stack, CLONE_VM | CLONE_VFORK | SIGCHLD, c);
 	if (cmd < 0)
 		die(c, JR_STEP_FORK, errno, 0);
-	if (cmd == 0)
-		exec_stage(c);
 	reap(c, cmd);
 }
 

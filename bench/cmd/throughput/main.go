@@ -1,0 +1,248 @@
+//go:build linux && cgo
+
+// Command throughput measures library throughput: how many sandboxed runs of a command one process
+// completes per second through sandbox.Runner, one at a time and then P at a time, with the latency spread
+// of a run (p50, p90, p99). The same loop also runs the command bare (os/exec fork+exec, no sandbox) and
+// under bubblewrap, as baselines. The modes take turns in short slices (rounds), so that all of them see
+// the same machine.
+//
+//	throughput -seconds 6 -rounds 6 -modes jailrun,bare,bwrap -- /bin/true
+//
+// Mode "pool" runs through a sandbox.Pool (sandboxes prepared ahead of demand, each used once); the line
+// after the table says how many of its runs found a prepared sandbox. It ends with this process's own peak
+// RSS (VmHWM).
+// With -summary FILE it appends "<label>.<phase>.<mode>.<metric> <value>" lines for bench/run.sh.
+package main
+
+import (
+	"bufio"
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"runtime"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/jailrun/jailrun/policy"
+	"github.com/jailrun/jailrun/sandbox"
+)
+
+// bwrapArgs are the bubblewrap flags of the comparison in docs/performance.md.
+var bwrapArgs = []string{"--unshare-all", "--die-with-parent", "--new-session",
+	"--ro-bind", "/usr", "/usr", "--ro-bind", "/bin", "/bin", "--ro-bind", "/lib", "/lib",
+	"--ro-bind", "/lib64", "/lib64", "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"}
+
+type stats struct {
+	mu   sync.Mutex
+	lat  []float64 // ms
+	busy time.Duration
+	errs int
+	err  error
+}
+
+func main() {
+	seconds := flag.Float64("seconds", 5, "seconds per mode and phase (split over the rounds)")
+	rounds := flag.Int("rounds", 5, "slices per mode and phase; modes alternate slice by slice")
+	par := flag.Int("parallel", 2, "concurrent runs in the parallel phase")
+	pol := flag.String("policy", "strict", "policy file or built-in name for the jailrun mode")
+	modesFlag := flag.String("modes", "jailrun,bare,bwrap", "comma-separated: jailrun, pool, bare, bwrap")
+	poolSize := flag.Int("pool-size", 4, "prepared sandboxes kept by the pool mode")
+	bwrap := flag.String("bwrap", "bwrap", "the bubblewrap binary")
+	label := flag.String("label", "throughput", "prefix of the summary keys")
+	sumFile := flag.String("summary", "", "append \"key value\" lines to `FILE` (for bench/run.sh)")
+	flag.Parse()
+	openSummary(*sumFile)
+	argv := flag.Args()
+	if len(argv) == 0 {
+		argv = []string{"/bin/true"}
+	}
+	s, err := policy.Resolve(*pol)
+	if err != nil {
+		fatalf("%v", err)
+	}
+	r, err := sandbox.NewRunner(sandbox.Options{Logf: func(f string, a ...any) { fmt.Fprintf(os.Stderr, "jailrun: "+f+"\n", a...) }})
+	if err != nil {
+		fatalf("%v", err)
+	}
+	pool, err := r.NewPool(s, sandbox.PoolOptions{Size: *poolSize})
+	if err != nil {
+		fatalf("%v", err)
+	}
+	defer pool.Close()
+	run := map[string]func() error{
+		"pool": func() error {
+			res, err := pool.Run(context.Background(), sandbox.Request{Policy: s, Argv: argv})
+			if err != nil {
+				return err
+			}
+			if res.Status != sandbox.StatusOK {
+				return fmt.Errorf("status %s: %s", res.Status, res.Message)
+			}
+			return nil
+		},
+		"jailrun": func() error {
+			res, err := r.Run(context.Background(), sandbox.Request{Policy: s, Argv: argv})
+			if err != nil {
+				return err
+			}
+			if res.Status != sandbox.StatusOK {
+				return fmt.Errorf("status %s: %s", res.Status, res.Message)
+			}
+			return nil
+		},
+		"bare": func() error { return exec.Command(argv[0], argv[1:]...).Run() },
+		"bwrap": func() error {
+			return exec.Command(*bwrap, append(append([]string(nil), bwrapArgs...), argv...)...).Run()
+		},
+	}
+	modes := strings.Split(*modesFlag, ",")
+	for _, m := range modes {
+		if run[m] == nil {
+			fatalf("unknown mode %q", m)
+		}
+		if err := run[m](); err != nil { // warm-up and check
+			fatalf("%s: %v", m, err)
+		}
+	}
+	slice := time.Duration(*seconds / float64(*rounds) * float64(time.Second))
+	phases := []struct {
+		name string
+		par  int
+	}{{"sequential", 1}, {fmt.Sprintf("parallel%d", *par), *par}}
+
+	failed := false
+	fmt.Printf("%s: %v; %.1f s per mode and phase in %d alternating slices; policy %s; GOMAXPROCS %d\n",
+		*label, argv, *seconds, *rounds, s.Name, runtime.GOMAXPROCS(0))
+	for _, ph := range phases {
+		all := map[string]*stats{}
+		for _, m := range modes {
+			all[m] = &stats{}
+		}
+		for round := 0; round < *rounds; round++ {
+			for j := range modes {
+				m := modes[(round+j)%len(modes)]
+				measure(run[m], ph.par, slice, all[m])
+			}
+		}
+		fmt.Printf("\n%-10s %-8s %7s %9s %8s %8s %8s %8s %6s\n", ph.name, "mode", "runs", "runs/s", "p50_ms", "p90_ms", "p99_ms", "max_ms", "errors")
+		for _, m := range modes {
+			st := all[m]
+			rate := float64(len(st.lat)) / st.busy.Seconds()
+			fmt.Printf("%-10s %-8s %7d %9.1f %8.3f %8.3f %8.3f %8.3f %6d\n", "", m, len(st.lat), rate,
+				quantile(st.lat, 0.5), quantile(st.lat, 0.9), quantile(st.lat, 0.99), quantile(st.lat, 1), st.errs)
+			if st.err != nil {
+				failed = true
+				fmt.Printf("%-10s first error: %v\n", "", st.err)
+			}
+			p := *label + "." + ph.name + "." + m + "."
+			summary(p+"runs_per_s", "%.2f", rate)
+			summary(p+"p50_ms", "%.3f", quantile(st.lat, 0.5))
+			summary(p+"p90_ms", "%.3f", quantile(st.lat, 0.9))
+			summary(p+"p99_ms", "%.3f", quantile(st.lat, 0.99))
+			summary(p+"errors", "%d", st.errs)
+		}
+	}
+	if ps := pool.Stats(); ps.Hits+ps.Misses > 0 {
+		fmt.Printf("\npool (size %d): %d runs found a prepared sandbox, %d ran cold (none ready), %d preparation failures\n",
+			ps.Size, ps.Hits, ps.Misses, ps.Failed)
+		summary(*label+".pool.hit_ratio", "%.4f", float64(ps.Hits)/float64(ps.Hits+ps.Misses))
+	}
+	hwm, rss := procStatus("VmHWM"), procStatus("VmRSS")
+	fmt.Printf("\nthis process: VmHWM %d KiB (%.1f MiB), VmRSS %d KiB\n", hwm, float64(hwm)/1024, rss)
+	summary(*label+".vmhwm_kib", "%d", hwm)
+	if failed {
+		fmt.Fprintln(os.Stderr, "throughput: some runs failed (see errors above)")
+		os.Exit(1)
+	}
+}
+
+// measure runs f from par goroutines for d and adds each run's latency to st.
+func measure(f func() error, par int, d time.Duration, st *stats) {
+	var wg sync.WaitGroup
+	var stop atomic.Bool
+	start := time.Now()
+	deadline := start.Add(d)
+	for w := 0; w < par; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for !stop.Load() && time.Now().Before(deadline) {
+				t := time.Now()
+				err := f()
+				ms := float64(time.Since(t)) / 1e6
+				st.mu.Lock()
+				if err != nil {
+					st.errs++
+					if st.err == nil {
+						st.err = err
+					}
+				} else {
+					st.lat = append(st.lat, ms)
+				}
+				st.mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	st.mu.Lock()
+	st.busy += time.Since(start)
+	st.mu.Unlock()
+}
+
+// procStatus reads a "kB" field of /proc/self/status.
+func procStatus(key string) int64 {
+	f, err := os.Open("/proc/self/status")
+	if err != nil {
+		return -1
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), key+":"); ok {
+			var n int64
+			fmt.Sscanf(strings.TrimSpace(v), "%d", &n)
+			return n
+		}
+	}
+	return -1
+}
+
+func quantile(xs []float64, q float64) float64 {
+	if len(xs) == 0 {
+		return 0
+	}
+	c := append([]float64(nil), xs...)
+	sort.Float64s(c)
+	i := int(q*float64(len(c))+0.5) - 1
+	return c[min(max(i, 0), len(c)-1)]
+}
+
+// summaryOut receives the "key value" lines for bench/run.sh (-summary FILE); nil when not asked for.
+var summaryOut *os.File
+
+func openSummary(path string) {
+	if path == "" {
+		return
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+	if err != nil {
+		fatalf("%v", err)
+	}
+	summaryOut = f
+}
+
+func summary(key string, format string, a ...any) {
+	if summaryOut != nil {
+		fmt.Fprintf(summaryOut, "%s "+format+"\n", append([]any{key}, a...)...)
+	}
+}
+
+func fatalf(format string, a ...any) {
+	fmt.Fprintf(os.Stderr, "throughput: "+format+"\n", a...)
+	os.Exit(1)
+}
