@@ -37,6 +37,9 @@ func (p *Pool) Run(ctx context.Context, req Request) (*Result, error) {
 	return nil, fmt.Errorf("%w: unsupported platform %s/%s", ErrUnsupported, runtime.GOOS, runtime.GOARCH)
 }
 
+// Serves is always false on this platform.
+func (p *Pool) Serves(s *policy.Settings) bool { return false }
+
 // Stats returns zero counters on this platform.
 func (p *Pool) Stats() PoolStats { return PoolStats{} }
 

@@ -134,7 +134,7 @@ func (p *Pool) Run(ctx context.Context, req Request) (*Result, error) {
 	if err := validateRequest(&req); err != nil {
 		return nil, err
 	}
-	if req.Policy != p.s && !reflect.DeepEqual(req.Policy, p.s) {
+	if !p.Serves(req.Policy) {
 		p.count(func(s *PoolStats) { s.Bypassed++ })
 		return p.r.Run(ctx, req)
 	}
@@ -176,6 +176,11 @@ func (p *Pool) Run(ctx context.Context, req Request) (*Result, error) {
 		l.res.Pooled = true
 		return l.run(ctx)
 	}
+}
+
+// Serves reports whether runs of s can use this pool's sandboxes: s is the pool's policy, unchanged.
+func (p *Pool) Serves(s *policy.Settings) bool {
+	return s == p.s || reflect.DeepEqual(s, p.s)
 }
 
 // fillCommandFor checks that req's command fits the sandbox's shared memory (the real fill happens once the

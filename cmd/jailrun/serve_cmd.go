@@ -31,6 +31,7 @@ type serveFlags struct {
 	maxQueue      int
 	grace         time.Duration
 	accessLog     bool
+	pools         []string
 }
 
 func init() {
@@ -66,6 +67,7 @@ then kills what is left; every sandbox is cleaned up before jailrun exits. A sec
 	fl.IntVar(&f.maxQueue, "max-queue", 0, "requests waiting across tenants before 503 (default: config, else 256)")
 	fl.DurationVar(&f.grace, "shutdown-grace", 10*time.Second, "how long running requests may finish after SIGTERM before they are killed")
 	fl.BoolVar(&f.accessLog, "access-log", false, "log one line per run request to stderr")
+	fl.StringArrayVar(&f.pools, "pool", nil, "keep `POLICY=N` sandboxes of a policy (built-in name or file) prepared ahead of requests; each is used once (repeatable)")
 	rootCmd.AddCommand(c)
 }
 
@@ -116,7 +118,25 @@ func serve(c *cobra.Command, f *serveFlags) error {
 	if err != nil {
 		return mapRunError(err)
 	}
-	srv, err := service.New(service.Options{Runner: runner, Config: cfg, Logf: logf, AccessLog: f.accessLog})
+	pr := &pooledRunner{Runner: runner}
+	defer pr.close()
+	for _, spec := range f.pools {
+		name, n, ok := strings.Cut(spec, "=")
+		size, err := strconv.Atoi(n)
+		if !ok || err != nil || size < 1 {
+			return fail(exitUsage, "--pool %q: want POLICY=N with N at least 1", spec)
+		}
+		pol, err := policy.Resolve(name)
+		if err != nil {
+			return &exitError{code: exitPolicy, err: err}
+		}
+		p, err := runner.NewPool(pol, sandbox.PoolOptions{Size: size})
+		if err != nil {
+			return mapRunError(err)
+		}
+		pr.pools = append(pr.pools, p)
+	}
+	srv, err := service.New(service.Options{Runner: pr, Config: cfg, Logf: logf, AccessLog: f.accessLog})
 	if err != nil {
 		switch {
 		case errors.Is(err, policy.ErrRead):
@@ -241,4 +261,34 @@ func sdNotify(state string) {
 	}
 	defer c.Close()
 	_, _ = c.Write([]byte(state))
+}
+
+// pooledRunner sends a request to the warm pool of its policy when there is one, else runs it cold.
+type pooledRunner struct {
+	*sandbox.Runner
+	pools []*sandbox.Pool
+}
+
+func (p *pooledRunner) Run(ctx context.Context, req sandbox.Request) (*sandbox.Result, error) {
+	for _, pl := range p.pools {
+		if pl.Serves(req.Policy) {
+			return pl.Run(ctx, req)
+		}
+	}
+	return p.Runner.Run(ctx, req)
+}
+
+// PoolSize is the number of prepared sandboxes waiting now (the jailrun_pool_size gauge).
+func (p *pooledRunner) PoolSize() int {
+	n := 0
+	for _, pl := range p.pools {
+		n += pl.Stats().Ready
+	}
+	return n
+}
+
+func (p *pooledRunner) close() {
+	for _, pl := range p.pools {
+		pl.Close()
+	}
 }
