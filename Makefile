@@ -6,7 +6,7 @@ PKGS    := ./...
 export JAILRUN_REQUIRE_PRIVILEGED ?= 0
 FUZZTIME ?= 10s
 
-.PHONY: help deps build demo test vet unit e2e e2e-rootless fuzz fuzz-long clean
+.PHONY: help deps build demo test vet unit e2e e2e-rootless fuzz fuzz-long bench bench-check clean
 
 help:
 	@echo "make demo        install build deps if missing, build bin/jailrun, run a sample under the default policy"
@@ -85,7 +85,15 @@ fuzz: deps
 fuzz-long:
 	$(MAKE) fuzz FUZZTIME=10m
 
-test: vet unit fuzz e2e e2e-rootless test-cgroup2
+# The launch benchmarks, paired against bare fork+exec and bubblewrap (a few minutes; see docs/performance.md).
+bench: deps
+	bench/run.sh
+
+# CI only checks that the benchmarks build and run (a few runs of each); they are never timed assertions.
+bench-check: deps
+	bench/run.sh --quick
+
+test: vet unit fuzz e2e e2e-rootless bench-check test-cgroup2
 
 include tests/vm/vm.mk
 

@@ -150,9 +150,9 @@ done
 echo "cli.time_maxrss_kib $maxrss" >>"$SUM"
 echo "jailrun CLI: VmHWM $hwm KiB ($(calc %.1f "$hwm/1024") MiB) during a run; /usr/bin/time max RSS $maxrss KiB over 5 runs"
 
-section "6. library throughput of /bin/true: plain sandbox.Runner (no warm pool yet) vs bare os/exec vs bwrap"
+section "6. library throughput of /bin/true: sandbox.Pool (warm) and plain sandbox.Runner vs bare os/exec vs bwrap"
 "$WORK/bin/throughput" -seconds "$TP_SECONDS" -rounds "$TP_ROUNDS" -parallel 2 -policy "$STRICT" \
-	-modes jailrun,bare,bwrap -label lib -summary "$SUM" -- /bin/true | tee "$WORK/out/throughput.txt"
+	-modes pool,jailrun,bare,bwrap -label lib -summary "$SUM" -- /bin/true | tee "$WORK/out/throughput.txt"
 
 section "7. CPU-bound overhead: a ~$((CPU_TARGET_MS / 1000)) s bash loop, bare vs under jailrun — paired, $N_CPU rounds"
 loop() { echo "s=\$EPOCHREALTIME; i=0; while ((i<$1)); do ((i++)); done; e=\$EPOCHREALTIME; echo \$(( \${e/./} - \${s/./} ))"; }
@@ -195,7 +195,9 @@ cpu_inner=$(get cpu.jailrun.inner_ratio_vs_bare)
 	printf '%-52s best-effort %s, no cgroup limits %s, startup only %s\n' "CLI variants / strict, median of pairs" \
 		"$(get variants.best-effort.ratio_vs_strict)" "$(get variants.no-limits.ratio_vs_strict)" \
 		"$(get variants.startup.ratio_vs_strict)"
-	printf '%-52s %s runs/s, p50 %s ms, p99 %s ms (≥ 300 runs/s with a warm pool; no pool yet)\n' \
+	printf '%-52s %s runs/s, p50 %s ms, p99 %s ms (≥ 300 runs/s); %s of runs found a prepared sandbox\n' \
+		"library sequential, warm Pool" "$(get lib.sequential.pool.runs_per_s)" "$(get lib.sequential.pool.p50_ms)" "$(get lib.sequential.pool.p99_ms)" "$(get lib.pool.hit_ratio)"
+	printf '%-52s %s runs/s, p50 %s ms, p99 %s ms\n' \
 		"library sequential, plain Runner" "$tp_seq" "$(get lib.sequential.jailrun.p50_ms)" "$(get lib.sequential.jailrun.p99_ms)"
 	printf '%-52s %s runs/s, p50 %s ms, p99 %s ms\n' "library 2-way parallel, plain Runner" \
 		"$(get lib.parallel2.jailrun.runs_per_s)" "$(get lib.parallel2.jailrun.p50_ms)" "$(get lib.parallel2.jailrun.p99_ms)"
