@@ -2,11 +2,11 @@ package tests
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -193,7 +193,7 @@ func TestAuditSinkFailsClosed(t *testing.T) {
 // Runs record run.start and run.end once the launcher emits them (--audit on run).
 func TestAuditRunRecords(t *testing.T) {
 	requirePrivileged(t)
-	if help, _ := exec.Command(jailrunBin, "run", "--help").CombinedOutput(); !bytes.Contains(help, []byte("--audit")) {
+	if help, _ := jailrunCmd(context.Background(), "run", "--help").CombinedOutput(); !bytes.Contains(help, []byte("--audit")) {
 		t.Skip("jailrun run has no --audit flag yet: the launcher does not emit run records (issue 6)")
 	}
 	path := filepath.Join(t.TempDir(), "audit.log")

@@ -8,7 +8,6 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -121,7 +120,7 @@ func TestCopyOutRaceWithSymlinkSwap(t *testing.T) {
 	dir, pol := writableBox(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	c := exec.CommandContext(ctx, jailrunBin, "--policy", pol, "--", "/bin/sh", "-c", `
+	c := jailrunCmd(ctx, "--policy", pol, "--", "/bin/sh", "-c", `
 		cd /box || exit 1
 		echo safe > race
 		touch ready

@@ -94,8 +94,7 @@ func jailrun(t *testing.T, args []string, opts ...runOpt) run {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	c := exec.CommandContext(ctx, jailrunBin, full...)
-	c.Env = baseEnv()
+	c := jailrunCmd(ctx, full...)
 	var out, errb bytes.Buffer
 	c.Stdout, c.Stderr = &out, &errb
 	for _, o := range opts {
@@ -186,6 +185,15 @@ func alive(pid int) bool {
 	}
 	i := bytes.LastIndexByte(b, ')')
 	return i >= 0 && i+2 < len(b) && b[i+2] != 'Z' && b[i+2] != 'X'
+}
+
+// jailrunCmd is the one way these tests start the binary: with baseEnv, never the test's own environment,
+// so every run honours JAILRUN_CGROUP_PARENT (the v2 VM lane) and sees the same PATH and HOME. Tests that
+// run jailrun as another user (degraded_test.go) build their own.
+func jailrunCmd(ctx context.Context, args ...string) *exec.Cmd {
+	c := exec.CommandContext(ctx, jailrunBin, args...)
+	c.Env = baseEnv()
+	return c
 }
 
 // baseEnv is the environment jailrun runs with in these tests: a fixed PATH and HOME, plus where run cgroups

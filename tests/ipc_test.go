@@ -24,8 +24,7 @@ func runRaw(t *testing.T, stdin io.Reader, stdout io.Writer, args ...string) (co
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	c := exec.CommandContext(ctx, jailrunBin, args...)
-	c.Env = baseEnv()
+	c := jailrunCmd(ctx, args...)
 	var errb bytes.Buffer
 	c.Stdin, c.Stdout, c.Stderr = stdin, stdout, &errb
 	start := time.Now()
@@ -139,7 +138,11 @@ func TestInteractCLI(t *testing.T) {
 			code, stderr, _, took := runRaw(t, nil, io.Discard, "interact", "--result", resFile, "--transcript", transcript,
 				"--", "/bin/sh", "-c", tc.solution, "--", "/bin/sh", "-c", interactor)
 			res := readResult(t, resFile)
-			sol, inter := res["solution"].(map[string]any), res["interactor"].(map[string]any)
+			sol, okS := res["solution"].(map[string]any)
+			inter, okI := res["interactor"].(map[string]any)
+			if !okS || !okI { // a run that failed to start has no per-side results: fail, don't panic the binary
+				t.Fatalf("exit %d, result without solution/interactor: %v; stderr %q", code, res, stderr)
+			}
 			if code != tc.wantCode || inter["status"] != tc.wantInt || (tc.wantSol != "" && sol["status"] != tc.wantSol) {
 				t.Fatalf("exit %d, solution %v, interactor %v; stderr %q", code, sol["status"], inter["status"], stderr)
 			}
@@ -201,7 +204,7 @@ func TestPipeCLI(t *testing.T) {
 // launcher takes --channel (see docs/ipc.md).
 func TestChannelCLI(t *testing.T) {
 	requirePrivileged(t)
-	if help, _ := exec.Command(jailrunBin, "run", "--help").CombinedOutput(); !bytes.Contains(help, []byte("--channel")) {
+	if help, _ := jailrunCmd(context.Background(), "run", "--help").CombinedOutput(); !bytes.Contains(help, []byte("--channel")) {
 		t.Skip("jailrun run has no --channel flag yet: the launcher does not pass channels (issue 6)")
 	}
 	dir := t.TempDir()

@@ -1,6 +1,8 @@
 package tests
 
 import (
+	"bytes"
+	"context"
 	"fmt"
 	"os"
 	"os/exec"
@@ -260,11 +262,20 @@ func TestMissingControllerIsRefused(t *testing.T) {
 
 func startJailrun(t *testing.T, args ...string) *exec.Cmd {
 	t.Helper()
-	c := exec.Command(jailrunBin, args...)
+	c := jailrunCmd(context.Background(), args...)
+	c.Stderr = new(bytes.Buffer) // for failure messages: stderrOf(c) after Wait
 	if err := c.Start(); err != nil {
 		t.Fatal(err)
 	}
 	return c
+}
+
+// stderrOf is what a command from startJailrun wrote to stderr; read it only after Wait.
+func stderrOf(c *exec.Cmd) string {
+	if b, ok := c.Stderr.(*bytes.Buffer); ok {
+		return b.String()
+	}
+	return ""
 }
 
 // SIGTERM to jailrun stops the sandbox, removes its cgroup and exits as if killed by SIGTERM.
@@ -282,7 +293,7 @@ func TestSigtermCleansUp(t *testing.T) {
 	err := c.Wait()
 	ee, ok := err.(*exec.ExitError)
 	if !ok || ee.ExitCode() != 128+int(syscall.SIGTERM) {
-		t.Fatalf("want exit %d, got %v", 128+int(syscall.SIGTERM), err)
+		t.Fatalf("want exit %d, got %v; stderr %q", 128+int(syscall.SIGTERM), err, stderrOf(c))
 	}
 	waitGone(t, "sleep "+marker, 3*time.Second)
 	if left := cgroupsMatching(t, fmt.Sprintf(".%d.", c.Process.Pid)); len(left) > 0 {

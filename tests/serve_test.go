@@ -69,8 +69,7 @@ func startServe(t *testing.T, cfg string, args ...string) *serveProc {
 	sock := filepath.Join(dir, "jailrun.sock")
 	full := append([]string{"serve", "--socket", sock, "--config", cfgPath}, args...)
 	s := &serveProc{t: t, sock: sock, stderr: &lockedBuffer{}, exited: make(chan struct{})}
-	s.cmd = exec.Command(jailrunBin, full...)
-	s.cmd.Env = baseEnv()
+	s.cmd = jailrunCmd(context.Background(), full...)
 	s.cmd.Stderr = s.stderr
 	if err := s.cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -734,7 +733,7 @@ func TestServeStartupErrors(t *testing.T) {
 			}
 			// A later --socket wins over this default one.
 			args := append([]string{"serve", "--socket", filepath.Join(dir, "s.sock")}, tc.args...)
-			c := exec.Command(jailrunBin, args...)
+			c := jailrunCmd(context.Background(), args...)
 			var errb bytes.Buffer
 			c.Stderr = &errb
 			done := make(chan error, 1)

@@ -1,10 +1,10 @@
 package tests
 
 import (
+	"context"
 	"fmt"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -166,7 +166,7 @@ func TestSigkillOfJailrunKillsSandbox(t *testing.T) {
 	requirePrivileged(t)
 	before := mountCount(t)
 	marker := "8123.25"
-	c := exec.Command(jailrunBin, "--", "/bin/sh", "-c", "sleep "+marker+" & sleep "+marker+"; wait")
+	c := jailrunCmd(context.Background(), "--", "/bin/sh", "-c", "sleep "+marker+" & sleep "+marker+"; wait")
 	if err := c.Start(); err != nil {
 		t.Fatal(err)
 	}
