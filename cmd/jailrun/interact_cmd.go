@@ -186,7 +186,8 @@ func openOut(path string, def io.Writer, what string) (io.Writer, func(), error)
 
 func newCLIRunner() (*sandbox.Runner, error) {
 	r, err := sandbox.NewRunner(sandbox.Options{
-		Logf: func(format string, a ...any) { fmt.Fprintf(os.Stderr, "jailrun: warning: "+format+"\n", a...) },
+		CgroupParent: os.Getenv("JAILRUN_CGROUP_PARENT"),
+		Logf:         func(format string, a ...any) { fmt.Fprintf(os.Stderr, "jailrun: warning: "+format+"\n", a...) },
 	})
 	if err != nil {
 		return nil, mapRunError(err)

@@ -160,11 +160,13 @@ func runCommand(ctx context.Context, f *runFlags, argv []string) error {
 			return err
 		}
 	}
+	if got != nil {
+		// Stopped by a signal, even if it came while the sandbox was still being set up (the run then ends
+		// as a cancelled setup): jailrun exits as if killed by it, after cleaning up.
+		return &childExit{code: 128 + int(got.(syscall.Signal))}
+	}
 	if runErr != nil {
 		return mapRunError(runErr)
-	}
-	if got != nil {
-		return &childExit{code: 128 + int(got.(syscall.Signal))}
 	}
 	switch {
 	case res.Signal != 0:

@@ -114,7 +114,10 @@ func serve(c *cobra.Command, f *serveFlags) error {
 		return fail(exitUsage, "--tcp needs tenants with tokens in --config: TCP callers have no peer credentials")
 	}
 
-	runner, err := sandbox.NewRunner(sandbox.Options{Logf: func(format string, a ...any) { logf("warning: "+format, a...) }})
+	runner, err := sandbox.NewRunner(sandbox.Options{
+		CgroupParent: os.Getenv("JAILRUN_CGROUP_PARENT"),
+		Logf:         func(format string, a ...any) { logf("warning: "+format, a...) },
+	})
 	if err != nil {
 		return mapRunError(err)
 	}
@@ -136,7 +139,11 @@ func serve(c *cobra.Command, f *serveFlags) error {
 		}
 		pr.pools = append(pr.pools, p)
 	}
-	srv, err := service.New(service.Options{Runner: pr, Config: cfg, Logf: logf, AccessLog: f.accessLog})
+	srv, err := service.New(service.Options{Runner: pr, Config: cfg, Logf: logf, AccessLog: f.accessLog,
+		// Interactive runs are two cold sandboxes: the pools serve single runs.
+		Interact: func(ctx context.Context, a, b sandbox.Request, o sandbox.InteractOptions) (*sandbox.InteractResult, error) {
+			return sandbox.Interact(ctx, runner, a, b, o)
+		}})
 	if err != nil {
 		switch {
 		case errors.Is(err, policy.ErrRead):
