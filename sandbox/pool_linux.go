@@ -165,7 +165,7 @@ func (p *Pool) Run(ctx context.Context, req Request) (*Result, error) {
 			p.mu.Unlock()
 			continue
 		}
-		if err := fillCommandFor(l, &req); errors.Is(err, errCommandTooLarge) {
+		if err := fitsShared(l, &req); errors.Is(err, errCommandTooLarge) {
 			l.discard()
 			p.count(func(s *PoolStats) { s.Bypassed++ })
 			return p.r.Run(ctx, req)
@@ -183,9 +183,9 @@ func (p *Pool) Serves(s *policy.Settings) bool {
 	return s == p.s || reflect.DeepEqual(s, p.s)
 }
 
-// fillCommandFor checks that req's command fits the sandbox's shared memory (the real fill happens once the
-// fds are known, in sendCommand).
-func fillCommandFor(l *launch, req *Request) error {
+// fitsShared checks, before a prepared sandbox is committed to req, that its command will fit the shared
+// memory (sendCommand writes it once the fds are known).
+func fitsShared(l *launch, req *Request) error {
 	n := len(req.Argv[0]) + 64*len(req.Argv) + 1024
 	for _, a := range req.Argv {
 		n += len(a)

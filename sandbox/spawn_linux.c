@@ -224,6 +224,34 @@ static int remount_path(int rootfd, const char *dst, unsigned long flags) {
 	return r;
 }
 
+// parent_dir creates dst's parent directories (only on jailrun's own tmpfs mounts) and returns the parent
+// opened for real, with *name pointing at dst's last component: the place for op i to create its entry.
+static int parent_dir(struct jr_config *c, int i, int rootfd, const char *dst, const char **name) {
+	const char *slash = strrchr(dst, '/');
+	char parent[PATH_BUF];
+	*name = dst;
+	parent[0] = 0;
+	if (slash) {
+		size_t n = (size_t)(slash - dst);
+		if (n >= sizeof parent)
+			die(c, i, ENAMETOOLONG, 0);
+		memcpy(parent, dst, n);
+		parent[n] = 0;
+		*name = slash + 1;
+	}
+	int dir = walk(rootfd, parent, 0755, 0, 0);
+	if (dir < 0)
+		die(c, i, -dir, 0);
+	if (!may_create(dir))
+		die(c, i, EXDEV, 0);
+	// O_PATH fds cannot be used with openat for creation; reopen the directory for real.
+	int d = openat(dir, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	close(dir);
+	if (d < 0)
+		die(c, i, errno, 0);
+	return d;
+}
+
 static void run_ops(struct jr_config *c) {
 	char buf[64], buf2[64];
 	int rootfd = -1;
@@ -298,28 +326,8 @@ static void run_ops(struct jr_config *c) {
 			break;
 		case JR_OP_FILE: {
 			// Create the parent, then the file itself with O_EXCL|O_NOFOLLOW.
-			const char *slash = strrchr(op->dst, '/');
-			char parent[PATH_BUF];
-			const char *name = op->dst;
-			parent[0] = 0;
-			if (slash) {
-				size_t n = (size_t)(slash - op->dst);
-				if (n >= sizeof parent)
-					die(c, i, ENAMETOOLONG, 0);
-				memcpy(parent, op->dst, n);
-				parent[n] = 0;
-				name = slash + 1;
-			}
-			int dir = walk(rootfd, parent, 0755, 0, 0);
-			if (dir < 0)
-				die(c, i, -dir, 0);
-			if (!may_create(dir))
-				die(c, i, EXDEV, 0);
-			// O_PATH fds cannot be used with openat for creation; reopen the directory for real.
-			int d = openat(dir, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-			close(dir);
-			if (d < 0)
-				die(c, i, errno, 0);
+			const char *name;
+			int d = parent_dir(c, i, rootfd, op->dst, &name);
 			int f = openat(d, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, op->mode ? op->mode : 0644);
 			close(d);
 			if (f < 0)
@@ -340,27 +348,8 @@ static void run_ops(struct jr_config *c) {
 			continue;
 		}
 		case JR_OP_SYMLINK: {
-			const char *slash = strrchr(op->dst, '/');
-			char parent[PATH_BUF];
-			const char *name = op->dst;
-			parent[0] = 0;
-			if (slash) {
-				size_t n = (size_t)(slash - op->dst);
-				if (n >= sizeof parent)
-					die(c, i, ENAMETOOLONG, 0);
-				memcpy(parent, op->dst, n);
-				parent[n] = 0;
-				name = slash + 1;
-			}
-			int dir = walk(rootfd, parent, 0755, 0, 0);
-			if (dir < 0)
-				die(c, i, -dir, 0);
-			if (!may_create(dir))
-				die(c, i, EXDEV, 0);
-			int d = openat(dir, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-			close(dir);
-			if (d < 0)
-				die(c, i, errno, 0);
+			const char *name;
+			int d = parent_dir(c, i, rootfd, op->dst, &name);
 			if (symlinkat(op->src, d, name) < 0)
 				die(c, i, errno, 0);
 			close(d);

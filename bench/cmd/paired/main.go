@@ -14,10 +14,10 @@ package main
 import (
 	"flag"
 	"fmt"
+	"github.com/jailrun/jailrun/bench/internal/stats"
 	"io"
 	"os"
 	"os/exec"
-	"sort"
 	"strings"
 	"syscall"
 	"time"
@@ -50,7 +50,9 @@ func main() {
 		flag.Usage()
 		os.Exit(2)
 	}
-	openSummary(*sumFile)
+	if err := stats.OpenSummary(*sumFile); err != nil {
+		fatalf("%v", err)
+	}
 	var cmds []*command
 	for _, a := range flag.Args() {
 		name, line, ok := strings.Cut(a, "=")
@@ -118,10 +120,10 @@ func main() {
 		r := "(baseline)"
 		if c != base {
 			rs := ratios[c.name]
-			r = fmt.Sprintf("%.3f [%.3f, %.3f]", median(rs), quantile(rs, 0.1), quantile(rs, 0.9))
+			r = fmt.Sprintf("%.3f [%.3f, %.3f]", stats.Median(rs), stats.Quantile(rs, 0.1), stats.Quantile(rs, 0.9))
 		}
-		fmt.Printf("%-18s %9.3f %9.3f %9.3f %9.3f %9.3f %9d   %s\n", c.name, median(c.wall), quantile(c.wall, 0.9),
-			quantile(c.wall, 0), quantile(c.wall, 1), median(c.cpu), c.rss, r)
+		fmt.Printf("%-18s %9.3f %9.3f %9.3f %9.3f %9.3f %9d   %s\n", c.name, stats.Median(c.wall), stats.Quantile(c.wall, 0.9),
+			stats.Quantile(c.wall, 0), stats.Quantile(c.wall, 1), stats.Median(c.cpu), c.rss, r)
 	}
 	if outf != nil {
 		fmt.Printf("\nas reported by the commands themselves (ms):\n")
@@ -130,27 +132,27 @@ func main() {
 			r := "(baseline)"
 			if c != base {
 				rs := innerRatios[c.name]
-				r = fmt.Sprintf("%.4f [%.4f, %.4f]", median(rs), quantile(rs, 0.1), quantile(rs, 0.9))
+				r = fmt.Sprintf("%.4f [%.4f, %.4f]", stats.Median(rs), stats.Quantile(rs, 0.1), stats.Quantile(rs, 0.9))
 			}
-			fmt.Printf("%-18s %9.3f %9.3f %9.3f %9.3f   %s\n", c.name, median(c.inner), quantile(c.inner, 0.9),
-				quantile(c.inner, 0), quantile(c.inner, 1), r)
+			fmt.Printf("%-18s %9.3f %9.3f %9.3f %9.3f   %s\n", c.name, stats.Median(c.inner), stats.Quantile(c.inner, 0.9),
+				stats.Quantile(c.inner, 0), stats.Quantile(c.inner, 1), r)
 		}
 	}
 	for _, c := range cmds {
 		p := *label + "." + c.name + "."
 		if outf != nil {
-			summary(p+"inner_median_ms", "%.3f", median(c.inner))
+			stats.Add(p+"inner_median_ms", "%.3f", stats.Median(c.inner))
 			if c != base {
-				summary(p+"inner_ratio_vs_"+base.name, "%.5f", median(innerRatios[c.name]))
+				stats.Add(p+"inner_ratio_vs_"+base.name, "%.5f", stats.Median(innerRatios[c.name]))
 			}
 		}
-		summary(p+"median_ms", "%.3f", median(c.wall))
-		summary(p+"p90_ms", "%.3f", quantile(c.wall, 0.9))
-		summary(p+"cpu_median_ms", "%.3f", median(c.cpu))
-		summary(p+"maxrss_kib", "%d", c.rss)
+		stats.Add(p+"median_ms", "%.3f", stats.Median(c.wall))
+		stats.Add(p+"p90_ms", "%.3f", stats.Quantile(c.wall, 0.9))
+		stats.Add(p+"cpu_median_ms", "%.3f", stats.Median(c.cpu))
+		stats.Add(p+"maxrss_kib", "%d", c.rss)
 		if c != base {
-			summary(p+"ratio_vs_"+base.name, "%.4f", median(ratios[c.name]))
-			summary(p+"ratio_p90_vs_"+base.name, "%.4f", quantile(ratios[c.name], 0.9))
+			stats.Add(p+"ratio_vs_"+base.name, "%.4f", stats.Median(ratios[c.name]))
+			stats.Add(p+"ratio_p90_vs_"+base.name, "%.4f", stats.Quantile(ratios[c.name], 0.9))
 		}
 	}
 }
@@ -196,48 +198,6 @@ func runOnce(c *command, errf, outf *os.File) (wallMS, cpuMS float64, maxrss int
 		innerMS = us / 1000
 	}
 	return float64(wall) / 1e6, float64(cpu) / 1e6, ru.Maxrss, innerMS
-}
-
-func quantile(xs []float64, q float64) float64 {
-	if len(xs) == 0 {
-		return 0
-	}
-	c := append([]float64(nil), xs...)
-	sort.Float64s(c)
-	i := int(q*float64(len(c))+0.5) - 1
-	return c[min(max(i, 0), len(c)-1)]
-}
-
-func median(xs []float64) float64 {
-	if len(xs) == 0 {
-		return 0
-	}
-	c := append([]float64(nil), xs...)
-	sort.Float64s(c)
-	if n := len(c); n%2 == 0 {
-		return (c[n/2-1] + c[n/2]) / 2
-	}
-	return c[len(c)/2]
-}
-
-// summaryOut receives the "key value" lines for bench/run.sh (-summary FILE); nil when not asked for.
-var summaryOut *os.File
-
-func openSummary(path string) {
-	if path == "" {
-		return
-	}
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
-	if err != nil {
-		fatalf("%v", err)
-	}
-	summaryOut = f
-}
-
-func summary(key string, format string, a ...any) {
-	if summaryOut != nil {
-		fmt.Fprintf(summaryOut, "%s "+format+"\n", append([]any{key}, a...)...)
-	}
 }
 
 var tmpFiles []string

@@ -8,8 +8,8 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"github.com/jailrun/jailrun/bench/internal/stats"
 	"os"
-	"sort"
 	"time"
 
 	"github.com/jailrun/jailrun/policy"
@@ -60,8 +60,6 @@ func main() {
 		time.Sleep(3 * time.Millisecond) // let the pool refill: this is about the per-run path
 	}
 	for _, k := range order {
-		v := cols[k]
-		sort.Float64s(v)
-		fmt.Printf("%-22s %8.3f ms (n=%d)\n", k, v[len(v)/2], len(v))
+		fmt.Printf("%-22s %8.3f ms (n=%d)\n", k, stats.Median(cols[k]), len(cols[k]))
 	}
 }

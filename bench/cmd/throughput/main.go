@@ -19,10 +19,10 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"github.com/jailrun/jailrun/bench/internal/stats"
 	"os"
 	"os/exec"
 	"runtime"
-	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -37,7 +37,7 @@ var bwrapArgs = []string{"--unshare-all", "--die-with-parent", "--new-session",
 	"--ro-bind", "/usr", "/usr", "--ro-bind", "/bin", "/bin", "--ro-bind", "/lib", "/lib",
 	"--ro-bind", "/lib64", "/lib64", "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"}
 
-type stats struct {
+type tally struct {
 	mu   sync.Mutex
 	lat  []float64 // ms
 	busy time.Duration
@@ -56,7 +56,9 @@ func main() {
 	label := flag.String("label", "throughput", "prefix of the summary keys")
 	sumFile := flag.String("summary", "", "append \"key value\" lines to `FILE` (for bench/run.sh)")
 	flag.Parse()
-	openSummary(*sumFile)
+	if err := stats.OpenSummary(*sumFile); err != nil {
+		fatalf("%v", err)
+	}
 	argv := flag.Args()
 	if len(argv) == 0 {
 		argv = []string{"/bin/true"}
@@ -119,9 +121,9 @@ func main() {
 	fmt.Printf("%s: %v; %.1f s per mode and phase in %d alternating slices; policy %s; GOMAXPROCS %d\n",
 		*label, argv, *seconds, *rounds, s.Name, runtime.GOMAXPROCS(0))
 	for _, ph := range phases {
-		all := map[string]*stats{}
+		all := map[string]*tally{}
 		for _, m := range modes {
-			all[m] = &stats{}
+			all[m] = &tally{}
 		}
 		for round := 0; round < *rounds; round++ {
 			for j := range modes {
@@ -134,27 +136,27 @@ func main() {
 			st := all[m]
 			rate := float64(len(st.lat)) / st.busy.Seconds()
 			fmt.Printf("%-10s %-8s %7d %9.1f %8.3f %8.3f %8.3f %8.3f %6d\n", "", m, len(st.lat), rate,
-				quantile(st.lat, 0.5), quantile(st.lat, 0.9), quantile(st.lat, 0.99), quantile(st.lat, 1), st.errs)
+				stats.Quantile(st.lat, 0.5), stats.Quantile(st.lat, 0.9), stats.Quantile(st.lat, 0.99), stats.Quantile(st.lat, 1), st.errs)
 			if st.err != nil {
 				failed = true
 				fmt.Printf("%-10s first error: %v\n", "", st.err)
 			}
 			p := *label + "." + ph.name + "." + m + "."
-			summary(p+"runs_per_s", "%.2f", rate)
-			summary(p+"p50_ms", "%.3f", quantile(st.lat, 0.5))
-			summary(p+"p90_ms", "%.3f", quantile(st.lat, 0.9))
-			summary(p+"p99_ms", "%.3f", quantile(st.lat, 0.99))
-			summary(p+"errors", "%d", st.errs)
+			stats.Add(p+"runs_per_s", "%.2f", rate)
+			stats.Add(p+"p50_ms", "%.3f", stats.Quantile(st.lat, 0.5))
+			stats.Add(p+"p90_ms", "%.3f", stats.Quantile(st.lat, 0.9))
+			stats.Add(p+"p99_ms", "%.3f", stats.Quantile(st.lat, 0.99))
+			stats.Add(p+"errors", "%d", st.errs)
 		}
 	}
 	if ps := pool.Stats(); ps.Hits+ps.Misses > 0 {
 		fmt.Printf("\npool (size %d): %d runs found a prepared sandbox, %d ran cold (none ready), %d preparation failures\n",
 			ps.Size, ps.Hits, ps.Misses, ps.Failed)
-		summary(*label+".pool.hit_ratio", "%.4f", float64(ps.Hits)/float64(ps.Hits+ps.Misses))
+		stats.Add(*label+".pool.hit_ratio", "%.4f", float64(ps.Hits)/float64(ps.Hits+ps.Misses))
 	}
 	hwm, rss := procStatus("VmHWM"), procStatus("VmRSS")
 	fmt.Printf("\nthis process: VmHWM %d KiB (%.1f MiB), VmRSS %d KiB\n", hwm, float64(hwm)/1024, rss)
-	summary(*label+".vmhwm_kib", "%d", hwm)
+	stats.Add(*label+".vmhwm_kib", "%d", hwm)
 	if failed {
 		fmt.Fprintln(os.Stderr, "throughput: some runs failed (see errors above)")
 		os.Exit(1)
@@ -162,7 +164,7 @@ func main() {
 }
 
 // measure runs f from par goroutines for d and adds each run's latency to st.
-func measure(f func() error, par int, d time.Duration, st *stats) {
+func measure(f func() error, par int, d time.Duration, st *tally) {
 	var wg sync.WaitGroup
 	var stop atomic.Bool
 	start := time.Now()
@@ -210,36 +212,6 @@ func procStatus(key string) int64 {
 		}
 	}
 	return -1
-}
-
-func quantile(xs []float64, q float64) float64 {
-	if len(xs) == 0 {
-		return 0
-	}
-	c := append([]float64(nil), xs...)
-	sort.Float64s(c)
-	i := int(q*float64(len(c))+0.5) - 1
-	return c[min(max(i, 0), len(c)-1)]
-}
-
-// summaryOut receives the "key value" lines for bench/run.sh (-summary FILE); nil when not asked for.
-var summaryOut *os.File
-
-func openSummary(path string) {
-	if path == "" {
-		return
-	}
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
-	if err != nil {
-		fatalf("%v", err)
-	}
-	summaryOut = f
-}
-
-func summary(key string, format string, a ...any) {
-	if summaryOut != nil {
-		fmt.Fprintf(summaryOut, "%s "+format+"\n", append([]any{key}, a...)...)
-	}
 }
 
 func fatalf(format string, a ...any) {

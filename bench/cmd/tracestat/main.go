@@ -15,10 +15,10 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"github.com/jailrun/jailrun/bench/internal/stats"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sort"
 	"time"
 )
 
@@ -38,7 +38,9 @@ func main() {
 	label := flag.String("label", "trace", "prefix of the summary keys")
 	sumFile := flag.String("summary", "", "append \"key value\" lines to `FILE` (for bench/run.sh)")
 	flag.Parse()
-	openSummary(*sumFile)
+	if err := stats.OpenSummary(*sumFile); err != nil {
+		fatalf("%v", err)
+	}
 	dir, err := os.MkdirTemp("", "tracestat-")
 	if err != nil {
 		fatalf("%v", err)
@@ -84,7 +86,7 @@ func main() {
 	fmt.Printf("%d runs of %s %v\n", *n, *bin, args)
 	fmt.Printf("%-22s %9s %9s %9s\n", "phase", "median", "p90", "max")
 	for _, k := range order {
-		fmt.Printf("%-22s %9.3f %9.3f %9.3f\n", k, median(ms[k]), quantile(ms[k], 0.9), quantile(ms[k], 1))
+		fmt.Printf("%-22s %9.3f %9.3f %9.3f\n", k, stats.Median(ms[k]), stats.Quantile(ms[k], 0.9), stats.Quantile(ms[k], 1))
 	}
 	keys := map[string]string{"wait (exec→reaped)": "wait", "outside Run": "outside", "total (process)": "total"}
 	for _, k := range order {
@@ -92,50 +94,8 @@ func main() {
 		if s, ok := keys[k]; ok {
 			name = s
 		}
-		summary(*label+"."+name+".median_ms", "%.3f", median(ms[k]))
-		summary(*label+"."+name+".p90_ms", "%.3f", quantile(ms[k], 0.9))
-	}
-}
-
-func quantile(xs []float64, q float64) float64 {
-	if len(xs) == 0 {
-		return 0
-	}
-	c := append([]float64(nil), xs...)
-	sort.Float64s(c)
-	i := int(q*float64(len(c))+0.5) - 1
-	return c[min(max(i, 0), len(c)-1)]
-}
-
-func median(xs []float64) float64 {
-	if len(xs) == 0 {
-		return 0
-	}
-	c := append([]float64(nil), xs...)
-	sort.Float64s(c)
-	if n := len(c); n%2 == 0 {
-		return (c[n/2-1] + c[n/2]) / 2
-	}
-	return c[len(c)/2]
-}
-
-// summaryOut receives the "key value" lines for bench/run.sh (-summary FILE); nil when not asked for.
-var summaryOut *os.File
-
-func openSummary(path string) {
-	if path == "" {
-		return
-	}
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
-	if err != nil {
-		fatalf("%v", err)
-	}
-	summaryOut = f
-}
-
-func summary(key string, format string, a ...any) {
-	if summaryOut != nil {
-		fmt.Fprintf(summaryOut, "%s "+format+"\n", append([]any{key}, a...)...)
+		stats.Add(*label+"."+name+".median_ms", "%.3f", stats.Median(ms[k]))
+		stats.Add(*label+"."+name+".p90_ms", "%.3f", stats.Quantile(ms[k], 0.9))
 	}
 }
 
