@@ -110,18 +110,6 @@ type landlockPlan struct {
 	paths      []landlockPath
 }
 
-// LandlockInfo is what the result reports of the Landlock layer that was in force.
-type LandlockInfo struct {
-	ABI int `json:"abi"`
-	// Paths is the number of path rules; everything outside them is unreachable.
-	Paths int `json:"paths"`
-	// TCP is "denied" when TCP bind and connect are denied outright (a policy without network), else
-	// "not restricted".
-	TCP string `json:"tcp"`
-	// Scoped lists what the sandbox cannot reach outside itself: "abstract_unix_sockets", "signals".
-	Scoped []string `json:"scoped,omitempty"`
-}
-
 // llView maps a policy mount to the path the command sees it at and whether it exists there. Inside a
 // mount namespace that is its destination; in degraded mode (no mount namespace) it is the host path.
 type llView func(m policy.Mount) (path string, ok bool)

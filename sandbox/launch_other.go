@@ -45,3 +45,16 @@ func (p *Pool) Stats() PoolStats { return PoolStats{} }
 
 // Close does nothing on this platform.
 func (p *Pool) Close() error { return nil }
+
+// ProbeUserns reports user namespaces as unavailable on this platform.
+func ProbeUserns() UsernsStatus {
+	return UsernsStatus{Err: fmt.Sprintf("unsupported platform %s/%s", runtime.GOOS, runtime.GOARCH)}
+}
+
+// DetectContainer finds nothing on this platform.
+func DetectContainer() Container { return Container{} }
+
+// LandlockABI is an error on this platform.
+func LandlockABI() (int, error) {
+	return 0, fmt.Errorf("%w: unsupported platform %s/%s", ErrUnsupported, runtime.GOOS, runtime.GOARCH)
+}

@@ -136,6 +136,18 @@ type Enforced struct {
 	HostGID  uint32        `json:"host_gid"`
 }
 
+// LandlockInfo is what the result reports of the Landlock layer that was in force.
+type LandlockInfo struct {
+	ABI int `json:"abi"`
+	// Paths is the number of path rules; everything outside them is unreachable.
+	Paths int `json:"paths"`
+	// TCP is "denied" when TCP bind and connect are denied outright (a policy without network), else
+	// "not restricted".
+	TCP string `json:"tcp"`
+	// Scoped lists what the sandbox cannot reach outside itself: "abstract_unix_sockets", "signals".
+	Scoped []string `json:"scoped,omitempty"`
+}
+
 // Phase is one timed step of a launch.
 type Phase struct {
 	Name string  `json:"name"`
