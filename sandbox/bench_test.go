@@ -385,7 +385,7 @@ func (rl *rawLaunch) once(withFilter bool, sm samples) (err error) {
 	statusW.Close()
 
 	t = time.Now()
-	if err := writeIDMaps(pid, s.Process, rl.r); err != nil {
+	if err := writeIDMaps(pid, s.Process, &rl.r.plat.ids); err != nil {
 		return err
 	}
 	sm.add("idmap", time.Since(t))

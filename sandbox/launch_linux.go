@@ -29,10 +29,20 @@ type platform struct {
 	// refused unless it marks them best effort.
 	cg    *cgroups.Manager
 	cgErr error
+	// ids is what the sandbox's user and group map to, settled once: the id files and helpers are read
+	// here, not on every launch.
+	ids IDMappingInfo
 }
 
 func (r *Runner) initPlatform() error {
 	r.plat.root = os.Geteuid() == 0
+	ids, err := ResolveIDMapping(r.opts)
+	if err != nil {
+		return err
+	}
+	// Under IDMapAuto a fallback to the caller's ids is not logged on every run: the result's enforced.id_map
+	// says it, and `jailrun doctor` says why.
+	r.plat.ids = ids
 	m, err := cgroups.NewManager(cgroups.Options{Parent: r.opts.CgroupParent})
 	if err != nil {
 		r.plat.cgErr = err
@@ -586,35 +596,6 @@ func (l *launch) prepareSeccomp(cfg *spawnConfig) error {
 	return nil
 }
 
-// hostIDs are the host ids the sandbox's user maps to: the configured unprivileged ids when jailrun is
-// root, else the caller's own (the only ids an unprivileged user may map).
-func (r *Runner) hostIDs() (uid, gid uint32) {
-	if r.plat.root {
-		return r.opts.HostUID, r.opts.HostGID
-	}
-	return uint32(os.Getuid()), uint32(os.Getgid())
-}
-
-// writeIDMaps maps the sandbox's one user and group to unprivileged host ids. A privileged parent leaves
-// setgroups allowed so the child can clear its supplementary groups; an unprivileged one must deny it before
-// it may write a gid map (the groups it had stay, shown as nogroup inside).
-func writeIDMaps(pid int, p policy.Process, r *Runner) error {
-	base := "/proc/" + strconv.Itoa(pid)
-	hu, hg := r.hostIDs()
-	if err := os.WriteFile(base+"/uid_map", []byte(namespaces.IDMap{Inside: p.UID, Host: hu, Size: 1}.String()), 0); err != nil {
-		return fmt.Errorf("uid_map: %w", err)
-	}
-	if !r.plat.root {
-		if err := os.WriteFile(base+"/setgroups", []byte("deny"), 0); err != nil {
-			return fmt.Errorf("setgroups: %w", err)
-		}
-	}
-	if err := os.WriteFile(base+"/gid_map", []byte(namespaces.IDMap{Inside: p.GID, Host: hg, Size: 1}.String()), 0); err != nil {
-		return fmt.Errorf("gid_map: %w", err)
-	}
-	return nil
-}
-
 func (l *launch) enforced(cfg *spawnConfig) {
 	s := l.s
 	e := &l.res.Enforced
@@ -678,9 +659,9 @@ func (l *launch) enforced(cfg *spawnConfig) {
 	}
 	e.NoNewPrivs = cfg.noNewPrivs
 	e.UID, e.GID = s.Process.UID, s.Process.GID
-	e.HostUID, e.HostGID = s.Process.UID, s.Process.GID
+	e.HostUID, e.HostGID, e.IDMap = s.Process.UID, s.Process.GID, "none"
 	if ns.User {
-		e.HostUID, e.HostGID = l.r.hostIDs()
+		e.HostUID, e.HostGID, e.IDMap = l.r.plat.ids.HostUID, l.r.plat.ids.HostGID, l.r.plat.ids.Kind
 	}
 }
 
@@ -832,15 +813,18 @@ func (l *launch) prepare(pooled bool) (*spawnConfig, error) {
 		ctlFD:      -1,
 		plan:       plan,
 		userns:     s.Namespaces.User,
-		setGroups:  l.r.plat.root,
-		uid:        s.Process.UID,
-		gid:        s.Process.GID,
-		hostname:   s.Process.Hostname,
-		loopbackUp: s.Network.LoopbackUp,
-		umask:      s.Process.Umask,
-		noNewPrivs: s.Process.NoNewPrivs,
-		workdir:    s.Filesystem.Workdir,
-		allowed:    s.Command.AllowedCommands,
+		setGroups:  l.r.plat.root || l.r.plat.ids.Kind == "subordinate",
+		// See spawn_linux.c: with a subordinate uid, the command is not dumpable when the parent takes its
+		// seccomp listener.
+		listenerDumpable: !l.r.plat.root && l.r.plat.ids.Kind == "subordinate",
+		uid:              s.Process.UID,
+		gid:              s.Process.GID,
+		hostname:         s.Process.Hostname,
+		loopbackUp:       s.Network.LoopbackUp,
+		umask:            s.Process.Umask,
+		noNewPrivs:       s.Process.NoNewPrivs,
+		workdir:          s.Filesystem.Workdir,
+		allowed:          s.Command.AllowedCommands,
 	}
 	if !s.Namespaces.Mount {
 		cfg.plan = nil
@@ -952,7 +936,7 @@ func (l *launch) clone(cfg *spawnConfig) (sb *sandboxProc, step string, err erro
 		return nil, step, err
 	}
 	if l.s.Namespaces.User {
-		if err := writeIDMaps(pid, l.s.Process, l.r); err != nil {
+		if err := writeIDMaps(pid, l.s.Process, &l.r.plat.ids); err != nil {
 			return fail("write id maps", err)
 		}
 		l.phase("id maps")

@@ -46,6 +46,11 @@ func (p *Pool) Stats() PoolStats { return PoolStats{} }
 // Close does nothing on this platform.
 func (p *Pool) Close() error { return nil }
 
+// ResolveIDMapping is not available on this platform.
+func ResolveIDMapping(Options) (IDMappingInfo, error) {
+	return IDMappingInfo{}, fmt.Errorf("%w: unsupported platform %s/%s", ErrUnsupported, runtime.GOOS, runtime.GOARCH)
+}
+
 // ProbeUserns reports user namespaces as unavailable on this platform.
 func ProbeUserns() UsernsStatus {
 	return UsernsStatus{Err: fmt.Sprintf("unsupported platform %s/%s", runtime.GOOS, runtime.GOARCH)}

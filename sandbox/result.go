@@ -134,6 +134,11 @@ type Enforced struct {
 	GID      uint32        `json:"gid"`
 	HostUID  uint32        `json:"host_uid"`
 	HostGID  uint32        `json:"host_gid"`
+	// IDMap says where host_uid/host_gid come from: "fixed" (jailrun is root: the configured unprivileged
+	// ids, 65534 by default), "subordinate" (the caller's first /etc/subuid and /etc/subgid ids, mapped by
+	// newuidmap/newgidmap), "caller" (the caller's own ids) or "none" (no user namespace: the ids are the
+	// process's own on the host).
+	IDMap string `json:"id_map"`
 }
 
 // LandlockInfo is what the result reports of the Landlock layer that was in force.

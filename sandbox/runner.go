@@ -18,10 +18,51 @@ type Options struct {
 	// HostUID and HostGID are the unprivileged host ids the sandbox's user maps to (default 65534, nobody).
 	// They are never 0.
 	HostUID, HostGID uint32
+	// IDMapping chooses, for a Runner that is not root, which host ids the sandbox's user maps to. Root
+	// always maps to HostUID/HostGID.
+	IDMapping IDMapping
 	// CgroupParent is where run cgroups are created; default: a "jailrun" child of the caller's cgroup.
 	CgroupParent string
 	// Logf receives warnings jailrun must not keep to itself, such as a policy's unsafe opt-outs.
 	Logf func(format string, args ...any)
+}
+
+// IDMapping is how an unprivileged Runner maps the sandbox's user and group onto host ids.
+type IDMapping string
+
+const (
+	// IDMapAuto maps to the caller's first subordinate ids when /etc/subuid and /etc/subgid grant some and
+	// newuidmap/newgidmap are installed, else to the caller's own ids.
+	IDMapAuto IDMapping = ""
+	// IDMapSubordinate requires subordinate ids: NewRunner fails with ErrUnsupported, saying what is
+	// missing, when this host cannot provide them.
+	IDMapSubordinate IDMapping = "subordinate"
+	// IDMapCaller maps to the caller's own ids: the sandbox can then write what the caller can write in its
+	// writable bind mounts, and keeps the caller's supplementary groups (setgroups is denied).
+	IDMapCaller IDMapping = "caller"
+)
+
+// ParseIDMapping accepts "auto" (or ""), "subordinate" and "caller".
+func ParseIDMapping(s string) (IDMapping, error) {
+	switch s {
+	case "", "auto":
+		return IDMapAuto, nil
+	case string(IDMapSubordinate), string(IDMapCaller):
+		return IDMapping(s), nil
+	}
+	return "", fmt.Errorf("id mapping %q: want auto, subordinate or caller", s)
+}
+
+// IDMappingInfo is what a Runner maps the sandbox's user and group to on the host.
+type IDMappingInfo struct {
+	// Kind is "fixed" (root: Options.HostUID/HostGID), "subordinate" or "caller"; see Enforced.IDMap.
+	Kind    string `json:"kind"`
+	HostUID uint32 `json:"host_uid"`
+	HostGID uint32 `json:"host_gid"`
+	// Why says, for "caller" under IDMapAuto, why subordinate ids are not used and how to set them up.
+	Why string `json:"why,omitempty"`
+
+	newuidmap, newgidmap string
 }
 
 // Runner launches sandboxes. It is safe for concurrent use; create one per process and reuse it.

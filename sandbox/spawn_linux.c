@@ -558,6 +558,13 @@ __attribute__((noreturn)) static void exec_stage(struct jr_config *c) {
 	sigemptyset(&none);
 	if (sigprocmask(SIG_SETMASK, &none, NULL) < 0)
 		die(c, JR_STEP_SIGNALS, errno, 1);
+	// Changing to a subordinate host uid made this process non-dumpable, and its memory still belongs to the
+	// host's user namespace: an unprivileged parent could not take the listener below. Dumpable again, it is
+	// reachable by its own host uid and by the owner of its user namespace, the parent; nothing in the
+	// sandbox can address it yet (the reaper is the only other process, and exec resets the flag).
+	if (c->listener_dumpable && (c->seccomp_flags & SECCOMP_FILTER_FLAG_NEW_LISTENER) &&
+	    prctl(PR_SET_DUMPABLE, 1, 0, 0, 0) < 0)
+		die(c, JR_STEP_SECCOMP, errno, 1);
 	if (c->filter_len > 0) {
 		struct sock_fprog prog = {.len = (unsigned short)c->filter_len, .filter = c->filter};
 		long lfd = syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, c->seccomp_flags, &prog);

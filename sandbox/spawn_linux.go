@@ -51,6 +51,9 @@ type spawnConfig struct {
 	argv, envp    []string
 	landlock      *landlockPlan // nil: no Landlock layer
 	unprivileged  bool          // degraded mode: no capabilities to drop
+	// listenerDumpable: the parent is not root and the sandbox runs as a subordinate host uid, so the
+	// command must be dumpable for the parent's pidfd_getfd of its seccomp listener.
+	listenerDumpable bool
 }
 
 // arena owns the C allocations of one spawn.
@@ -186,6 +189,7 @@ func (s *spawnConfig) toC(a *arena) *C.struct_jr_config {
 	}
 	c.landlock = s.landlock.toC(a)
 	c.unprivileged = b2i(s.unprivileged)
+	c.listener_dumpable = b2i(s.listenerDumpable)
 	return c
 }
 

@@ -103,6 +103,7 @@ struct jr_config {
 
 	struct jr_landlock *landlock; // NULL: no Landlock layer; applied after no_new_privs, before seccomp
 	int unprivileged;             // degraded mode: no capabilities to drop, no CAP_SETPCAP to lock securebits
+	int listener_dumpable;        // an unprivileged parent takes the seccomp listener from another host uid
 };
 
 #define JR_POOL_MAX_FDS 64

@@ -20,6 +20,10 @@ type modeReport struct {
 	LandlockABI int                  `json:"landlock_abi"`
 	Landlock    string               `json:"landlock"`
 	Container   sandbox.Container    `json:"container"`
+	// IDs is what the sandbox's user and group map to on the host; IDsErr is set instead when
+	// $JAILRUN_ID_MAP asks for a mapping this host cannot provide.
+	IDs    *sandbox.IDMappingInfo `json:"id_mapping,omitempty"`
+	IDsErr string                 `json:"id_mapping_error,omitempty"`
 }
 
 // sandboxMode mirrors the launcher's decision (sandbox/degraded_linux.go) without running anything.
@@ -28,6 +32,12 @@ func sandboxMode(s *policy.Settings) (*modeReport, []string) {
 	r := &modeReport{Userns: sandbox.ProbeUserns(), Container: sandbox.DetectContainer()}
 	abi, llErr := sandbox.LandlockABI()
 	r.LandlockABI = abi
+	if ids, err := sandbox.ResolveIDMapping(sandbox.Options{IDMapping: envIDMapping()}); err != nil {
+		r.IDsErr = err.Error()
+		problems = append(problems, "id mapping: "+err.Error())
+	} else {
+		r.IDs = &ids
+	}
 	switch {
 	case llErr != nil:
 		r.Landlock = "unavailable: " + llErr.Error()
@@ -94,6 +104,19 @@ func printMode(w io.Writer, r *modeReport) {
 		for _, b := range r.Userns.Blockers {
 			fmt.Fprintf(w, "    blocked by\t%s %s\n", b.Knob, b.What)
 			fmt.Fprintf(w, "    fix\t%s\n", b.Fix)
+		}
+	}
+	switch {
+	case r.IDs == nil:
+		fmt.Fprintf(w, "  id mapping\t%s\n", r.IDsErr)
+	case r.IDs.Kind == "fixed":
+		fmt.Fprintf(w, "  id mapping\tthe sandbox's user is host uid %d, gid %d (jailrun is root)\n", r.IDs.HostUID, r.IDs.HostGID)
+	case r.IDs.Kind == "subordinate":
+		fmt.Fprintf(w, "  id mapping\tyour subordinate ids: host uid %d, gid %d (newuidmap/newgidmap)\n", r.IDs.HostUID, r.IDs.HostGID)
+	default:
+		fmt.Fprintf(w, "  id mapping\tyour own uid %d, gid %d: the sandbox can write what you can write in its writable bind mounts\n", r.IDs.HostUID, r.IDs.HostGID)
+		if r.IDs.Why != "" {
+			fmt.Fprintf(w, "    subordinate ids\tnot used: %s\n", r.IDs.Why)
 		}
 	}
 	fmt.Fprintf(w, "  landlock\t%s\n", r.Landlock)

@@ -187,6 +187,7 @@ func openOut(path string, def io.Writer, what string) (io.Writer, func(), error)
 func newCLIRunner() (*sandbox.Runner, error) {
 	r, err := sandbox.NewRunner(sandbox.Options{
 		CgroupParent: os.Getenv("JAILRUN_CGROUP_PARENT"),
+		IDMapping:    envIDMapping(),
 		Logf:         func(format string, a ...any) { fmt.Fprintf(os.Stderr, "jailrun: warning: "+format+"\n", a...) },
 	})
 	if err != nil {

@@ -24,6 +24,7 @@ type runFlags struct {
 	traceSetup bool
 	quiet      bool
 	cgParent   string
+	idMap      string
 	command    commandFlags
 	channels   []string
 	audit      auditFlags
@@ -38,6 +39,8 @@ func addRunFlags(c *cobra.Command, f *runFlags) {
 	fl.BoolVarP(&f.quiet, "quiet", "q", false, "do not print a one-line notice when a limit or the seccomp filter ends the run")
 	fl.StringVar(&f.cgParent, "cgroup-parent", os.Getenv("JAILRUN_CGROUP_PARENT"),
 		"create run cgroups under `CGROUP`: an absolute path from the hierarchy root, or relative to jailrun's own cgroup (default \"jailrun\", or $JAILRUN_CGROUP_PARENT)")
+	fl.StringVar(&f.idMap, "id-map", os.Getenv("JAILRUN_ID_MAP"),
+		"when not root, map the sandbox's user to `MODE`: auto (subordinate ids from /etc/subuid when newuidmap is installed, else your own), subordinate (required) or caller (your own ids) (default auto, or $JAILRUN_ID_MAP)")
 	addCommandFlags(c, &f.command)
 	fl.StringArrayVar(&f.channels, "channel", nil, "an extra fd for the child, relayed and accounted for: `NAME=fd:N[:KIND][,file=PATH|socket=PATH][,limit=SIZE][,capture=SIZE]`, KIND out (default), in, socket or seqpacket (repeatable; see docs/ipc.md)")
 	addAuditFlags(c, &f.audit)
@@ -128,8 +131,13 @@ func runCommand(ctx context.Context, f *runFlags, argv []string) error {
 		return err
 	}
 	defer lg.Close()
+	idMap, err := sandbox.ParseIDMapping(f.idMap)
+	if err != nil {
+		return fail(exitUsage, "--id-map: %v", err)
+	}
 	runner, err := sandbox.NewRunner(sandbox.Options{
 		CgroupParent: f.cgParent,
+		IDMapping:    idMap,
 		Logf:         func(format string, a ...any) { fmt.Fprintf(os.Stderr, "jailrun: warning: "+format+"\n", a...) },
 	})
 	if err != nil {
@@ -217,4 +225,14 @@ func mapRunError(err error) error {
 		return &exitError{code: exitPolicy, err: err}
 	}
 	return &exitError{code: exitInternal, err: err}
+}
+
+// envIDMapping is $JAILRUN_ID_MAP for the commands without an --id-map flag; an invalid value is passed on
+// as it is, and NewRunner refuses it with the reason.
+func envIDMapping() sandbox.IDMapping {
+	m, err := sandbox.ParseIDMapping(os.Getenv("JAILRUN_ID_MAP"))
+	if err != nil {
+		return sandbox.IDMapping(os.Getenv("JAILRUN_ID_MAP"))
+	}
+	return m
 }

@@ -116,6 +116,7 @@ func serve(c *cobra.Command, f *serveFlags) error {
 
 	runner, err := sandbox.NewRunner(sandbox.Options{
 		CgroupParent: os.Getenv("JAILRUN_CGROUP_PARENT"),
+		IDMapping:    envIDMapping(),
 		Logf:         func(format string, a ...any) { logf("warning: "+format, a...) },
 	})
 	if err != nil {
