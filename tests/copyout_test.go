@@ -46,7 +46,7 @@ func writableBox(t *testing.T) (dir, pol string) {
 }
 
 func TestCopyOutAfterHostileRun(t *testing.T) {
-	requirePrivileged(t)
+	requireRoot(t) // chowns its box to the sandbox user, 65534
 	dir, pol := writableBox(t)
 	r := jailrun(t, []string{"--policy", pol, "--", "/bin/sh", "-c", `
 		cd /box || exit 1
@@ -116,7 +116,7 @@ func TestCopyOutAfterHostileRun(t *testing.T) {
 // The sandbox swaps a regular file and a symlink to /etc/shadow as fast as it can while the host copies:
 // whatever the interleaving, the host reads the regular file or refuses, never the link's target.
 func TestCopyOutRaceWithSymlinkSwap(t *testing.T) {
-	requirePrivileged(t)
+	requireRoot(t) // chowns its box to the sandbox user, 65534
 	dir, pol := writableBox(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -173,7 +173,7 @@ func TestCopyOutRaceWithSymlinkSwap(t *testing.T) {
 
 // Copy-in never writes through a link the sandbox planted, and the sandbox then sees what was copied.
 func TestCopyInThenRun(t *testing.T) {
-	requirePrivileged(t)
+	requireRoot(t) // chowns its box to the sandbox user, 65534
 	dir, pol := writableBox(t)
 	if r := jailrun(t, []string{"--policy", pol, "--", "/bin/sh", "-c", "ln -s /etc/passwd /box/planted && ln -s /nonexistent-jailrun /box/dangling"}); r.code != 0 {
 		t.Fatalf("planting run: %v", r)

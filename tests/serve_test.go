@@ -290,10 +290,10 @@ func loadConfig(maxConc int) string {
 	return fmt.Sprintf(`{
   "max_concurrent": %d, "max_queue": 512,
   "tenants": [
-    {"name": "load", "uids": [0], "policies": ["strict", "interpreter", "interactive"], "max_concurrent": %d, "max_queue": 512},
+    {"name": "load", "uids": [%d], "policies": ["strict", "interpreter", "interactive"], "max_concurrent": %d, "max_queue": 512},
     {"name": "tiny", "token": %q, "policies": ["strict"], "max_concurrent": 1, "max_queue": 0}
   ]
-}`, maxConc, maxConc, tinyToken)
+}`, maxConc, os.Getuid(), maxConc, tinyToken)
 }
 
 // loadCase is one kind of program in the burst and the one correct answer for it.

@@ -16,7 +16,7 @@ VM_TEST_TIMEOUT ?= 4m
 # 1: a second pass as uid 65534 in a delegated cgroup, with JAILRUN_ROOTLESS=1.
 VM_ROOTLESS ?= 1
 # Seconds the whole VM may run before the lane fails with 125.
-VM_TIMEOUT ?= 480
+VM_TIMEOUT ?= 720
 VM_MEM ?= 2G
 VM_SMP ?= 2
 # Downloads (per package version), the initramfs, the test binaries and the console log. Gitignored.
