@@ -25,14 +25,8 @@ func ResolveIDMapping(o Options) (IDMappingInfo, error) {
 	}
 	o.IDMapping = m
 	if os.Geteuid() == 0 {
-		uid, gid := o.HostUID, o.HostGID
-		if uid == 0 {
-			uid = 65534
-		}
-		if gid == 0 {
-			gid = 65534
-		}
-		return IDMappingInfo{Kind: "fixed", HostUID: uid, HostGID: gid}, nil
+		o = o.withDefaults()
+		return IDMappingInfo{Kind: "fixed", HostUID: o.HostUID, HostGID: o.HostGID}, nil
 	}
 	caller := IDMappingInfo{Kind: "caller", HostUID: uint32(os.Getuid()), HostGID: uint32(os.Getgid())}
 	if o.IDMapping == IDMapCaller {

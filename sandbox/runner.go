@@ -65,15 +65,8 @@ type IDMappingInfo struct {
 	newuidmap, newgidmap string
 }
 
-// Runner launches sandboxes. It is safe for concurrent use; create one per process and reuse it.
-type Runner struct {
-	opts Options
-	seq  atomic.Uint64
-	plat platform
-}
-
-// NewRunner checks that this host can run sandboxes at all and prepares what runs share.
-func NewRunner(o Options) (*Runner, error) {
+// withDefaults fills what the caller left zero: host ids 65534 (never 0), a silent Logf.
+func (o Options) withDefaults() Options {
 	if o.HostUID == 0 {
 		o.HostUID = 65534
 	}
@@ -83,7 +76,19 @@ func NewRunner(o Options) (*Runner, error) {
 	if o.Logf == nil {
 		o.Logf = func(string, ...any) {}
 	}
-	r := &Runner{opts: o}
+	return o
+}
+
+// Runner launches sandboxes. It is safe for concurrent use; create one per process and reuse it.
+type Runner struct {
+	opts Options
+	seq  atomic.Uint64
+	plat platform
+}
+
+// NewRunner checks that this host can run sandboxes at all and prepares what runs share.
+func NewRunner(o Options) (*Runner, error) {
+	r := &Runner{opts: o.withDefaults()}
 	if err := r.initPlatform(); err != nil {
 		return nil, err
 	}

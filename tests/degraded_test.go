@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -93,22 +92,7 @@ func unprivileged(t *testing.T, dir string, harness bool, args ...string) run {
 	}
 	var out, errb bytes.Buffer
 	c.Stdout, c.Stderr = &out, &errb
-	err := c.Run()
-	r := run{stdout: out.String(), stderr: errb.String()}
-	if ee, ok := err.(*exec.ExitError); ok {
-		r.code = ee.ExitCode()
-		if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
-			r.code = 128 + int(ws.Signal())
-		}
-	} else if err != nil {
-		t.Fatalf("running %v: %v", argv, err)
-	}
-	if b, err := os.ReadFile(resFile); err == nil {
-		if err := json.Unmarshal(b, &r.result); err != nil {
-			t.Fatalf("result file is not JSON: %v\n%s", err, b)
-		}
-	}
-	return r
+	return collect(t, c, &out, &errb, resFile)
 }
 
 func writeShared(t *testing.T, dir, name, body string) string {

@@ -118,6 +118,13 @@ func jailrun(t *testing.T, args []string, opts ...runOpt) run {
 	for _, o := range opts {
 		o(c)
 	}
+	return collect(t, c, &out, &errb, resFile)
+}
+
+// collect runs c (its stdout and stderr going to out and errb) and returns what happened: the exit code
+// (128+N for a signal) and the --result file, when the run wrote one.
+func collect(t *testing.T, c *exec.Cmd, out, errb *bytes.Buffer, resFile string) run {
+	t.Helper()
 	err := c.Run()
 	r := run{stdout: out.String(), stderr: errb.String()}
 	if ee, ok := err.(*exec.ExitError); ok {
@@ -126,7 +133,7 @@ func jailrun(t *testing.T, args []string, opts ...runOpt) run {
 			r.code = 128 + int(ws.Signal())
 		}
 	} else if err != nil {
-		t.Fatalf("running %v: %v", full, err)
+		t.Fatalf("running %v: %v", c.Args, err)
 	}
 	if b, err := os.ReadFile(resFile); err == nil {
 		if err := json.Unmarshal(b, &r.result); err != nil {

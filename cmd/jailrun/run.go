@@ -227,12 +227,6 @@ func mapRunError(err error) error {
 	return &exitError{code: exitInternal, err: err}
 }
 
-// envIDMapping is $JAILRUN_ID_MAP for the commands without an --id-map flag; an invalid value is passed on
-// as it is, and NewRunner refuses it with the reason.
-func envIDMapping() sandbox.IDMapping {
-	m, err := sandbox.ParseIDMapping(os.Getenv("JAILRUN_ID_MAP"))
-	if err != nil {
-		return sandbox.IDMapping(os.Getenv("JAILRUN_ID_MAP"))
-	}
-	return m
-}
+// envIDMapping is $JAILRUN_ID_MAP for the commands without an --id-map flag; NewRunner parses it and refuses
+// an invalid value with the reason.
+func envIDMapping() sandbox.IDMapping { return sandbox.IDMapping(os.Getenv("JAILRUN_ID_MAP")) }
