@@ -22,6 +22,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/jailrun/jailrun/internal/testenv"
 	"github.com/jailrun/jailrun/policy"
 )
 
@@ -52,10 +53,7 @@ func needKernel(t *testing.T) {
 
 func skipOrFail(t *testing.T, format string, a ...any) {
 	t.Helper()
-	if os.Getenv("JAILRUN_REQUIRE_PRIVILEGED") == "1" {
-		t.Fatalf("JAILRUN_REQUIRE_PRIVILEGED=1 but: "+format, a...)
-	}
-	t.Skipf(format, a...)
+	testenv.SkipOrFail(t, format, a...)
 }
 
 const (
@@ -394,12 +392,12 @@ func TestKernelStrict(t *testing.T) {
 	})
 	t.Run("int80", func(t *testing.T) {
 		if runtime.GOARCH != "amd64" {
-			t.Skip("int 0x80 is x86")
+			testenv.SkipMissingFeature(t, "IA32 emulation", "int 0x80 exists only on x86")
 		}
 		// Without a filter, int 0x80 must work here for the check to mean anything (kernels built without
 		// IA32 emulation, or booted with ia32_emulation=0, refuse it themselves).
 		if free := runProbe(t, "", "int80"); free.Signal != 0 || free.Ret <= 0 {
-			t.Skipf("int 0x80 does not work on this kernel even without a filter (%+v)", free)
+			testenv.SkipMissingFeature(t, "IA32 emulation", fmt.Sprintf("int 0x80 without a filter: %+v", free))
 		}
 		if got := runProbe(t, "strict", "int80"); got.Signal != syscall.SIGSYS {
 			t.Errorf("int 0x80 under strict: want killed by SIGSYS, got %+v", got)

@@ -1,0 +1,34 @@
+// Package testenv is the one place tests decide whether to skip.
+//
+// There are two kinds of skip, and they must not be confused:
+//
+//   - A privilege skip (SkipOrFail): the test needs root, namespaces or cgroups that this process was not
+//     given. CI sets JAILRUN_REQUIRE_PRIVILEGED=1, which turns such a skip into a failure, because CI is set
+//     up to provide them and a skip there would hide a broken setup.
+//   - A kernel-feature skip (SkipMissingFeature): the test needs something this kernel was built or booted
+//     without (IA32 emulation, say). No amount of privilege provides it, so it stays a skip under
+//     JAILRUN_REQUIRE_PRIVILEGED=1, and it names the feature so the reader knows what was not tested.
+package testenv
+
+import (
+	"os"
+	"testing"
+)
+
+// RequirePrivileged says whether privilege skips are failures (JAILRUN_REQUIRE_PRIVILEGED=1, as in CI).
+func RequirePrivileged() bool { return os.Getenv("JAILRUN_REQUIRE_PRIVILEGED") == "1" }
+
+// SkipOrFail skips the test for lack of privilege, or fails it when privilege is required.
+func SkipOrFail(t testing.TB, format string, a ...any) {
+	t.Helper()
+	if RequirePrivileged() {
+		t.Fatalf("JAILRUN_REQUIRE_PRIVILEGED=1 but: "+format, a...)
+	}
+	t.Skipf(format, a...)
+}
+
+// SkipMissingFeature skips because the kernel lacks feature; detail says how that was found out.
+func SkipMissingFeature(t testing.TB, feature, detail string) {
+	t.Helper()
+	t.Skipf("kernel feature missing: %s (%s); not a privilege skip", feature, detail)
+}
