@@ -152,6 +152,9 @@ func validateRequest(req *Request) error {
 	if err := ipc.ValidateAll(req.Channels); err != nil {
 		return fmt.Errorf("%w: %w", ErrPolicy, err)
 	}
+	if err := commandFromTemplate(req); err != nil {
+		return err
+	}
 	if len(req.Argv) == 0 || req.Argv[0] == "" {
 		return fmt.Errorf("%w: no command", ErrPolicy)
 	}
@@ -165,5 +168,32 @@ func validateRequest(req *Request) error {
 			return fmt.Errorf("%w: environment contains a NUL byte", ErrPolicy)
 		}
 	}
+	return nil
+}
+
+// commandFromTemplate enforces a policy's command template for every entry point: a policy that has one
+// accepts only its parameters, never an argv of the caller's choosing (which could run any program, or
+// append options to an allowed one). The expanded argv replaces req.Argv.
+func commandFromTemplate(req *Request) error {
+	if req.fromTemplate {
+		return nil
+	}
+	c := req.Policy.Command
+	if len(c.Template) == 0 {
+		if len(req.Params) > 0 {
+			return fmt.Errorf("%w: %w", ErrPolicy, &ArgError{What: "params",
+				Reason: fmt.Sprintf("are refused: policy %s has no command template to fill in; give the command as argv", req.Policy.Name)})
+		}
+		return nil
+	}
+	if len(req.Argv) > 0 {
+		return fmt.Errorf("%w: %w", ErrPolicy, &ArgError{What: "argv",
+			Reason: fmt.Sprintf("is refused: policy %s fixes the command with a template; give only its parameters (%s)", req.Policy.Name, declared(c))})
+	}
+	argv, err := ExpandTemplate(c, req.Params)
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrPolicy, err)
+	}
+	req.Argv, req.fromTemplate = argv, true
 	return nil
 }

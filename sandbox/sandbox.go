@@ -52,8 +52,13 @@ type Request struct {
 	// Policy is the compiled policy (policy.Load, policy.Builtin).
 	Policy *policy.Settings
 	// Argv is the command. Argv[0] is a path inside the sandbox, or a name looked up in the sandbox's PATH
-	// (never the host's).
+	// (never the host's). It must be empty when the policy has a command template: such a policy fixes the
+	// command, and the caller gives only the template's parameters, in Params.
 	Argv []string
+	// Params are the values of the policy's command template parameters (policy "command.params"); each
+	// becomes exactly one argument, checked for its declared type (ExpandTemplate). They are refused when
+	// the policy has no template.
+	Params map[string]string
 	// Env is the caller's environment that the policy's env allowlist may copy from. Nothing else of it
 	// reaches the child.
 	Env []string
@@ -67,6 +72,9 @@ type Request struct {
 	// Channels are extra fds passed to the child beyond stdio, each relayed to its endpoint and accounted
 	// for in Result.Channels (see ipc.Channel). The run owns them: it prepares, starts and finishes them.
 	Channels []*ipc.Channel
+	// fromTemplate is set once Argv has been expanded from the policy's template, so that the layers a
+	// request passes through (Pool, Interact, Pipeline, Runner) check it once. Callers cannot set it.
+	fromTemplate bool
 	// Audit, when set, receives the run's records: run.start before the sandbox is created (its failure
 	// fails the run before anything starts, unless the logger is best-effort), channel.open and
 	// channel.close, limit.hit, seccomp.violation and run.end.

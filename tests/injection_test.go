@@ -1,6 +1,7 @@
 package tests
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -10,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/jailrun/jailrun/sandbox"
 )
 
 // The hostile-input corpus of the injection issue, through every way of giving jailrun a command. Each
@@ -338,4 +341,49 @@ func TestAllowedCommandsSymlinkAndScript(t *testing.T) {
 			t.Errorf("%q ran a program outside allowed_commands: %s", args, short(r.String()))
 		}
 	}
+}
+
+// A policy's command template holds through every entry point, not only `jailrun run`: pipe and interact
+// (library calls underneath) and `jailrun serve` refuse an argv for such a policy, so a caller can neither
+// run another program nor append options to the allowed one; the service takes the template's params.
+func TestTemplateEnforcedEverywhere(t *testing.T) {
+	requirePrivileged(t)
+	probe := probeDir(t)
+	pol := probePolicy(t, probe, `"command": {"template": ["/probe/argvprobe", "{w}"], "params": {"w": {"type": "word"}},
+    "allowed_commands": ["/probe/argvprobe"]}`)
+	t.Run("cli", func(t *testing.T) {
+		for _, args := range [][]string{
+			{"--policy", pol, "--", "/bin/sh", "-c", "id"},
+			{"pipe", "--policy", pol, "--", "/bin/sh", "-c", "id", "--", "/bin/cat"},
+			{"pipe", "--policy", pol, "--", "/probe/argvprobe", "--evil", "--", "/bin/cat"},
+			{"interact", "--policy", pol, "--", "/bin/sh", "-c", "id", "--", "/bin/cat"},
+		} {
+			r := jailrun(t, args)
+			if r.code != 2 || strings.Contains(r.stdout, "uid=") || strings.Contains(r.stdout, "--evil") || !strings.Contains(r.stderr, "fixes the command with a template") {
+				t.Errorf("%q: want a refusal (exit 2) naming the template, got %s", args, short(r.String()))
+			}
+		}
+	})
+	t.Run("serve", func(t *testing.T) {
+		s := startServe(t, fmt.Sprintf(`{"tenants": [{"name": "t", "uids": [%d], "policies": [%q]}]}`, os.Getuid(), pol))
+		ctx := context.Background()
+		for _, argv := range [][]string{{"/bin/sh", "-c", "id"}, {"/probe/argvprobe", "--evil"}} {
+			a := s.run(ctx, "", map[string]any{"policy": pol, "argv": argv})
+			if a.code != 422 || a.body.Error == nil || a.body.Error.Kind != "policy" || !strings.Contains(a.body.Error.Message, "template") || a.body.Result != nil {
+				t.Errorf("argv %q: want 422 policy naming the template and no run, got %d %s", argv, a.code, short(a.raw))
+			}
+		}
+		a := s.run(ctx, "", map[string]any{"policy": pol, "params": map[string]string{"w": "-rf"}})
+		if a.code != 422 || a.body.Error == nil || !strings.Contains(a.body.Error.Message, `parameter "w"`) {
+			t.Errorf("a dash value: want 422 naming the parameter, got %d %s", a.code, short(a.raw))
+		}
+		a = s.run(ctx, "", map[string]any{"policy": pol, "params": map[string]string{"w": "hello"}})
+		if a.code != 200 || a.body.Result == nil || a.body.Result.Status != sandbox.StatusOK || strings.TrimSpace(a.body.Stdout) != `["/probe/argvprobe","hello"]` {
+			t.Errorf("params: want the template's argv, got %d %s", a.code, short(a.raw))
+		}
+		a = s.run(ctx, "", map[string]any{"policy": "strict", "params": map[string]string{"w": "x"}})
+		if a.code != 403 {
+			t.Errorf("a policy the tenant lacks: %d %s", a.code, short(a.raw))
+		}
+	})
 }

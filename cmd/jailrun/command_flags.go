@@ -43,54 +43,59 @@ func (f *commandFlags) given() bool {
 
 func (f *commandFlags) changed(name string) bool { return f.fs != nil && f.fs.Changed(name) }
 
-// buildArgv decides the child's argv from the policy's template, the command flags and the arguments
-// after "--" (rest). A misuse (two ways at once, a parameter without a template, no command at all) is an
-// exitUsage error; so is a value the template or the splitter refuses, with one line naming it.
-func buildArgv(s *policy.Settings, f *commandFlags, rest []string) ([]string, error) {
+// buildArgv decides the child's argv from the command flags and the arguments after "--" (rest), or, for
+// a policy with a command template, the template's parameters (argv is then nil: the library expands the
+// template itself, as it does for every entry point, and refuses an argv). A misuse (two ways at once, a
+// parameter without a template, no command at all) is an exitUsage error; so is a value the template or
+// the splitter refuses, with one line naming it: the template is expanded here once too, so that such a
+// value is a usage error before anything is set up.
+func buildArgv(s *policy.Settings, f *commandFlags, rest []string) ([]string, map[string]string, error) {
 	usage := func(format string, a ...any) error { return fail(exitUsage, format, a...) }
 	hasCmd, hasShell := f.changed("cmd"), f.changed("shell")
 	if len(s.Command.Template) > 0 {
 		switch {
 		case hasCmd:
-			return nil, usage("--cmd: policy %s fixes the command with a template; give its parameters with --param NAME=VALUE", s.Name)
+			return nil, nil, usage("--cmd: policy %s fixes the command with a template; give its parameters with --param NAME=VALUE", s.Name)
 		case hasShell:
-			return nil, usage("--shell: policy %s fixes the command with a template; give its parameters with --param NAME=VALUE", s.Name)
+			return nil, nil, usage("--shell: policy %s fixes the command with a template; give its parameters with --param NAME=VALUE", s.Name)
 		case len(rest) > 0:
-			return nil, usage("policy %s fixes the command with a template; give its parameters with --param NAME=VALUE instead of a command after --", s.Name)
+			return nil, nil, usage("policy %s fixes the command with a template; give its parameters with --param NAME=VALUE instead of a command after --", s.Name)
 		}
 		params, err := parseParams(f.params)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
-		argv, err := sandbox.ExpandTemplate(s.Command, params)
-		if err != nil {
-			return nil, argError(err)
+		if _, err := sandbox.ExpandTemplate(s.Command, params); err != nil {
+			return nil, nil, argError(err)
 		}
-		return argv, nil
+		if params == nil {
+			params = map[string]string{}
+		}
+		return nil, params, nil
 	}
 	if len(f.params) > 0 {
-		return nil, usage("--param: policy %s has no command template to fill in", s.Name)
+		return nil, nil, usage("--param: policy %s has no command template to fill in", s.Name)
 	}
 	switch {
 	case hasCmd && hasShell:
-		return nil, usage("--cmd and --shell cannot be used together")
+		return nil, nil, usage("--cmd and --shell cannot be used together")
 	case hasCmd && len(rest) > 0:
-		return nil, usage("--cmd and a command after -- cannot be used together")
+		return nil, nil, usage("--cmd and a command after -- cannot be used together")
 	case hasCmd:
 		argv, err := sandbox.SplitCommand(f.cmd)
 		if err != nil {
-			return nil, argError(err)
+			return nil, nil, argError(err)
 		}
-		return argv, nil
+		return argv, nil, nil
 	case hasShell:
 		if f.shell == "" {
-			return nil, usage("--shell: the script is empty")
+			return nil, nil, usage("--shell: the script is empty")
 		}
-		return sandbox.Shell(f.shell, rest...), nil
+		return sandbox.Shell(f.shell, rest...), nil, nil
 	case len(rest) == 0:
-		return nil, usage("no command: give -- COMMAND [ARGS...], --cmd, --shell, or a policy with a command template")
+		return nil, nil, usage("no command: give -- COMMAND [ARGS...], --cmd, --shell, or a policy with a command template")
 	}
-	return rest, nil
+	return rest, nil, nil
 }
 
 // parseParams turns repeated NAME=VALUE flags into a map. The value is everything after the first '='

@@ -98,7 +98,8 @@ func runCommand(ctx context.Context, f *runFlags, argv []string) error {
 	if err != nil {
 		return err
 	}
-	if argv, err = buildArgv(s, &f.command, argv); err != nil {
+	argv, params, err := buildArgv(s, &f.command, argv)
+	if err != nil {
 		return err
 	}
 	if ctx == nil {
@@ -148,6 +149,7 @@ func runCommand(ctx context.Context, f *runFlags, argv []string) error {
 	res, runErr := runner.Run(ctx, sandbox.Request{
 		Policy:     s,
 		Argv:       argv,
+		Params:     params,
 		Env:        os.Environ(),
 		Stdin:      os.Stdin,
 		Stdout:     os.Stdout,
@@ -221,6 +223,10 @@ func mapRunError(err error) error {
 		return &exitError{code: exitCannotExec, err: err}
 	case errors.Is(err, sandbox.ErrUnsupported):
 		return &exitError{code: exitUnsupported, err: err}
+	case errors.Is(err, sandbox.ErrArgument):
+		// A refused command (an argv where the policy's template fixes the command, a bad parameter): the
+		// same usage error the flags give.
+		return &exitError{code: exitUsage, err: err}
 	case errors.Is(err, sandbox.ErrPolicy):
 		return &exitError{code: exitPolicy, err: err}
 	}

@@ -19,8 +19,12 @@ const APIVersion = "v1"
 type RunRequest struct {
 	// Policy names one of the caller's allowed policies, exactly as the tenant's allowlist spells it.
 	Policy string `json:"policy"`
-	// Argv is the command: a path inside the sandbox or a name looked up in the sandbox's PATH.
-	Argv []string `json:"argv"`
+	// Argv is the command: a path inside the sandbox or a name looked up in the sandbox's PATH. It is
+	// refused (422) for a policy with a command template, which takes Params instead.
+	Argv []string `json:"argv,omitempty"`
+	// Params fill the policy's command template, NAME: VALUE; each value becomes exactly one argument,
+	// checked for the parameter's declared type. Refused for a policy without a template.
+	Params map[string]string `json:"params,omitempty"`
 	// Env offers "K=V" entries to the policy's env allowlist; anything the policy does not allow is dropped.
 	Env []string `json:"env,omitempty"`
 	// Stdin is the child's standard input as text; StdinBase64 is the same as base64. At most one is set;
@@ -80,10 +84,11 @@ type InteractRequest struct {
 
 // Side is one program of an interactive run.
 type Side struct {
-	Policy    string   `json:"policy"`
-	Argv      []string `json:"argv"`
-	Env       []string `json:"env,omitempty"`
-	Overrides *Limits  `json:"overrides,omitempty"`
+	Policy    string            `json:"policy"`
+	Argv      []string          `json:"argv,omitempty"`
+	Params    map[string]string `json:"params,omitempty"`
+	Env       []string          `json:"env,omitempty"`
+	Overrides *Limits           `json:"overrides,omitempty"`
 }
 
 // InteractResponse is the body of every /v1/interact answer.

@@ -296,7 +296,7 @@ func (s *Server) serveRun(w http.ResponseWriter, r *http.Request, start time.Tim
 	if herr := s.decode(w, r, &req); herr != nil {
 		return s.reject(t, herr)
 	}
-	pol, herr := t.policy(req.Policy, req.Argv, req.Overrides, "")
+	pol, herr := t.policy(req.Policy, req.Argv, req.Params, req.Overrides, "")
 	if herr != nil {
 		return s.reject(t, herr)
 	}
@@ -319,7 +319,7 @@ func (s *Server) serveRun(w http.ResponseWriter, r *http.Request, start time.Tim
 	defer done()
 
 	stdout, stderr := newCapture(outMax), newCapture(errMax)
-	sreq := sandbox.Request{Policy: pol, Argv: req.Argv, Env: req.Env}
+	sreq := sandbox.Request{Policy: pol, Argv: req.Argv, Params: req.Params, Env: req.Env}
 	if stdin != nil {
 		sreq.Stdin = bytes.NewReader(stdin)
 	}
@@ -360,11 +360,11 @@ func (s *Server) serveInteract(w http.ResponseWriter, r *http.Request, start tim
 	if herr := s.decode(w, r, &req); herr != nil {
 		return s.reject(t, herr)
 	}
-	solPol, herr := t.policy(req.Solution.Policy, req.Solution.Argv, req.Solution.Overrides, "solution.")
+	solPol, herr := t.policy(req.Solution.Policy, req.Solution.Argv, req.Solution.Params, req.Solution.Overrides, "solution.")
 	if herr != nil {
 		return s.reject(t, herr)
 	}
-	intPol, herr := t.policy(req.Interactor.Policy, req.Interactor.Argv, req.Interactor.Overrides, "interactor.")
+	intPol, herr := t.policy(req.Interactor.Policy, req.Interactor.Argv, req.Interactor.Params, req.Interactor.Overrides, "interactor.")
 	if herr != nil {
 		return s.reject(t, herr)
 	}
@@ -393,8 +393,8 @@ func (s *Server) serveInteract(w http.ResponseWriter, r *http.Request, start tim
 	defer done()
 
 	solErr, intErr := newCapture(errMax), newCapture(errMax)
-	sol := sandbox.Request{Policy: solPol, Argv: req.Solution.Argv, Env: req.Solution.Env}
-	itr := sandbox.Request{Policy: intPol, Argv: req.Interactor.Argv, Env: req.Interactor.Env}
+	sol := sandbox.Request{Policy: solPol, Argv: req.Solution.Argv, Params: req.Solution.Params, Env: req.Solution.Env}
+	itr := sandbox.Request{Policy: intPol, Argv: req.Interactor.Argv, Params: req.Interactor.Params, Env: req.Interactor.Env}
 	if solErr != nil {
 		sol.Stderr, itr.Stderr = solErr, intErr
 	}
@@ -423,17 +423,31 @@ func (s *Server) serveInteract(w http.ResponseWriter, r *http.Request, start tim
 }
 
 // policy returns the tenant's policy named name, tightened by the request's overrides, after checking
-// that argv names a command. what prefixes field names in errors.
-func (t *tenant) policy(name string, argv []string, o *Limits, what string) (*policy.Settings, *httpError) {
+// that the request names a command the way the policy wants it: argv, or, for a policy with a command
+// template, params only (an argv there would bypass the template; the library refuses it too, this
+// only says so before a run slot is taken). what prefixes field names in errors.
+func (t *tenant) policy(name string, argv []string, params map[string]string, o *Limits, what string) (*policy.Settings, *httpError) {
 	if name == "" {
 		return nil, errorf(http.StatusBadRequest, KindBadRequest, "request body: %spolicy is required", what)
-	}
-	if len(argv) == 0 || argv[0] == "" {
-		return nil, errorf(http.StatusBadRequest, KindBadRequest, "request body: %sargv is required", what)
 	}
 	base, ok := t.policies[name]
 	if !ok {
 		return nil, errorf(http.StatusForbidden, KindForbidden, "%spolicy %q is not allowed for tenant %s (allowed: %s)", what, name, t.name, strings.Join(t.order, ", "))
+	}
+	if len(base.Command.Template) > 0 {
+		if len(argv) > 0 {
+			return nil, errorf(http.StatusUnprocessableEntity, KindPolicy, "request body: %sargv is refused: policy %q fixes the command with a template; send its parameters as %sparams", what, name, what)
+		}
+		if _, err := sandbox.ExpandTemplate(base.Command, params); err != nil {
+			return nil, errorf(http.StatusUnprocessableEntity, KindPolicy, "request body: %sparams: %v", what, err)
+		}
+	} else {
+		if len(params) > 0 {
+			return nil, errorf(http.StatusUnprocessableEntity, KindPolicy, "request body: %sparams are refused: policy %q has no command template; send the command as %sargv", what, name, what)
+		}
+		if len(argv) == 0 || argv[0] == "" {
+			return nil, errorf(http.StatusBadRequest, KindBadRequest, "request body: %sargv is required", what)
+		}
 	}
 	pol, err := sandbox.Tighten(base, o.Overrides())
 	if err != nil {
