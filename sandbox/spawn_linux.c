@@ -15,6 +15,7 @@
 #include <linux/seccomp.h>
 #include <net/if.h>
 #include <poll.h>
+#include <pthread.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdint.h>
@@ -56,6 +57,69 @@
 #endif
 
 #define PATH_BUF 4096
+
+// The sandbox's init is a copy of jailrun's memory, and the kernel shows /proc/PID/cmdline and environ
+// from that memory: without hide_launcher, pid 1 inside would show jailrun's host command line (host paths,
+// flags, --param values) to everything in the sandbox. The parent reads where its argv and environment
+// strings lie once per process (parent side: it may use ordinary calls); each child blanks them.
+static unsigned long launcher_args[2], launcher_env[2];
+static pthread_once_t launcher_once = PTHREAD_ONCE_INIT;
+
+static void find_launcher_strings(void) {
+	char buf[2048];
+	int fd = open("/proc/self/stat", O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	ssize_t n = read(fd, buf, sizeof buf - 1);
+	close(fd);
+	if (n <= 0)
+		return;
+	buf[n] = 0;
+	// Field 2, the command name, is in parentheses and may itself hold spaces and ')': count from the last ')'.
+	char *p = strrchr(buf, ')');
+	if (!p || p[1] != ' ')
+		return;
+	p += 2;
+	unsigned long v[52];
+	int field = 3;
+	while (field < 52 && *p) {
+		unsigned long x = 0;
+		if (*p == '-')
+			p++;
+		if (*p < '0' || *p > '9') {
+			p++; // field 3, the state letter
+		}
+		while (*p >= '0' && *p <= '9')
+			x = x * 10 + (unsigned long)(*p++ - '0');
+		v[field++] = x;
+		if (*p != ' ')
+			break;
+		p++;
+	}
+	if (field < 52)
+		return;
+	// proc(5): 48 arg_start, 49 arg_end, 50 env_start, 51 env_end.
+	launcher_args[0] = v[48], launcher_args[1] = v[49];
+	launcher_env[0] = v[50], launcher_env[1] = v[51];
+}
+
+static void hide_launcher(void) {
+	static const char title[] = "init";
+	unsigned long a = launcher_args[0], e = launcher_args[1];
+	if (e > a) {
+		memset((void *)a, 0, e - a);
+		// A non-NUL last byte makes the kernel read the area as a title rewritten by setproctitle and show it
+		// only up to its first NUL: /proc/1/cmdline then reads "init", not a run of NULs as long as jailrun's
+		// own command line was.
+		if (e - a > sizeof title) {
+			memcpy((void *)a, title, sizeof title);
+			((char *)e)[-1] = ' ';
+		}
+	}
+	if (launcher_env[1] > launcher_env[0])
+		memset((void *)launcher_env[0], 0, launcher_env[1] - launcher_env[0]);
+	prctl(PR_SET_NAME, (unsigned long)title, 0, 0, 0); // /proc/1/comm and status: not the launcher's name
+}
 
 static void report(struct jr_config *c, int step, int err, int detail) {
 	struct jr_error e = {.step = step, .err = err, .detail = detail, .pad = 0};
@@ -770,6 +834,7 @@ static void reset_signals(void) {
 __attribute__((noreturn)) static void child_main(struct jr_config *c) {
 	// Go's handlers are still installed in this copy of the process; a signal before execve must never run them.
 	reset_signals();
+	hide_launcher();
 	for (int i = 0; i < 5; i++)
 		if (c->parent_fds[i] >= 0)
 			close(c->parent_fds[i]);
@@ -825,6 +890,7 @@ __attribute__((noreturn)) static void child_main(struct jr_config *c) {
 }
 
 int jr_spawn(struct jr_config *c, int *pidfd) {
+	pthread_once(&launcher_once, find_launcher_strings);
 	sigset_t all, old;
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
