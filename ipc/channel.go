@@ -7,11 +7,12 @@ import (
 	"io"
 	"net"
 	"os"
-	"regexp"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/jailrun/jailrun/internal/ident"
 )
 
 // Errors a caller can branch on with errors.Is.
@@ -109,8 +110,6 @@ type Channel struct {
 	live     sync.WaitGroup // the copies
 }
 
-var nameRE = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,64}$`)
-
 // MaxFD is the highest child fd a channel may use. The policy's open_files rlimit must be above it too.
 const MaxFD = 1023
 
@@ -119,7 +118,7 @@ func (c *Channel) Validate() error {
 	bad := func(format string, a ...any) error {
 		return fmt.Errorf("%w %q: %s", ErrChannel, c.Name, fmt.Sprintf(format, a...))
 	}
-	if !nameRE.MatchString(c.Name) {
+	if !ident.Valid(c.Name) {
 		return fmt.Errorf("%w: name %q must be 1-64 letters, digits, '_', '.' or '-'", ErrChannel, c.Name)
 	}
 	if c.FD < 3 || c.FD > MaxFD {

@@ -9,9 +9,10 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"regexp"
 	"runtime"
 	"strings"
+
+	"github.com/jailrun/jailrun/internal/ident"
 )
 
 // ErrConfig matches every problem with a service configuration.
@@ -72,8 +73,6 @@ const (
 	maxConfigFile          = 1 << 20
 	minTokenLen            = 16
 )
-
-var tenantName = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,64}$`)
 
 // LoadConfig reads a configuration file. It refuses a file other users could write (they could add
 // themselves as a tenant), and one holding plain tokens that other users can read.
@@ -171,7 +170,7 @@ func (c *Config) normalize() error {
 	for i := range c.Tenants {
 		t := &c.Tenants[i]
 		where := fmt.Sprintf("tenants[%d]", i)
-		if !tenantName.MatchString(t.Name) {
+		if !ident.Valid(t.Name) {
 			bad("%s.name %q: want 1-64 letters, digits, '_', '-' or '.'", where, t.Name)
 		} else {
 			where = fmt.Sprintf("tenant %q", t.Name)
