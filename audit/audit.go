@@ -206,7 +206,7 @@ func (l *Logger) Emit(ev Event) error {
 	if ev.Data != nil {
 		b, err := json.Marshal(ev.Data)
 		if err != nil {
-			return fmt.Errorf("%w: encode %s: %v", ErrSink, ev.Type, err)
+			return fmt.Errorf("%w: encode %s: %w", ErrSink, ev.Type, err)
 		}
 		data = b
 	}
@@ -231,7 +231,7 @@ func (l *Logger) Emit(ev Event) error {
 	var errs []error
 	for _, s := range l.sinks {
 		if err := s.append(build, ev.Type == TypeRunEnd); err != nil {
-			errs = append(errs, fmt.Errorf("%w: %s: %v", ErrSink, s, err))
+			errs = append(errs, fmt.Errorf("%w: %s: %w", ErrSink, s, err))
 		}
 	}
 	return l.fail(errors.Join(errs...))

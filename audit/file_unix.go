@@ -41,7 +41,7 @@ func OpenFile(path string, o Options) (Sink, error) {
 	}
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_APPEND|os.O_CREATE, 0o600)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrSink, err)
+		return nil, fmt.Errorf("%w: %w", ErrSink, err)
 	}
 	fi, err := f.Stat()
 	if err != nil || !fi.Mode().IsRegular() {
@@ -49,12 +49,12 @@ func OpenFile(path string, o Options) (Sink, error) {
 		if err == nil {
 			err = errors.New("not a regular file")
 		}
-		return nil, fmt.Errorf("%w: %s: %v", ErrSink, path, err)
+		return nil, fmt.Errorf("%w: %s: %w", ErrSink, path, err)
 	}
 	s := &fileSink{path: path, f: f, opts: o, knownSize: -1}
 	if err := s.locked(func() error { _, err := s.tail(); return err }); err != nil {
 		f.Close()
-		return nil, fmt.Errorf("%w: %s: %v", ErrSink, path, err)
+		return nil, fmt.Errorf("%w: %s: %w", ErrSink, path, err)
 	}
 	return s, nil
 }

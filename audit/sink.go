@@ -81,7 +81,7 @@ func JournaldSink(path string) (Sink, error) {
 	}
 	conn, err := net.DialUnix("unixgram", nil, &net.UnixAddr{Name: path, Net: "unixgram"})
 	if err != nil {
-		return nil, fmt.Errorf("%w: journald: %v", ErrSink, err)
+		return nil, fmt.Errorf("%w: journald: %w", ErrSink, err)
 	}
 	return &journaldSink{conn: conn, path: path}, nil
 }

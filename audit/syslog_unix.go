@@ -21,7 +21,7 @@ type syslogSink struct {
 func SyslogSink(network, addr string) (Sink, error) {
 	w, err := syslog.Dial(network, addr, syslog.LOG_AUTHPRIV|syslog.LOG_INFO, "jailrun")
 	if err != nil {
-		return nil, fmt.Errorf("%w: syslog: %v", ErrSink, err)
+		return nil, fmt.Errorf("%w: syslog: %w", ErrSink, err)
 	}
 	name := "syslog"
 	if addr != "" {

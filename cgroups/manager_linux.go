@@ -397,7 +397,7 @@ func (m *Manager) Create(id string, lim policy.Limits, req policy.Require) (*Cgr
 			// Still no parent to create in (a caller that may not create it, such as an unprivileged user
 			// under a root-owned parent): no cgroup can be made here. The launcher then refuses every limit
 			// the policy requires and runs only what it marked best effort.
-			return nil, fmt.Errorf("%w: %v", ErrNoCgroup, err)
+			return nil, fmt.Errorf("%w: %w", ErrNoCgroup, err)
 		}
 		return c, err
 	}

@@ -241,13 +241,13 @@ func (c *Channel) openEndpoint(ctx context.Context) error {
 	case c.File != "" && c.Kind == KindIn:
 		f, err := os.OpenFile(c.File, os.O_RDONLY|oNoFollow, 0)
 		if err != nil {
-			return fmt.Errorf("%w: channel %q: %v", ErrEndpoint, c.Name, err)
+			return fmt.Errorf("%w: channel %q: %w", ErrEndpoint, c.Name, err)
 		}
 		c.epFile = f
 	case c.File != "":
 		f, err := os.OpenFile(c.File, os.O_WRONLY|os.O_CREATE|os.O_TRUNC|oNoFollow, 0o600)
 		if err != nil {
-			return fmt.Errorf("%w: channel %q: %v", ErrEndpoint, c.Name, err)
+			return fmt.Errorf("%w: channel %q: %w", ErrEndpoint, c.Name, err)
 		}
 		c.epFile = f
 	case c.Socket != "":
@@ -258,7 +258,7 @@ func (c *Channel) openEndpoint(ctx context.Context) error {
 		d := net.Dialer{Timeout: 5 * time.Second}
 		conn, err := d.DialContext(ctx, network, c.Socket)
 		if err != nil {
-			return fmt.Errorf("%w: channel %q: %v", ErrEndpoint, c.Name, err)
+			return fmt.Errorf("%w: channel %q: %w", ErrEndpoint, c.Name, err)
 		}
 		c.epConn = conn.(*net.UnixConn)
 	}
@@ -551,7 +551,7 @@ func ParseSpec(spec string) (*Channel, error) {
 				c.Socket = v
 			case "limit":
 				if c.Limit, err = parseSize(v); err != nil {
-					return nil, fmt.Errorf("%w: %q: limit: %v", ErrChannel, spec, err)
+					return nil, fmt.Errorf("%w: %q: limit: %w", ErrChannel, spec, err)
 				}
 			case "capture":
 				n, err := parseSize(v)

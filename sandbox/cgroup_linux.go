@@ -30,11 +30,11 @@ func (l *launch) prepareCgroup(cfg *spawnConfig) error {
 	}
 	if err != nil {
 		if errors.Is(err, cgroups.ErrUnsupported) {
-			return fmt.Errorf("%w: %v", ErrUnsupported, err)
+			return fmt.Errorf("%w: %w", ErrUnsupported, err)
 		}
 		var le *cgroups.LimitError
 		if errors.As(err, &le) {
-			return fmt.Errorf("%w: %v", ErrPolicy, err)
+			return fmt.Errorf("%w: %w", ErrPolicy, err)
 		}
 		return &SetupError{Stage: "prepare", Step: "create cgroup", Err: err}
 	}

@@ -98,7 +98,7 @@ func (l *launch) chooseMode() error {
 		return fmt.Errorf("%w: degraded mode (no user namespaces here: %s) needs the Landlock layer, and filesystem.landlock is \"off\"", ErrUnsupported, st.Err)
 	}
 	if _, err := LandlockABI(); err != nil {
-		return fmt.Errorf("%w: degraded mode (no user namespaces here: %s) needs Landlock for filesystem isolation, and %v", ErrUnsupported, st.Err, err)
+		return fmt.Errorf("%w: degraded mode (no user namespaces here: %s) needs Landlock for filesystem isolation, and %w", ErrUnsupported, st.Err, err)
 	}
 	if !s.Process.NoNewPrivs {
 		return fmt.Errorf("%w: degraded mode needs process.no_new_privs (Landlock and seccomp without privileges)", ErrUnsupported)

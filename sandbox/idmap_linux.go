@@ -21,7 +21,7 @@ import (
 func ResolveIDMapping(o Options) (IDMappingInfo, error) {
 	m, err := ParseIDMapping(string(o.IDMapping))
 	if err != nil {
-		return IDMappingInfo{}, fmt.Errorf("%w: %v", ErrUnsupported, err)
+		return IDMappingInfo{}, fmt.Errorf("%w: %w", ErrUnsupported, err)
 	}
 	o.IDMapping = m
 	if os.Geteuid() == 0 {

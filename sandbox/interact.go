@@ -202,7 +202,7 @@ type link struct {
 func newLink(name string, tr *transcript, capture int) (*link, error) {
 	r, w, err := os.Pipe()
 	if err != nil {
-		return nil, fmt.Errorf("%w: pipe for %s: %v", ErrSetup, name, err)
+		return nil, fmt.Errorf("%w: pipe for %s: %w", ErrSetup, name, err)
 	}
 	l := &link{r: r, w: w}
 	var dst io.Writer = w

@@ -279,7 +279,7 @@ func (l *launch) prepareLandlock(cfg *spawnConfig, view llView, denyTCP bool) er
 	}
 	if err != nil {
 		if mode == policy.LandlockRequire {
-			return fmt.Errorf("%w: filesystem.landlock is \"require\", but %v (set it to \"auto\" to run without the Landlock layer)", ErrUnsupported, err)
+			return fmt.Errorf("%w: filesystem.landlock is \"require\", but %w (set it to \"auto\" to run without the Landlock layer)", ErrUnsupported, err)
 		}
 		l.res.Skipped = append(l.res.Skipped, "filesystem.landlock")
 		return nil

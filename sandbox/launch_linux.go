@@ -584,9 +584,9 @@ func (l *launch) prepareSeccomp(cfg *spawnConfig) error {
 		}
 		var pe *seccomp.PolicyError
 		if errors.As(err, &pe) {
-			return fmt.Errorf("%w: %v", ErrPolicy, err)
+			return fmt.Errorf("%w: %w", ErrPolicy, err)
 		}
-		return fmt.Errorf("%w: seccomp: %v", ErrUnsupported, err)
+		return fmt.Errorf("%w: seccomp: %w", ErrUnsupported, err)
 	}
 	if prog.NeedsNotify() {
 		cfg.seccompFlags |= unix.SECCOMP_FILTER_FLAG_NEW_LISTENER
@@ -805,7 +805,7 @@ func (l *launch) prepare(pooled bool) (*spawnConfig, error) {
 	}
 	plan, err := namespaces.BuildPlan(s.Filesystem)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrPolicy, err)
+		return nil, fmt.Errorf("%w: %w", ErrPolicy, err)
 	}
 	cfg := &spawnConfig{
 		cloneFlags: namespaces.CloneFlags(s.Namespaces),

@@ -17,7 +17,7 @@ const seccompGetActionAvail = 2 // SECCOMP_GET_ACTION_AVAIL
 // that lacks seccomp filters altogether is reported as ErrUnsupported.
 func (p *Program) CheckKernel() error {
 	if _, err := unix.PrctlRetInt(unix.PR_GET_SECCOMP, 0, 0, 0, 0); err != nil {
-		return fmt.Errorf("%w: this kernel has no seccomp filters (prctl PR_GET_SECCOMP: %v)", ErrUnsupported, err)
+		return fmt.Errorf("%w: this kernel has no seccomp filters (prctl PR_GET_SECCOMP: %w)", ErrUnsupported, err)
 	}
 	for _, a := range p.actions {
 		ret, err := EncodeAction(a)

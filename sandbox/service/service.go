@@ -148,7 +148,7 @@ func New(o Options) (*Server, error) {
 			}
 			capped, err := sandbox.Cap(base, tc.Limits.Overrides())
 			if err != nil {
-				return nil, fmt.Errorf("%w: tenant %q: limits: %v", ErrConfig, tc.Name, err)
+				return nil, fmt.Errorf("%w: tenant %q: limits: %w", ErrConfig, tc.Name, err)
 			}
 			t.policies[ref] = capped
 			t.order = append(t.order, ref)

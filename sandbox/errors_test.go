@@ -1,0 +1,27 @@
+package sandbox_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+
+	"github.com/jailrun/jailrun/cgroups"
+	"github.com/jailrun/jailrun/sandbox"
+)
+
+// The cgroup layer's typed errors reach a library caller through Runner.Run, under the sandbox's own
+// sentinel: errors.As finds the *cgroups.LimitError that names the setting.
+func TestTypedErrorsReachLibraryCallers(t *testing.T) {
+	r, strict := needSandboxes(t)
+	defer r.Close()
+	s := strict.Clone()
+	s.Limits.Cpuset = "4095" // a CPU this host does not have
+	_, err := r.Run(context.Background(), sandbox.Request{Policy: s, Argv: []string{"/bin/true"}})
+	var le *cgroups.LimitError
+	if !errors.As(err, &le) || le.Setting != "limits.cpuset" {
+		t.Fatalf("want a *cgroups.LimitError for limits.cpuset, got %T %v", err, err)
+	}
+	if !errors.Is(err, sandbox.ErrPolicy) && !errors.Is(err, sandbox.ErrUnsupported) {
+		t.Fatalf("want ErrPolicy or ErrUnsupported too, got %v", err)
+	}
+}
