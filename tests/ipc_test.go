@@ -108,7 +108,7 @@ func TestStdinNeverReadDoesNotHang(t *testing.T) {
 		if script != "exit 0" {
 			want = 3
 		}
-		if code != want || took > 20*time.Second {
+		if code != want { // a hang ends at runRaw's deadline with another code
 			t.Fatalf("%q: exit %d after %v (stderr %q)", script, code, took, stderr)
 		}
 	}
@@ -146,7 +146,7 @@ func TestInteractCLI(t *testing.T) {
 			if code != tc.wantCode || inter["status"] != tc.wantInt || (tc.wantSol != "" && sol["status"] != tc.wantSol) {
 				t.Fatalf("exit %d, solution %v, interactor %v; stderr %q", code, sol["status"], inter["status"], stderr)
 			}
-			if !strings.Contains(stderr, tc.wantErr) || took > 20*time.Second {
+			if !strings.Contains(stderr, tc.wantErr) {
 				t.Fatalf("stderr %q after %v", stderr, took)
 			}
 			if tc.name == "correct" {
@@ -192,11 +192,16 @@ func TestPipeCLI(t *testing.T) {
 	if len(links) != 2 || links[0].(map[string]any)["sha256"] != sha("apple\npear\npear\n") {
 		t.Fatalf("links %v", links)
 	}
-	// yes | head: yes gets SIGPIPE as soon as head is done, and that is not a failure.
+	// yes | head: yes gets SIGPIPE as soon as head is done, and that is not a failure. The kernel's word
+	// for it is in the result (a wall-time bound would be a timed assertion, which flakes on a loaded host).
 	out.Reset()
-	code, stderr, _, took := runRaw(t, nil, &out, "pipe", "--", "yes", "--", "head", "-n2")
-	if code != 0 || out.String() != "y\ny\n" || took > 20*time.Second {
+	code, stderr, _, took := runRaw(t, nil, &out, "pipe", "--result", resFile, "--", "yes", "--", "head", "-n2")
+	if code != 0 || out.String() != "y\ny\n" {
 		t.Fatalf("yes | head: exit %d out %q stderr %q after %v", code, out.String(), stderr, took)
+	}
+	stages := readResult(t, resFile)["stages"].([]any)
+	if yes := stages[0].(map[string]any); yes["status"] != "signaled" || yes["signal_name"] != "SIGPIPE" {
+		t.Fatalf("yes | head: want yes ended by SIGPIPE, got %v (after %v)", yes, took)
 	}
 }
 
