@@ -15,6 +15,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/jailrun/jailrun/internal/testenv"
 	"github.com/jailrun/jailrun/policy"
 )
 
@@ -272,10 +273,7 @@ func requireCgroups(t testing.TB, o Options) *Manager {
 
 func skipOrFail(t testing.TB, format string, a ...any) {
 	t.Helper()
-	if os.Getenv("JAILRUN_REQUIRE_PRIVILEGED") == "1" {
-		t.Fatalf("JAILRUN_REQUIRE_PRIVILEGED=1 but: "+format, a...)
-	}
-	t.Skipf(format, a...)
+	testenv.SkipOrFail(t, format, a...)
 }
 
 // create makes a cgroup that is destroyed (and checked gone) at the end of the test.

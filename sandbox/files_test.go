@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/jailrun/jailrun/internal/testenv"
 )
 
 // withBothResolvers runs f with openat2 and with the component-walking fallback of older kernels.
@@ -174,8 +176,8 @@ func TestCopyOutFileGrowsDuringCopy(t *testing.T) {
 func TestCopyOutDevicesAndSockets(t *testing.T) {
 	dir := t.TempDir()
 	if err := unix.Mknod(filepath.Join(dir, "null"), unix.S_IFCHR|0o666, int(unix.Mkdev(1, 3))); err != nil {
-		if os.Geteuid() != 0 && os.Getenv("JAILRUN_REQUIRE_PRIVILEGED") != "1" {
-			t.Skipf("mknod needs root: %v", err)
+		if os.Geteuid() != 0 {
+			testenv.SkipOrFail(t, "mknod needs root: %v", err)
 		}
 		t.Fatalf("mknod: %v", err)
 	}
@@ -194,10 +196,7 @@ func TestCopyOutDevicesAndSockets(t *testing.T) {
 
 func TestCopyOutRefusesMountCrossing(t *testing.T) {
 	if os.Geteuid() != 0 {
-		if os.Getenv("JAILRUN_REQUIRE_PRIVILEGED") == "1" {
-			t.Fatal("needs root to mount (JAILRUN_REQUIRE_PRIVILEGED=1)")
-		}
-		t.Skip("needs root to mount")
+		testenv.SkipOrFail(t, "needs root to mount")
 	}
 	withBothResolvers(t, func(t *testing.T) {
 		dir := t.TempDir()

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/jailrun/jailrun/audit"
+	"github.com/jailrun/jailrun/internal/testenv"
 	"github.com/jailrun/jailrun/policy"
 	"github.com/jailrun/jailrun/sandbox"
 )
@@ -21,10 +22,7 @@ import (
 func needSandboxes(t *testing.T) (*sandbox.Runner, *policy.Settings) {
 	t.Helper()
 	if os.Geteuid() != 0 {
-		if os.Getenv("JAILRUN_REQUIRE_PRIVILEGED") == "1" {
-			t.Fatal("needs root to run sandboxes (JAILRUN_REQUIRE_PRIVILEGED=1)")
-		}
-		t.Skip("needs root to run sandboxes")
+		testenv.SkipOrFail(t, "needs root to run sandboxes")
 	}
 	r, err := sandbox.NewRunner(sandbox.Options{})
 	if err != nil {

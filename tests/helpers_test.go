@@ -15,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/jailrun/jailrun/internal/testenv"
 )
 
 // jailrunBin is the binary under test: $JAILRUN_BIN, or one built for this test run.
@@ -81,10 +83,7 @@ func requireRoot(t *testing.T) {
 	if rootlessLane() && os.Geteuid() != 0 {
 		t.Skip(why + " (rootless lane)")
 	}
-	if os.Getenv("JAILRUN_REQUIRE_PRIVILEGED") == "1" {
-		t.Fatalf("privileged test cannot run: %s (JAILRUN_REQUIRE_PRIVILEGED=1)", why)
-	}
-	t.Skip(why)
+	testenv.SkipOrFail(t, "privileged test cannot run: %s", why)
 }
 
 // run is one invocation of the binary.
@@ -243,8 +242,8 @@ func requireUserns(t *testing.T) {
 	if err == nil {
 		return
 	}
-	if os.Getenv("JAILRUN_REQUIRE_PRIVILEGED") == "1" || rootlessLane() {
+	if rootlessLane() {
 		t.Fatalf("needs unprivileged user namespaces: unshare --user: %v", err)
 	}
-	t.Skip("needs unprivileged user namespaces")
+	testenv.SkipOrFail(t, "needs unprivileged user namespaces: unshare --user: %v", err)
 }

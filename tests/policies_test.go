@@ -4,6 +4,8 @@ import (
 	"os"
 	"strings"
 	"testing"
+
+	"github.com/jailrun/jailrun/internal/testenv"
 )
 
 // Every shipped policy runs a real program of the kind it is for.
@@ -31,10 +33,7 @@ c = socket.create_connection(s.getsockname()); print(c.recv(4).decode())`}, "pon
 	} {
 		t.Run(tc.policy, func(t *testing.T) {
 			if tc.needs != "" && !have(tc.needs) {
-				if os.Getenv("JAILRUN_REQUIRE_PRIVILEGED") == "1" {
-					t.Fatalf("needs %s", tc.needs)
-				}
-				t.Skip("needs " + tc.needs)
+				testenv.SkipOrFail(t, "needs %s", tc.needs)
 			}
 			r := jailrun(t, append([]string{"--policy", tc.policy, "--"}, tc.argv...))
 			if r.code != 0 || r.stdout != tc.want {
