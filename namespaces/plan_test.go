@@ -1,0 +1,102 @@
+package namespaces
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/jailrun/jailrun/policy"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden mount plans in testdata/plan")
+
+// render prints a plan one op a line, the form the golden files hold: what the C child will mount, as
+// root in its namespace, for each shipped policy. A change to a plan shows up as a diff to review.
+func render(p *Plan) string {
+	kinds := map[OpKind]string{OpOpenSrc: "open-src", OpRoot: "root", OpBind: "bind", OpTmpfs: "tmpfs", OpFile: "file",
+		OpProc: "proc", OpDir: "dir", OpSymlink: "symlink", OpRemount: "remount", OpMask: "mask", OpPivot: "pivot"}
+	var b strings.Builder
+	fmt.Fprintf(&b, "slots %d\n", p.Slots)
+	for _, op := range p.Ops {
+		fmt.Fprintf(&b, "%-8s slot=%d src=%q dst=%q data=%q flags=%#x mode=%#o rec=%v opt=%v content=%d what=%q\n",
+			kinds[op.Kind], op.Slot, op.Src, op.Dst, op.Data, op.Flags, op.Mode, op.Recursive, op.Optional, len(op.Content), op.What)
+	}
+	return b.String()
+}
+
+func TestBuildPlanGolden(t *testing.T) {
+	for _, name := range policy.BuiltinNames() {
+		t.Run(name, func(t *testing.T) {
+			s, err := policy.Builtin(name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			p, err := BuildPlan(s.Filesystem)
+			if err != nil {
+				t.Fatal(err)
+			}
+			checkPlanInvariants(t, p)
+			got := render(p)
+			file := filepath.Join("testdata", "plan", name+".golden")
+			if *update {
+				os.MkdirAll(filepath.Dir(file), 0o755)
+				if err := os.WriteFile(file, []byte(got), 0o644); err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			want, err := os.ReadFile(file)
+			if err != nil {
+				t.Fatalf("%v (go test ./namespaces -run TestBuildPlanGolden -update writes it)", err)
+			}
+			if got != string(want) {
+				t.Errorf("the mount plan of %s changed; review the diff and rerun with -update if it is intended:\n--- want\n%s\n--- got\n%s", name, want, got)
+			}
+		})
+	}
+}
+
+// checkPlanInvariants holds for every plan, whatever the policy: bind sources are all opened on the host's
+// view before the root tmpfs covers it, each bind uses a slot that was opened, nothing is mounted after the
+// root is made read-only, and pivot_root is last.
+func checkPlanInvariants(t *testing.T, p *Plan) {
+	t.Helper()
+	opened := map[int]bool{}
+	rootAt, roAt := -1, -1
+	for i, op := range p.Ops {
+		switch op.Kind {
+		case OpOpenSrc:
+			if rootAt >= 0 {
+				t.Errorf("op %d opens %s after the root tmpfs covered the host's view", i, op.Src)
+			}
+			opened[op.Slot] = true
+		case OpRoot:
+			rootAt = i
+		case OpBind:
+			if !opened[op.Slot] {
+				t.Errorf("op %d binds slot %d, which no open-src op opened", i, op.Slot)
+			}
+			if op.Slot >= p.Slots {
+				t.Errorf("op %d uses slot %d of %d", i, op.Slot, p.Slots)
+			}
+		case OpRemount:
+			if op.Dst == "" || op.Dst == "." {
+				roAt = i
+			}
+		case OpPivot:
+			if i != len(p.Ops)-1 {
+				t.Errorf("pivot_root is op %d of %d, not last", i, len(p.Ops))
+			}
+		default:
+			if roAt >= 0 && op.Kind != OpMask {
+				t.Errorf("op %d (%s) comes after the root was made read-only", i, op.What)
+			}
+		}
+	}
+	if rootAt < 0 || len(p.Ops) == 0 || p.Ops[len(p.Ops)-1].Kind != OpPivot {
+		t.Errorf("a plan needs a root tmpfs and ends with pivot_root")
+	}
+}
