@@ -628,7 +628,7 @@ __attribute__((noreturn)) static void exec_stage(struct jr_config *c) {
 	// sandbox can address it yet (the reaper is the only other process, and exec resets the flag).
 	if (c->listener_dumpable && (c->seccomp_flags & SECCOMP_FILTER_FLAG_NEW_LISTENER) &&
 	    prctl(PR_SET_DUMPABLE, 1, 0, 0, 0) < 0)
-		die(c, JR_STEP_SECCOMP, errno, 1);
+		die(c, JR_STEP_DUMPABLE, errno, 0);
 	if (c->filter_len > 0) {
 		struct sock_fprog prog = {.len = (unsigned short)c->filter_len, .filter = c->filter};
 		long lfd = syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, c->seccomp_flags, &prog);

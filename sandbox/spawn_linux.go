@@ -304,8 +304,6 @@ func (e childError) describe(s *spawnConfig) (stage, step string) {
 		return "init", s.plan.Ops[e.step].What
 	}
 	switch e.step {
-	case C.JR_STEP_SYNC:
-		return "init", "wait for parent"
 	case C.JR_STEP_SETGROUPS:
 		return "init", "setgroups"
 	case C.JR_STEP_SETGID:
@@ -340,6 +338,8 @@ func (e childError) describe(s *spawnConfig) (stage, step string) {
 		return "exec", "set no_new_privs"
 	case C.JR_STEP_SECCOMP:
 		return "exec", "load seccomp filter"
+	case C.JR_STEP_DUMPABLE:
+		return "exec", "make dumpable for the seccomp listener hand-over"
 	case C.JR_STEP_EXEC_NOT_FOUND, C.JR_STEP_EXEC:
 		return "exec", "execve " + s.path
 	case C.JR_STEP_NOT_ALLOWED:

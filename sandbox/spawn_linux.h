@@ -127,7 +127,6 @@ struct jr_error {
 };
 
 enum {
-	JR_STEP_SYNC = -1,
 	JR_STEP_SETGROUPS = -2,
 	JR_STEP_SETGID = -3,
 	JR_STEP_SETUID = -4,
@@ -150,7 +149,6 @@ enum {
 	JR_STEP_SIGNALS = -21,
 	JR_STEP_DUMPABLE = -22,
 	JR_STEP_NOTIFY_FD = -23, // not an error: detail is the seccomp listener fd, for the parent to take
-	JR_STEP_NOTIFY_WAIT = -24,
 	JR_STEP_LANDLOCK = -25, // detail: the failing rule's index, -1 create, -2 restrict_self
 	JR_STEP_POOL_CMD = -26,
 };
