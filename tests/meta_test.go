@@ -1,6 +1,7 @@
 package tests
 
 import (
+	"io"
 	"math"
 	"os"
 	"path/filepath"
@@ -215,5 +216,35 @@ func TestMetaFileBadPath(t *testing.T) {
 	m := readMeta(t, path)
 	if r.code != 122 || m["status"] != "XX" || !strings.Contains(m["message"], "no-such-policy.json") {
 		t.Errorf("exit %d, meta %v", r.code, m)
+	}
+}
+
+// interact writes one meta file per side, each side's own verdict and figures.
+func TestMetaFileInteract(t *testing.T) {
+	requirePrivileged(t)
+	dir := t.TempDir()
+	solMeta, intMeta := filepath.Join(dir, "sol.meta"), filepath.Join(dir, "int.meta")
+	resFile := filepath.Join(dir, "r.json")
+	code, stderr, _, _ := runRaw(t, nil, io.Discard, "interact", "--quiet", "--result", resFile,
+		"--solution-meta", solMeta, "--interactor-meta", intMeta,
+		"--", "/bin/sh", "-c", `read x; kill -SEGV $$`,
+		"--", "/bin/sh", "-c", `echo 1; read a; exit 4`)
+	res := readResult(t, resFile)
+	s, i := readMeta(t, solMeta), readMeta(t, intMeta)
+	if s["status"] != "SG" || s["exitsig"] != "11" || i["status"] != "RE" || i["exitcode"] != "4" {
+		t.Fatalf("exit %d, stderr %q\nsolution meta %v\ninteractor meta %v", code, stderr, s, i)
+	}
+	for side, m := range map[string]map[string]string{"solution": s, "interactor": i} {
+		r, _ := res[side].(map[string]any)
+		if r == nil || metaInt(t, m, "max-rss") != int64(r["max_rss_bytes"].(float64))/1024 {
+			t.Errorf("%s: max-rss:%s, result %v", side, m["max-rss"], r)
+		}
+	}
+
+	// A bad path for one side: nothing runs.
+	code, stderr, _, _ = runRaw(t, nil, io.Discard, "interact", "--interactor-meta", dir,
+		"--", "/bin/true", "--", "/bin/true")
+	if code != 122 || !strings.HasPrefix(stderr, "jailrun: --interactor-meta: ") {
+		t.Errorf("--interactor-meta DIR: exit %d, stderr %q", code, stderr)
 	}
 }
