@@ -167,7 +167,9 @@ func TestMetaFile(t *testing.T) {
 				if v := metaInt(t, m, "csw-voluntary"); v < 0 || float64(v) != num(r, "csw_voluntary") {
 					t.Errorf("csw-voluntary:%d, result %v", v, num(r, "csw_voluntary"))
 				}
-				metaInt(t, m, "csw-forced")
+				if metaInt(t, m, "csw-voluntary")+metaInt(t, m, "csw-forced") == 0 {
+					t.Errorf("no context switches at all: the rusage counters are not wired")
+				}
 				if p := num(r, "peak_memory_bytes"); p > 0 && metaInt(t, m, "cg-mem") != int64(p)/1024 {
 					t.Errorf("cg-mem:%s KB, result peak_memory_bytes %v", m["cg-mem"], p)
 				}
