@@ -208,7 +208,7 @@ func TestDegradedKillsLeftovers(t *testing.T) {
 	needLandlock(t)
 	dir := sharedDir(t)
 	pol := writeShared(t, dir, "deg.json", `{"version": 1, "extends": "strict", "require": {"best_effort": ["namespaces", "limits"]}}`)
-	marker := "4917"
+	marker := sleepMarker()
 	r := denied(t, dir, "--policy", pol, "--", "/bin/sh", "-c", "/bin/sleep "+marker+" & echo started")
 	if r.code != 0 || r.stdout != "started\n" {
 		t.Fatalf("run: %v", r)

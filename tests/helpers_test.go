@@ -159,6 +159,19 @@ func (r run) status() string {
 	return s
 }
 
+// procsStarting lists host pids whose command line starts with prefix: the processes of that command
+// itself, not jailrun or a shell that only carry it as an argument.
+func procsStarting(prefix string) []int {
+	var pids []int
+	for _, pid := range procsMatching(prefix) {
+		b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+		if strings.HasPrefix(strings.ReplaceAll(string(b), "\x00", " "), prefix) {
+			pids = append(pids, pid)
+		}
+	}
+	return pids
+}
+
 // procsMatching lists host pids whose command line contains marker.
 func procsMatching(marker string) []int {
 	var pids []int

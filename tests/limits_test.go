@@ -206,10 +206,10 @@ func jailrunCgroups(t *testing.T) []string {
 // A jailrun killed with SIGKILL cannot remove its cgroup; the next jailrun's janitor does.
 func TestJanitorRemovesStaleCgroup(t *testing.T) {
 	requirePrivileged(t)
-	marker := "6271.75"
+	marker := sleepMarker()
 	c := startJailrun(t, "--", "/bin/sleep", marker)
 	deadline := time.Now().Add(5 * time.Second)
-	for len(procsMatching("sleep "+marker)) < 2 && time.Now().Before(deadline) {
+	for len(procsStarting("/bin/sleep "+marker)) < 1 && time.Now().Before(deadline) { // the sandboxed sleep runs
 		time.Sleep(10 * time.Millisecond)
 	}
 	stale := cgroupsMatching(t, fmt.Sprintf(".%d.", c.Process.Pid))
@@ -259,6 +259,12 @@ func TestMissingControllerIsRefused(t *testing.T) {
 	t.Logf("io_weight best effort: skipped=%v", r.result["skipped"])
 }
 
+// sleepMarker is a sleep duration no other test run on this host uses at the same time (several suites
+// may run at once on one machine), so procsMatching finds this test's processes only.
+func sleepMarker() string {
+	return fmt.Sprintf("%d.%d", 5000+time.Now().UnixNano()%4000, os.Getpid())
+}
+
 func startJailrun(t *testing.T, args ...string) *exec.Cmd {
 	t.Helper()
 	c := jailrunCmd(context.Background(), args...)
@@ -280,10 +286,10 @@ func stderrOf(c *exec.Cmd) string {
 // SIGTERM to jailrun stops the sandbox, removes its cgroup and exits as if killed by SIGTERM.
 func TestSigtermCleansUp(t *testing.T) {
 	requirePrivileged(t)
-	marker := "5119.5"
+	marker := sleepMarker()
 	c := startJailrun(t, "--quiet", "--", "/bin/sleep", marker)
 	deadline := time.Now().Add(5 * time.Second)
-	for len(procsMatching("/bin/sleep "+marker)) < 3 && time.Now().Before(deadline) {
+	for len(procsStarting("/bin/sleep "+marker)) < 1 && time.Now().Before(deadline) { // the sandboxed sleep runs
 		time.Sleep(10 * time.Millisecond)
 	}
 	if err := c.Process.Signal(syscall.SIGTERM); err != nil {

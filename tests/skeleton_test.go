@@ -154,7 +154,7 @@ func TestCallerFdsAreNotInherited(t *testing.T) {
 
 func TestDaemonDoesNotSurvive(t *testing.T) {
 	requirePrivileged(t)
-	marker := "7391.5"
+	marker := sleepMarker()
 	r := sh(t, `(sleep `+marker+` </dev/null >/dev/null 2>&1 &) ; echo started`)
 	if r.code != 0 || r.stdout != "started\n" {
 		t.Fatalf("%v", r)
@@ -165,16 +165,16 @@ func TestDaemonDoesNotSurvive(t *testing.T) {
 func TestSigkillOfJailrunKillsSandbox(t *testing.T) {
 	requirePrivileged(t)
 	before := mountCount(t)
-	marker := "8123.25"
+	marker := sleepMarker()
 	c := jailrunCmd(context.Background(), "--", "/bin/sh", "-c", "sleep "+marker+" & sleep "+marker+"; wait")
 	if err := c.Start(); err != nil {
 		t.Fatal(err)
 	}
 	deadline := time.Now().Add(5 * time.Second)
-	for len(procsMatching("sleep "+marker)) < 2 && time.Now().Before(deadline) {
+	for len(procsStarting("sleep "+marker)) < 2 && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)
 	}
-	pids := procsMatching("sleep " + marker)
+	pids := procsStarting("sleep " + marker)
 	if len(pids) < 2 {
 		c.Process.Kill()
 		c.Wait()
