@@ -89,6 +89,8 @@ func buildArgv(s *policy.Settings, f *commandFlags, rest []string) ([]string, er
 		return sandbox.Shell(f.shell, rest...), nil
 	case len(rest) == 0:
 		return nil, usage("no command: give -- COMMAND [ARGS...], --cmd, --shell, or a policy with a command template")
+	case rest[0] == "":
+		return nil, usage("the command is an empty string: give -- COMMAND [ARGS...] with a program name or path")
 	}
 	return rest, nil
 }
