@@ -41,6 +41,8 @@ demo: build
 
 vet: deps
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
+	@# go.mod and go.sum must be what `go mod tidy` makes of them (direct dependencies not marked // indirect).
+	$(GO) mod tidy -diff
 	$(GO) vet $(PKGS)
 	@# The library and CLI must still build where the launcher cannot run (they say "unsupported platform").
 	GOOS=darwin CGO_ENABLED=0 $(GO) build ./...

@@ -262,6 +262,32 @@ func (c *Cgroup) unsupported(req policy.Require, e *UnsupportedError) error {
 	return e
 }
 
+// cpusetUnavailable says that limits.cpuset names CPUs this host (or jailrun's parent cgroup) cannot give: a
+// property of the host, like a missing controller, so it fails closed as unsupported with the CPUs that are
+// available, and may be skipped when the policy lists limits.cpuset in require.best_effort.
+func cpusetUnavailable(requested, available, why string) *UnsupportedError {
+	available = strings.TrimSpace(available)
+	return &UnsupportedError{Setting: "limits.cpuset", Controller: "cpuset", File: "cpuset.cpus",
+		Reason: fmt.Sprintf("CPUs %s are not available here (%s); this host's cgroup can give CPUs %s", requested, why, available),
+		Hint:   fmt.Sprintf("list only CPUs among %s in limits.cpuset (jailrun doctor shows them), or omit it", available)}
+}
+
+// setCpuset writes cpuset.cpus; a list the kernel refuses (EINVAL, or ERANGE on v1: CPUs that do not exist or that the parent
+// does not have) is cpusetUnavailable. parentFile is the parent's file that lists its CPUs. When the policy lets
+// limits.cpuset be skipped, the sandbox keeps the parent's CPUs.
+func (c *Cgroup) setCpuset(req policy.Require, dir, cpus, parentFile string) (skipped bool, err error) {
+	err = c.set("limits.cpuset", dir, "cpuset.cpus", cpus)
+	var le *LimitError
+	if err == nil || !errors.As(err, &le) || (errnoOf(le.Err) != unix.EINVAL && errnoOf(le.Err) != unix.ERANGE) {
+		return false, err
+	}
+	parent, _ := readString(filepath.Join(filepath.Dir(dir), parentFile))
+	if err := c.unsupported(req, cpusetUnavailable(cpus, parent, "the kernel refused cpuset.cpus="+cpus)); err != nil {
+		return false, err
+	}
+	return true, c.set("limits.cpuset", dir, "cpuset.cpus", strings.TrimSpace(parent))
+}
+
 // noSwapAccounting handles a memory controller without swap accounting (memory.swap.max on v2,
 // memory.memsw.limit_in_bytes on v1): harmless while the host has no swap (nothing can be swapped), a hole in
 // the memory limit (and in "no swap") when it has some.

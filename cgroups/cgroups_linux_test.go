@@ -459,13 +459,22 @@ func TestCpusetPinsTheSandbox(t *testing.T) {
 		<-h.exited
 		t.Fatalf("the sandbox may run on CPUs %q, want 0 (%v, helper: %v)", line, err, h.cmd.ProcessState)
 	}
-	// A CPU the host does not have is refused, not silently widened.
+	// A CPU the host does not have is refused as unsupported here (not silently widened), naming the CPUs
+	// that are available; as best effort it is skipped and the sandbox keeps the parent's CPUs.
 	_, err = m.Create("cpuset-bad", policy.Limits{Cpuset: "4095"}, policy.Require{})
-	var le *LimitError
-	if !errors.As(err, &le) || le.Setting != "limits.cpuset" {
-		t.Fatalf("cpuset 4095: want LimitError for limits.cpuset, got %v", err)
+	var ue *UnsupportedError
+	if !errors.As(err, &ue) || ue.Setting != "limits.cpuset" || !strings.Contains(err.Error(), "list only CPUs among") {
+		t.Fatalf("cpuset 4095: want UnsupportedError for limits.cpuset with the CPUs to use, got %v", err)
 	}
 	t.Log(err)
+	c2, err := m.Create("cpuset-skip", policy.Limits{Cpuset: "4095"}, policy.Require{BestEffort: []string{"limits.cpuset"}})
+	if err != nil {
+		t.Fatalf("cpuset 4095 best effort: %v", err)
+	}
+	defer c2.Destroy()
+	if got := c2.Skipped(); len(got) != 1 || got[0] != "limits.cpuset" {
+		t.Fatalf("cpuset 4095 best effort: skipped %v, want [limits.cpuset]", got)
+	}
 }
 
 func TestIOWeight(t *testing.T) {

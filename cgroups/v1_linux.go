@@ -111,7 +111,7 @@ func (m *Manager) applyV1(c *Cgroup, lim policy.Limits, req policy.Require) erro
 		if err := c.set("limits.cpuset", dir, "cpuset.mems", mems); err != nil {
 			return err
 		}
-		if err := c.set("limits.cpuset", dir, "cpuset.cpus", lim.Cpuset); err != nil {
+		if _, err := c.setCpuset(req, dir, lim.Cpuset, "cpuset.cpus"); err != nil {
 			return err
 		}
 	}

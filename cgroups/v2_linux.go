@@ -155,7 +155,8 @@ func (m *Manager) applyV2(c *Cgroup, lim policy.Limits, req policy.Require) erro
 		}
 	}
 	if lim.Cpuset != "" && c.dirs["cpuset"] != "" {
-		if err := c.set("limits.cpuset", dir, "cpuset.cpus", lim.Cpuset); err != nil {
+		skipped, err := c.setCpuset(req, dir, lim.Cpuset, "cpuset.cpus.effective")
+		if err != nil {
 			return err
 		}
 		// v2 accepts CPUs the parent does not have and then silently falls back to the parent's set when none
@@ -164,10 +165,15 @@ func (m *Manager) applyV2(c *Cgroup, lim policy.Limits, req policy.Require) erro
 		if err != nil {
 			return fmt.Errorf("cgroups: %w", err)
 		}
-		if err := checkCpuset(lim.Cpuset, eff); err != nil {
+		if err := checkCpuset(lim.Cpuset, eff); err != nil && !skipped {
 			parent, _ := readString(filepath.Join(filepath.Dir(dir), "cpuset.cpus.effective"))
-			return &LimitError{Setting: "limits.cpuset", File: "cpuset.cpus", Value: lim.Cpuset,
-				Reason: fmt.Sprintf("%v; CPUs available here: %s", err, parent)}
+			if err := c.unsupported(req, cpusetUnavailable(lim.Cpuset, parent, err.Error())); err != nil {
+				return err
+			}
+			// Skipped (best effort): give the sandbox the parent's CPUs explicitly rather than a bogus list.
+			if err := writeFile(filepath.Join(dir, "cpuset.cpus"), ""); err != nil {
+				return fmt.Errorf("cgroups: reset cpuset.cpus: %w", err)
+			}
 		}
 	}
 	if lim.IOWeight > 0 && c.dirs["io"] != "" {

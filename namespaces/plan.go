@@ -62,6 +62,18 @@ type Plan struct {
 	Slots int
 }
 
+// TmpfsMounts counts the tmpfs mounts the plan makes, the root included: the child records each one's device
+// (the only places it may create mount points), in a table of exactly this size.
+func (p *Plan) TmpfsMounts() int {
+	n := 0
+	for _, op := range p.Ops {
+		if op.Kind == OpRoot || op.Kind == OpTmpfs {
+			n++
+		}
+	}
+	return n
+}
+
 // rootStaging is where the empty root tmpfs is mounted inside the child's private mount namespace before
 // pivot_root. Bind sources are opened before it is covered, so hiding the host's /tmp there costs nothing.
 const rootStaging = "/tmp"

@@ -152,14 +152,19 @@ static const char *fdpath(char *buf, int fd) {
 
 // ours lists the devices of the tmpfs mounts this stage made. The child may create files and directories
 // only on them: a mount point missing inside a host bind (even a writable one) is an error, never a new
-// directory on the host.
-static dev_t ours[64];
-static int nours;
+// directory on the host. The parent sizes it from the plan (one entry per root or tmpfs op), so it cannot
+// fill up; if it ever did, the launch fails rather than leave a tmpfs out (whose mount points would then be
+// refused, or worse, decided by a stale entry).
+static uint64_t *ours;
+static int nours, ours_cap;
 
-static void own_mount(int fd) {
+static void own_mount(struct jr_config *c, int step, int fd) {
 	struct stat st;
-	if (nours < (int)(sizeof ours / sizeof ours[0]) && fstat(fd, &st) == 0)
-		ours[nours++] = st.st_dev;
+	if (nours >= ours_cap)
+		die(c, step, EOVERFLOW, 0);
+	if (fstat(fd, &st) < 0)
+		die(c, step, errno, 0);
+	ours[nours++] = (uint64_t)st.st_dev;
 }
 
 static int may_create(int dirfd) {
@@ -167,7 +172,7 @@ static int may_create(int dirfd) {
 	if (fstat(dirfd, &st) < 0)
 		return 0;
 	for (int i = 0; i < nours; i++)
-		if (ours[i] == st.st_dev)
+		if (ours[i] == (uint64_t)st.st_dev)
 			return 1;
 	return 0;
 }
@@ -319,6 +324,9 @@ static int parent_dir(struct jr_config *c, int i, int rootfd, const char *dst, c
 static void run_ops(struct jr_config *c) {
 	char buf[64], buf2[64];
 	int rootfd = -1;
+	ours = c->own_devs;
+	ours_cap = c->own_cap;
+	nours = 0;
 	for (int i = 0; i < c->nops; i++) {
 		struct jr_op *op = &c->ops[i];
 		int fd = -1, r = 0;
@@ -340,7 +348,7 @@ static void run_ops(struct jr_config *c) {
 			rootfd = open(op->dst, O_PATH | O_DIRECTORY | O_CLOEXEC);
 			if (rootfd < 0)
 				die(c, i, errno, 0);
-			own_mount(rootfd);
+			own_mount(c, i, rootfd);
 			continue;
 		case JR_OP_PIVOT:
 			if (fchdir(rootfd) < 0 || syscall(SYS_pivot_root, ".", ".") < 0 || umount2(".", MNT_DETACH) < 0 ||
@@ -377,10 +385,10 @@ static void run_ops(struct jr_config *c) {
 				die(c, i, errno, 0);
 			if (op->kind == JR_OP_TMPFS) {
 				int m = walk(rootfd, op->dst, 0, 0, 0);
-				if (m >= 0) {
-					own_mount(m);
-					close(m);
-				}
+				if (m < 0)
+					die(c, i, -m, 0);
+				own_mount(c, i, m);
+				close(m);
 			}
 			break;
 		case JR_OP_DIR:

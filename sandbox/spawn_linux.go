@@ -150,6 +150,9 @@ func (s *spawnConfig) toC(a *arena) *C.struct_jr_config {
 		c.ops, c.nops = &ops[0], C.int(n)
 		c.nslots = C.int(s.plan.Slots)
 		c.slots = (*C.int)(a.alloc((s.plan.Slots + 1) * int(unsafe.Sizeof(C.int(0)))))
+		n = s.plan.TmpfsMounts()
+		c.own_devs = (*C.uint64_t)(a.alloc((n + 1) * int(unsafe.Sizeof(C.uint64_t(0)))))
+		c.own_cap = C.int(n)
 	}
 	if n := len(s.rlimits); n > 0 {
 		r := unsafe.Slice((*C.struct_jr_rlimit)(a.alloc(n*int(unsafe.Sizeof(C.struct_jr_rlimit{})))), n)

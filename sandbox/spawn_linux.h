@@ -1,6 +1,6 @@
 // The in-sandbox init stage. The Go parent builds a jr_config, jr_spawn clones the child with the namespace
 // flags, and the child runs this plan in C — with no Go runtime to start, which is the largest cost of a
-// launch when the child re-executes a Go binary (see docs/launch.md).
+// launch when the child re-executes a Go binary (see docs/performance.md).
 //
 // Everything the child does between clone and execve is a raw syscall on memory prepared by the parent:
 // no malloc, no stdio, no locks, because the child is a copy of a multi-threaded Go process.
@@ -67,6 +67,8 @@ struct jr_config {
 	int nops;
 	int nslots;
 	int *slots;              // scratch space for slot fds, nslots entries
+	uint64_t *own_devs;      // scratch space for the devices of the tmpfs mounts the plan makes (root included)
+	int own_cap;             // its entries: the plan's root and tmpfs ops
 
 	struct jr_rlimit *rlimits;
 	int nrlimits;

@@ -94,6 +94,8 @@ func buildArgv(s *policy.Settings, f *commandFlags, rest []string) ([]string, ma
 		return sandbox.Shell(f.shell, rest...), nil, nil
 	case len(rest) == 0:
 		return nil, nil, usage("no command: give -- COMMAND [ARGS...], --cmd, --shell, or a policy with a command template")
+	case rest[0] == "":
+		return nil, nil, usage("the command is an empty string: give -- COMMAND [ARGS...] with a program name or path")
 	}
 	return rest, nil, nil
 }

@@ -29,6 +29,9 @@ type runFlags struct {
 	command    commandFlags
 	channels   []string
 	audit      auditFlags
+	// bareArgs: the command came as plain arguments to jailrun itself, without "--"; a name that is not
+	// found may then be a mistyped subcommand (see typoOf).
+	bareArgs bool
 }
 
 func addRunFlags(c *cobra.Command, f *runFlags) {
@@ -55,9 +58,11 @@ func init() {
 	addRunFlags(rootCmd, &rootRun)
 	rootCmd.Args = cobra.ArbitraryArgs
 	rootCmd.RunE = func(c *cobra.Command, args []string) error {
-		if len(args) == 0 && !rootRun.command.given() && !c.Flags().Changed("policy") {
+		dash := c.Flags().ArgsLenAtDash()
+		if len(args) == 0 && dash < 0 && !rootRun.command.given() && !c.Flags().Changed("policy") {
 			return c.Help()
 		}
+		rootRun.bareArgs = dash < 0 && len(args) > 0
 		return runCommand(c.Context(), &rootRun, args)
 	}
 
@@ -187,6 +192,11 @@ func runCommand(ctx context.Context, f *runFlags, argv []string) (retErr error) 
 		return &childExit{code: 128 + int(got.(syscall.Signal))}
 	}
 	if runErr != nil {
+		if errors.Is(runErr, sandbox.ErrNotFound) && f.bareArgs && len(argv) > 0 {
+			if sub := typoOf(rootCmd, argv[0]); sub != "" {
+				return typoError(argv[0], sub)
+			}
+		}
 		return mapRunError(runErr)
 	}
 	switch {
