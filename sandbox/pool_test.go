@@ -244,7 +244,12 @@ func TestPoolReportsAPolicyThatCannotRun(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer p.Close()
-	time.Sleep(50 * time.Millisecond)
+	// The pool prepares in the background, and the bad bind fails in the prepared sandbox's init stage, which
+	// the run that takes it finds out: wait until one is prepared (a fixed 50 ms sleep was too short on a
+	// loaded machine, and the run then went cold and counted no failure).
+	for end := time.Now().Add(20 * time.Second); p.Stats().Prepared == 0 && time.Now().Before(end); {
+		time.Sleep(10 * time.Millisecond)
+	}
 	res, err := p.Run(context.Background(), shReq(bad, "true"))
 	var se *sandbox.SetupError
 	if !errors.As(err, &se) || res == nil || res.Status != sandbox.StatusSetupError {
