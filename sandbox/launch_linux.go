@@ -105,6 +105,7 @@ type launch struct {
 	mu       sync.Mutex
 	memHit   bool
 	pidsHit  bool
+	oom      *cgroups.OOMWatch // cgroup v1: ends the sandbox on an OOM kill; nil when the kernel does it
 }
 
 // setupTimeout bounds the child's init stage (mounts, pivot_root, exec), which takes milliseconds; only a
@@ -517,6 +518,7 @@ func (l *launch) watch(ctx context.Context, stop <-chan struct{}, wg *sync.WaitG
 		wg.Add(1)
 		go func() { defer wg.Done(); l.watchCPU(stop) }()
 	}
+	l.startOOMWatch(stop, wg)
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
