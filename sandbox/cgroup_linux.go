@@ -178,5 +178,6 @@ func (l *launch) readCgroupStats() error {
 	}
 	l.res.OOMKills = st.OOMKills
 	l.memHit, l.pidsHit = st.MemoryLimitHit, st.PidsLimitHit
+	l.counters = &st
 	return nil
 }

@@ -106,6 +106,7 @@ type launch struct {
 	memHit   bool
 	pidsHit  bool
 	oom      *cgroups.OOMWatch // cgroup v1: ends the sandbox on an OOM kill; nil when the kernel does it
+	counters *cgroups.Stats    // the cgroup's figures after the run, for limits_hit
 }
 
 // setupTimeout bounds the child's init stage (mounts, pivot_root, exec), which takes milliseconds; only a
@@ -163,6 +164,7 @@ func (l *launch) newResult() {
 		PeakPids:        -1,
 		Policy:          PolicyInfo{Name: s.Name, Source: s.Source, SHA256: s.SHA256},
 		Skipped:         []string{},
+		LimitsHit:       []LimitHit{},
 	}
 }
 
@@ -480,6 +482,7 @@ func (l *launch) verdict(ws unix.WaitStatus, have bool) {
 	default:
 		res.Status = StatusOK
 	}
+	res.LimitsHit = l.limitsHit(killedBy, hit)
 }
 
 // cpuRlimitHit reports whether the CPU rlimit backstop can explain a SIGKILL: only when there is no cgroup

@@ -54,3 +54,71 @@ func TestOOMKillEndsWholeSandbox(t *testing.T) {
 		t.Errorf("wall_time_ms %v: the sleep ran to its end", w)
 	}
 }
+
+// limitsHit returns the result's limits_hit entries by name.
+func limitsHit(t *testing.T, r run) map[string]map[string]any {
+	t.Helper()
+	list, ok := r.result["limits_hit"].([]any)
+	if !ok {
+		t.Fatalf("no limits_hit list in the result: %v", r.result["limits_hit"])
+	}
+	m := map[string]map[string]any{}
+	for _, e := range list {
+		h, _ := e.(map[string]any)
+		name, _ := h["name"].(string)
+		m[name] = h
+	}
+	return m
+}
+
+// Every limit that fired is in the result's limits_hit, even when the program handled the failure and the
+// status is ok; a run that hit nothing has an empty list.
+func TestLimitsHitListed(t *testing.T) {
+	requirePrivileged(t)
+	needPython(t)
+	r := jailrun(t, []string{"--", "/bin/true"})
+	if hits := limitsHit(t, r); r.status() != "ok" || len(hits) != 0 {
+		t.Fatalf("a plain run: status %q, limits_hit %v", r.status(), hits)
+	}
+
+	// A program that forks until pids.max refuses, catches EAGAIN and exits 0.
+	r = jailrun(t, []string{"--policy", policyFile(t, `"limits": {"pids": 3}`), "--", "/usr/bin/python3", "-c", `import os, time
+kids, refused = [], 0
+for i in range(6):
+    try:
+        pid = os.fork()
+    except BlockingIOError:
+        refused += 1
+        continue
+    if pid == 0:
+        time.sleep(0.3)
+        os._exit(0)
+    kids.append(pid)
+for k in kids:
+    os.waitpid(k, 0)
+print("refused", refused)`})
+	if r.code != 0 || r.status() != "ok" || !strings.HasPrefix(r.stdout, "refused ") || r.stdout == "refused 0\n" {
+		t.Fatalf("fork loop under pids 3: status %q\n%v", r.status(), r)
+	}
+	h := limitsHit(t, r)["limits.pids"]
+	if h == nil || h["value"] != "3" || !strings.HasPrefix(h["counter"].(string), "pids.events max=") {
+		t.Fatalf("limits_hit %v, want limits.pids with its pids.events counter", r.result["limits_hit"])
+	}
+
+	// A child killed by SIGXFSZ ends the run: limits.file_size is listed with the signal it came from.
+	r = jailrun(t, []string{"--quiet", "--policy", policyFile(t, `"limits": {"file_size": "1M"}`), "--",
+		"/bin/sh", "-c", "exec /usr/bin/head -c 2000000 /dev/zero > /tmp/f"})
+	h = limitsHit(t, r)["limits.file_size"]
+	if r.status() != "output_limit" || h == nil || h["value"] != "1048576" || h["counter"] != "SIGXFSZ (RLIMIT_FSIZE)" {
+		t.Fatalf("file write past 1M: status %q, limits_hit %v\n%v", r.status(), r.result["limits_hit"], r)
+	}
+
+	// Memory that reached its limit is listed with the counters it came from.
+	r = jailrun(t, []string{"--quiet", "--policy", policyFile(t, `"limits": {"memory": "64M"}`), "--",
+		"/usr/bin/python3", "-c", "x = bytearray(1 << 30)"})
+	h = limitsHit(t, r)["limits.memory"]
+	if r.status() != "memory_limit" || h == nil || !strings.Contains(h["counter"].(string), "oom_kill=") {
+		t.Fatalf("memory hog: status %q, limits_hit %v", r.status(), r.result["limits_hit"])
+	}
+	t.Logf("limits_hit of the memory hog: %v", r.result["limits_hit"])
+}
