@@ -81,6 +81,10 @@ type Result struct {
 	// pids limit refused, memory that reached its limit, even when the program handled the failure and
 	// exited 0. Empty when none did.
 	LimitsHit []LimitHit `json:"limits_hit"`
+	// StoppedBy is set when the run was asked to stop (the CLI got SIGTERM/SIGINT/SIGHUP, or the context was
+	// cancelled with a StopSignal): the signal, whether it reached the command, whether the sandbox then had
+	// to be killed after limits.kill_grace.
+	StoppedBy *StopInfo `json:"stopped_by,omitempty"`
 
 	WallTimeMS  float64 `json:"wall_time_ms"`
 	SetupTimeMS float64 `json:"setup_time_ms"`

@@ -1,8 +1,18 @@
 package tests
 
 import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 )
 
 // limits.pids counts the command's processes, not jailrun's own pid 1: pids 1 runs one process, and its
@@ -121,4 +131,71 @@ print("refused", refused)`})
 		t.Fatalf("memory hog: status %q, limits_hit %v", r.status(), r.result["limits_hit"])
 	}
 	t.Logf("limits_hit of the memory hog: %v", r.result["limits_hit"])
+}
+
+// SIGTERM to jailrun goes to the command, which has limits.kill_grace to exit; a command that ignores it is
+// killed after the grace. jailrun exits 128+15 either way, and the result says which happened.
+func TestSigtermForwardedWithGrace(t *testing.T) {
+	requirePrivileged(t)
+	for _, tc := range []struct {
+		name, script string
+		status       string
+		killed       bool
+		stdout       string
+	}{
+		{"trapped", `trap 'echo cleaned up; exit 0' TERM; echo ready; sleep 30 & wait`, "ok", false, "ready\ncleaned up\n"},
+		{"ignored", `trap '' TERM; echo ready; sleep 30; echo slept`, "signaled", true, "ready\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			resFile := filepath.Join(t.TempDir(), "result.json")
+			pol := policyFile(t, `"limits": {"kill_grace": "2s", "wall_time": "60s"}`)
+			c := jailrunCmd(context.Background(), "--quiet", "--result", resFile, "--policy", pol, "--", "/bin/sh", "-c", tc.script)
+			out, err := c.StdoutPipe()
+			if err != nil {
+				t.Fatal(err)
+			}
+			var errb bytes.Buffer
+			c.Stderr = &errb
+			if err := c.Start(); err != nil {
+				t.Fatal(err)
+			}
+			rd := bufio.NewReader(out)
+			if line, err := rd.ReadString('\n'); line != "ready\n" {
+				c.Process.Kill()
+				c.Wait()
+				t.Fatalf("first line %q (%v); stderr %q", line, err, errb.String())
+			}
+			start := time.Now()
+			if err := c.Process.Signal(syscall.SIGTERM); err != nil {
+				t.Fatal(err)
+			}
+			rest, _ := io.ReadAll(rd)
+			err = c.Wait()
+			took := time.Since(start)
+			ee, ok := err.(*exec.ExitError)
+			if !ok || ee.ExitCode() != 128+int(syscall.SIGTERM) {
+				t.Fatalf("exit %v, want %d; stderr %q", err, 128+int(syscall.SIGTERM), errb.String())
+			}
+			if got := "ready\n" + string(rest); got != tc.stdout {
+				t.Errorf("stdout %q, want %q", got, tc.stdout)
+			}
+			var res map[string]any
+			b, err := os.ReadFile(resFile)
+			if err != nil || json.Unmarshal(b, &res) != nil {
+				t.Fatalf("result file: %v %s", err, b)
+			}
+			if res["status"] != tc.status {
+				t.Errorf("status %v, want %s", res["status"], tc.status)
+			}
+			sb, _ := res["stopped_by"].(map[string]any)
+			if sb == nil || sb["signal"] != "SIGTERM" || sb["forwarded"] != true || sb["killed_after_grace"] != tc.killed {
+				t.Errorf("stopped_by %v, want SIGTERM forwarded, killed_after_grace %v", res["stopped_by"], tc.killed)
+			}
+			t.Logf("stopped %v after SIGTERM: status %v, stopped_by %v", took, res["status"], res["stopped_by"])
+			// The grace is 2 s: the ignoring command is killed after it, well before its sleep ends.
+			if took > 20*time.Second {
+				t.Errorf("jailrun took %v to stop", took)
+			}
+		})
+	}
 }
