@@ -6,10 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"sync"
 	"time"
 
 	"github.com/jailrun/jailrun/cgroups"
 	"github.com/jailrun/jailrun/namespaces"
+	"github.com/jailrun/jailrun/policy"
 )
 
 // cgroupLimitSettings are the policy settings that only a cgroup can enforce.
@@ -23,7 +25,7 @@ func (l *launch) prepareCgroup(cfg *spawnConfig) error {
 	if m == nil {
 		return l.withoutCgroup(l.r.plat.cgErr)
 	}
-	cg, err := m.Create(l.res.RunID, l.s.Limits, l.s.Require)
+	cg, err := m.Create(l.res.RunID, cgroupLimits(l.s.Limits), l.s.Require)
 	if errors.Is(err, cgroups.ErrNoCgroup) {
 		// Not even an accounting cgroup can be made here (an unprivileged caller without delegation).
 		return l.withoutCgroup(err)
@@ -45,6 +47,9 @@ func (l *launch) prepareCgroup(cfg *spawnConfig) error {
 		}
 	})
 	l.res.Skipped = append(l.res.Skipped, cg.Skipped()...)
+	if l.s.Limits.Memory > 0 {
+		l.watchOOM(cg)
+	}
 	l.res.Enforced.Cgroup = cgroupVersion(m.Mode())
 	if fd, ok := cg.CloneFD(); ok {
 		// cgroup v2: the child starts inside its cgroup (CLONE_INTO_CGROUP) and never runs outside it, so
@@ -56,6 +61,56 @@ func (l *launch) prepareCgroup(cfg *spawnConfig) error {
 		}
 	}
 	return nil
+}
+
+// initTasks is what jailrun itself keeps in every run's cgroup: the sandbox's pid 1 (the reaper), a task for
+// pids.max like any other.
+const initTasks = 1
+
+// cgroupLimits are the policy's limits as the cgroup must hold them: limits.pids counts the command's tasks,
+// so pids.max also leaves room for jailrun's pid 1 (pids 1 means one process of the command's, not none).
+func cgroupLimits(lim policy.Limits) policy.Limits {
+	if lim.Pids > 0 {
+		lim.Pids += initTasks
+	}
+	return lim
+}
+
+// watchOOM arms, before anything runs in the cgroup, the watch that ends the whole sandbox on its first OOM
+// kill where the kernel does not (cgroup v1 has no memory.oom.group): what survives an OOM kill (a shell
+// whose child was killed) must not run on until some other limit stops it.
+func (l *launch) watchOOM(cg *cgroups.Cgroup) {
+	w, err := cg.WatchOOM()
+	if err != nil {
+		// The limit itself holds; only the prompt end of the rest of the sandbox is lost.
+		l.r.opts.Logf("%v: an OOM kill will not end the rest of the sandbox at once", err)
+		return
+	}
+	if w == nil {
+		return
+	}
+	l.oom = w
+	l.cleanup = append(l.cleanup, func() { _ = w.Close() })
+}
+
+// startOOMWatch kills the whole sandbox on the cgroup's first OOM event; the verdict then comes from the
+// kernel's counters (memory_limit), exactly as after a memory.oom.group kill on v2.
+func (l *launch) startOOMWatch(stop <-chan struct{}, wg *sync.WaitGroup) {
+	if l.oom == nil {
+		return
+	}
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		if l.oom.Wait() {
+			l.kill("", nil)
+		}
+	}()
+	go func() {
+		defer wg.Done()
+		<-stop
+		_ = l.oom.Close()
+	}()
 }
 
 // withoutCgroup runs without a cgroup when every cgroup limit the policy asks for may be skipped.
@@ -117,7 +172,12 @@ func (l *launch) readCgroupStats() error {
 	l.res.CPUTimeMS = CPUTime{UserMS: ms(st.CPUUser), SysMS: ms(st.CPUSystem), TotalMS: ms(st.CPUTotal), Source: "cgroup"}
 	l.res.PeakMemoryBytes, l.res.PeakMemorySrc = st.MemoryPeak, st.MemoryPeakSource
 	l.res.PeakPids = st.PidsPeak
+	if st.PidsPeak >= initTasks {
+		// The command's tasks, as limits.pids counts them: jailrun's pid 1 was there throughout.
+		l.res.PeakPids = st.PidsPeak - initTasks
+	}
 	l.res.OOMKills = st.OOMKills
 	l.memHit, l.pidsHit = st.MemoryLimitHit, st.PidsLimitHit
+	l.counters = &st
 	return nil
 }
