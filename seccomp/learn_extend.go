@@ -1,6 +1,7 @@
 package seccomp
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"sort"
@@ -118,12 +119,16 @@ func SuggestExtends(base policy.Seccomp, calls []ObservedCall) (Suggestion, erro
 	if rules == nil {
 		rules = []learnedRule{}
 	}
-	out, err := json.MarshalIndent(struct {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false) // "&=" stays readable
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(struct {
 		Rules []learnedRule `json:"rules"`
-	}{rules}, "", "  ")
-	if err != nil {
+	}{rules}); err != nil {
 		return Suggestion{}, err
 	}
+	out := bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
 	sort.Strings(warn)
 	return Suggestion{JSON: out, Warnings: warn}, nil
 }

@@ -28,6 +28,7 @@ type runFlags struct {
 	command    commandFlags
 	channels   []string
 	audit      auditFlags
+	learn      *learnState // set by `jailrun learn`
 }
 
 func addRunFlags(c *cobra.Command, f *runFlags) {
@@ -145,7 +146,7 @@ func runCommand(ctx context.Context, f *runFlags, argv []string) error {
 	}
 	defer runner.Close()
 	var got os.Signal
-	res, runErr := runner.Run(ctx, sandbox.Request{
+	req := sandbox.Request{
 		Policy:     s,
 		Argv:       argv,
 		Env:        os.Environ(),
@@ -155,7 +156,14 @@ func runCommand(ctx context.Context, f *runFlags, argv []string) error {
 		TraceSetup: f.traceSetup,
 		Channels:   channels,
 		Audit:      lg,
-	})
+	}
+	if f.learn != nil {
+		req.LearnSeccomp = true
+		if f.learn.out == "" {
+			req.Stdout = os.Stderr // stdout is for the policy
+		}
+	}
+	res, runErr := runner.Run(ctx, req)
 	select {
 	case got = <-gotSig:
 	default:
@@ -165,6 +173,11 @@ func runCommand(ctx context.Context, f *runFlags, argv []string) error {
 	}
 	if res != nil {
 		if err := report(f, res); err != nil {
+			return err
+		}
+	}
+	if f.learn != nil && res != nil && runErr == nil {
+		if err := f.learn.finish(f, s, argv, res); err != nil {
 			return err
 		}
 	}
@@ -204,7 +217,7 @@ func report(f *runFlags, res *sandbox.Result) error {
 			return fail(exitInput, "write --result: %v", err)
 		}
 	}
-	if f.json {
+	if f.json && f.learn == nil { // learn prints its own summary
 		os.Stderr.Write(b)
 	}
 	return nil
