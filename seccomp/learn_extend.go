@@ -19,6 +19,8 @@ type ObservedCall struct {
 	Syscall string
 	Args    [6]uint64
 	AnyArgs bool
+	// BaseAction is the base policy's answer, as FormatAction writes it ("kill_process"), for warnings.
+	BaseAction string
 }
 
 // maxLearnedValues bounds the argument rules learned for one syscall; past it the syscall is allowed
@@ -43,9 +45,19 @@ func SuggestExtends(base policy.Seccomp, calls []ObservedCall) (Suggestion, erro
 		keys [][6]uint64
 	}
 	byArgs := map[string]*valueSet{}
+	dangerous := dangerousSet()
+	var warn []string
+	warned := map[string]bool{}
 	for _, c := range calls {
 		if !syscalls.Known(c.Syscall) {
 			return Suggestion{}, fmt.Errorf("seccomp: learn: unknown syscall %q", c.Syscall)
+		}
+		switch a := c.BaseAction; {
+		case dangerous[c.Syscall]:
+		case warned[c.Syscall]:
+		case strings.HasPrefix(a, "kill"), a == "trap":
+			warned[c.Syscall] = true
+			warn = append(warn, fmt.Sprintf("%s: the base policy treats it as a violation (%s) for the arguments seen, and the learned policy allows it: review before use", c.Syscall, a))
 		}
 		t, conditional := tested[c.Syscall]
 		if !conditional {
@@ -68,8 +80,6 @@ func SuggestExtends(base policy.Seccomp, calls []ObservedCall) (Suggestion, erro
 		}
 	}
 
-	var warn []string
-	dangerous := dangerousSet()
 	var rules []learnedRule
 	names := make([]string, 0, len(byArgs))
 	for n := range byArgs {

@@ -99,7 +99,7 @@ func (st *learnState) finish(f *runFlags, s *policy.Settings, argv []string, res
 			continue
 		}
 		learned = append(learned, d)
-		calls = append(calls, seccomp.ObservedCall{Syscall: d.Syscall, Args: d.FirstArgs, AnyArgs: d.ArgsMerged})
+		calls = append(calls, seccomp.ObservedCall{Syscall: d.Syscall, Args: d.FirstArgs, AnyArgs: d.ArgsMerged, BaseAction: d.Action})
 		names = append(names, fmt.Sprintf("%s (%s, %d)", d.Syscall, d.Action, d.Count))
 	}
 	sug, err := seccomp.SuggestExtends(s.Seccomp, calls)
