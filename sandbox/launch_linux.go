@@ -580,9 +580,10 @@ func (l *launch) prepareSeccomp(cfg *spawnConfig) error {
 	// Every refused call goes to the supervisor, which answers it as the policy would and counts it
 	// (violation_linux.go); foreign-ABI calls (i386 int 0x80, x32) too, so they are named in the result.
 	prog, err := seccomp.BuildCachedWith(routed(l.s.Seccomp), seccomp.Options{ForeignABI: policy.Action{Kind: policy.ActNotify}})
-	var own *seccomp.Program
 	if err == nil {
-		own, err = seccomp.BuildCached(l.s.Seccomp)
+		// The policy as written must compile too: the supervisor builds it at the first refused call
+		// (most runs have none, and compiling costs about a millisecond).
+		err = seccomp.Check(l.s.Seccomp)
 	}
 	if err == nil {
 		err = prog.CheckKernel()
@@ -604,7 +605,7 @@ func (l *launch) prepareSeccomp(cfg *spawnConfig) error {
 		return fmt.Errorf("%w: seccomp: the filter has no supervisor to count refused calls", ErrUnsupported)
 	}
 	cfg.seccompFlags |= unix.SECCOMP_FILTER_FLAG_NEW_LISTENER
-	l.sup = newSupervisor(l, l.s.Seccomp, own)
+	l.sup = newSupervisor(l, l.s.Seccomp)
 	cfg.filter = prog.Instructions()
 	return nil
 }

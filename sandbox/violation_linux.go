@@ -60,7 +60,7 @@ type deniedKey struct {
 type supervisor struct {
 	fd     int
 	l      *launch
-	policy *seccomp.Program // the policy's own filter: its answer for each call
+	policy func() (*seccomp.Program, error) // the policy's own filter, built at the first call: its answer
 	tested map[string][]seccomp.TestedArg
 	learn  bool // Request.LearnSeccomp, set when the run starts (a pooled sandbox is prepared without it)
 	native string
@@ -72,9 +72,10 @@ type supervisor struct {
 	index  map[deniedKey]int
 }
 
-func newSupervisor(l *launch, s policy.Seccomp, prog *seccomp.Program) *supervisor {
+func newSupervisor(l *launch, s policy.Seccomp) *supervisor {
 	native, _ := seccomp.AuditArch(syscalls.Native)
-	return &supervisor{fd: -1, l: l, policy: prog, tested: seccomp.ArgsTested(s),
+	own := sync.OnceValues(func() (*seccomp.Program, error) { return seccomp.BuildCached(s) })
+	return &supervisor{fd: -1, l: l, policy: own, tested: seccomp.ArgsTested(s),
 		native: seccomp.ArchName(native), index: map[deniedKey]int{}}
 }
 
@@ -91,7 +92,11 @@ func (sv *supervisor) start(ctx context.Context) {
 // killed instead: never weaker). The policy's own notify rules are denied with EPERM and logged. In
 // learn mode every native, known syscall runs instead and is recorded as learned.
 func (sv *supervisor) answer(v seccomp.Violation) policy.Action {
-	act, err := sv.policy.Evaluate(seccomp.ArchByName(v.Arch), v.Nr, v.Args)
+	var act policy.Action
+	prog, err := sv.policy()
+	if err == nil {
+		act, err = prog.Evaluate(seccomp.ArchByName(v.Arch), v.Nr, v.Args)
+	}
 	if err != nil {
 		sv.l.r.opts.Logf("seccomp: %s: %v; denied with EPERM", v.Describe(), err)
 		act = seccomp.DenyEPERM

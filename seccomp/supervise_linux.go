@@ -54,6 +54,10 @@ var DenyEPERM = policy.Action{Kind: policy.ActErrno, Errno: 1}
 //     SECCOMP_IOCTL_NOTIF_ID_VALID that the pid still belongs to the notifying task) and the call fails;
 //   - anything else, a nil decide or one slower than DecideTimeout: errno(EPERM).
 func Supervise(ctx context.Context, notifyFD int, decide func(Violation) policy.Action, report func(Violation)) error {
+	// Wake-ups between the notifying task and this supervisor are synchronous (Linux 6.6+): the kernel
+	// switches straight to the other side on the same CPU instead of waking it wherever it runs, which cuts
+	// the round trip of every notification. An older kernel refuses the flag; nothing else changes.
+	_, _, _ = unix.Syscall(unix.SYS_IOCTL, uintptr(notifyFD), unix.SECCOMP_IOCTL_NOTIF_SET_FLAGS, unix.SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP)
 	// An eventfd wakes the poll when ctx is done, so there is no busy polling.
 	wake, err := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
 	if err != nil {
