@@ -83,11 +83,12 @@ func (sv *supervisor) start(ctx context.Context) {
 	sv.done = make(chan struct{})
 	go func() {
 		defer close(sv.done)
-		_ = seccomp.Supervise(ctx, sv.fd, sv.answer, nil)
+		_ = seccomp.SuperviseInline(ctx, sv.fd, sv.answer, nil)
 	}()
 }
 
-// answer is the policy's own answer to one call, counted. Kill and trap end the run as a violation
+// answer is the policy's own answer to one call, counted. It runs on the supervisor's thread
+// (SuperviseInline): it only evaluates registers and must never block. Kill and trap end the run as a violation
 // naming the syscall (a trap's SIGSYS with its siginfo cannot be raised from here, so the sandbox is
 // killed instead: never weaker). The policy's own notify rules are denied with EPERM and logged. In
 // learn mode every native, known syscall runs instead and is recorded as learned.
@@ -105,14 +106,16 @@ func (sv *supervisor) answer(v seccomp.Violation) policy.Action {
 		return act // not routed by routed(); kept for safety
 	}
 	learn := sv.learn && v.Arch == sv.native && v.Syscall != ""
-	sv.count(v, act, learn)
+	first := sv.count(v, act, learn)
 	switch {
 	case learn:
 		return policy.Action{Kind: policy.ActAllow}
 	case act.Kind == policy.ActErrno, act.Kind == policy.ActLog:
 		return act
 	case act.Kind == policy.ActNotify:
-		sv.l.r.opts.Logf("seccomp: denied %s (policy action notify)", v.Describe())
+		if first { // once per entry: the count is in the result, and a loop must not flood the log
+			sv.l.r.opts.Logf("seccomp: denied %s (policy action notify)", v.Describe())
+		}
 		return seccomp.DenyEPERM
 	}
 	// kill_process, kill_thread, trap.
@@ -130,7 +133,8 @@ func (sv *supervisor) answer(v seccomp.Violation) policy.Action {
 	return policy.Action{Kind: policy.ActKillProcess}
 }
 
-func (sv *supervisor) count(v seccomp.Violation, act policy.Action, learned bool) {
+// count records one call; it reports whether the call opened a new entry.
+func (sv *supervisor) count(v seccomp.Violation, act policy.Action, learned bool) bool {
 	k := deniedKey{arch: v.Arch, nr: v.Nr, action: act}
 	if t, ok := sv.tested[v.Syscall]; ok && v.Arch == sv.native {
 		k.args = seccomp.TestedValues(t, v.Args)
@@ -157,6 +161,7 @@ func (sv *supervisor) count(v seccomp.Violation, act policy.Action, learned bool
 			Action: seccomp.FormatAction(act), FirstArgs: v.Args, Learned: learned})
 	}
 	sv.denied[i].Count++
+	return !ok
 }
 
 // deniedSyscalls is the run's list, once the supervisor has stopped.

@@ -86,7 +86,7 @@ func loopNs(b *testing.B, pol string, calls int) float64 {
 // BenchmarkDeniedSyscall is the cost of counting refused calls: getppid refused with EPERM 10000 times,
 // answered by the kernel (errno in the filter, as before jailrun routed refusals to its supervisor) and
 // by a supervisor (notify in the filter; Supervise answers errno(EPERM) after evaluating the policy's own
-// program, as the launcher does). Fastest of b.N alternating runs of each, and their ratio.
+// program, with SuperviseInline, as the launcher does). Fastest of b.N alternating runs of each, and their ratio.
 func BenchmarkDeniedSyscall(b *testing.B) {
 	const calls = 10000
 	direct, notified := math.Inf(1), math.Inf(1)
@@ -141,7 +141,7 @@ func denyLoop(rest string) int {
 			return fail(err)
 		}
 		// The supervisor runs on other threads of this process: its own calls are allowed by the filter.
-		go Supervise(context.Background(), fd, func(v Violation) policy.Action {
+		go SuperviseInline(context.Background(), fd, func(v Violation) policy.Action {
 			a, err := ownProg.Evaluate(nativeAuditArch(), v.Nr, v.Args)
 			if err != nil {
 				return DenyEPERM
