@@ -212,3 +212,22 @@ func TestLearnKeepsSandbox(t *testing.T) {
 		t.Fatalf("learn run without namespaces: %v", r.result["enforced"])
 	}
 }
+
+// TestLearnErrors: learn's own failures are one line and a documented exit code.
+func TestLearnErrors(t *testing.T) {
+	requirePrivileged(t)
+	for _, c := range []struct {
+		args []string
+		code int
+		msg  string
+	}{
+		{[]string{"learn", "--out", "/nonexistent-jailrun/x.json", "--", "/bin/true"}, 122, "--out"},
+		{[]string{"learn"}, 2, "no command"},
+		{[]string{"learn", "--policy", "/nonexistent-jailrun.json", "--", "/bin/true"}, 122, "nonexistent-jailrun.json"},
+	} {
+		r := jailrun(t, c.args)
+		if r.code != c.code || !strings.Contains(r.stderr, c.msg) || strings.Count(strings.TrimSpace(r.stderr), "\n") != 0 {
+			t.Errorf("%v: want exit %d and one line naming %q, got %v", c.args, c.code, c.msg, r)
+		}
+	}
+}

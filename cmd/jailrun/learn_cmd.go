@@ -62,6 +62,13 @@ even if it failed.`,
   jailrun learn --policy policies/interpreter.json -- python3 app.py > learned.json`,
 		Args: cobra.ArbitraryArgs,
 		RunE: func(c *cobra.Command, args []string) error {
+			s, err := loadPolicy(f.policy)
+			if err != nil {
+				return err
+			}
+			if !s.Seccomp.Enabled {
+				return fail(exitPolicy, "learn: policy %s has no seccomp filter, so it denies no syscall: nothing to learn", s.Name)
+			}
 			st.ref = f.policy
 			f.learn = &st
 			return runCommand(c.Context(), &f, args)
@@ -86,6 +93,11 @@ type learnedPolicy struct {
 // finish writes the learned policy after a run that started. It prints the warnings (and, without --quiet,
 // one summary line) on stderr, and with --json the summary object.
 func (st *learnState) finish(f *runFlags, s *policy.Settings, argv []string, res *sandbox.Result) error {
+	if res.DeniedSyscalls == nil {
+		// The filter was skipped (require.best_effort lists seccomp and this host cannot load it): nothing
+		// was observed, and an empty policy would claim otherwise.
+		return fail(exitUnsupported, "learn: no seccomp filter ran (skipped: %s), so nothing was learned and no policy was written", strings.Join(res.Skipped, ", "))
+	}
 	var calls []seccomp.ObservedCall
 	var learned []sandbox.DeniedSyscall
 	var warn, names []string
