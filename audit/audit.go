@@ -44,6 +44,7 @@ const (
 	TypeChannelClose     = "channel.close"
 	TypeLimitHit         = "limit.hit"
 	TypeSeccompViolation = "seccomp.violation"
+	TypeSeccompDenied    = "seccomp.denied"
 )
 
 // ErrSink: an audit sink could not be opened or written. A run must not start when its audit log fails,
@@ -51,7 +52,7 @@ const (
 var ErrSink = errors.New("audit sink failed")
 
 // Event is one thing to record. Data is marshalled as the record's "data" object: RunStartData,
-// ChannelData, LimitHitData, SeccompViolationData, or the run's Result for run.end.
+// ChannelData, LimitHitData, SeccompViolationData, SeccompDeniedData, or the run's Result for run.end.
 type Event struct {
 	Type  string
 	RunID string
@@ -91,6 +92,12 @@ type SeccompViolationData struct {
 	Nr      int       `json:"nr"`
 	Arch    string    `json:"arch"`
 	Args    [6]uint64 `json:"args"`
+}
+
+// SeccompDeniedData is the data of a seccomp.denied record: the run's Result.denied_syscalls (a list of
+// {syscall, nr, arch, action, count, first_args}), written when the filter refused anything.
+type SeccompDeniedData struct {
+	DeniedSyscalls any `json:"denied_syscalls"`
 }
 
 // Options configure a Logger.

@@ -580,7 +580,7 @@ func BenchmarkPrepare(b *testing.B) {
 			}
 		}
 	})
-	filter, _ := reportable(s.Seccomp)
+	filter := routed(s.Seccomp)
 	opts := seccomp.Options{ForeignABI: policy.Action{Kind: policy.ActNotify}}
 	b.Run("seccomp-compile", func(b *testing.B) {
 		for i := 0; i < b.N; i++ {

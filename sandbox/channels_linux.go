@@ -69,7 +69,7 @@ func (l *launch) auditStart() error {
 	return nil
 }
 
-// auditEnd writes channel.close per channel, limit.hit and seccomp.violation when they apply, then
+// auditEnd writes channel.close per channel, limit.hit, seccomp.violation and seccomp.denied when they apply, then
 // run.end with the whole result (flushed to disk).
 func (l *launch) auditEnd() error {
 	lg := l.req.Audit
@@ -88,6 +88,9 @@ func (l *launch) auditEnd() error {
 	if v := l.res.Violation; v != nil {
 		errs = append(errs, lg.Emit(audit.Event{Type: audit.TypeSeccompViolation, RunID: id,
 			Data: audit.SeccompViolationData{Syscall: v.Syscall, Nr: v.Nr, Arch: v.Arch, Args: v.Args}}))
+	}
+	if d := l.res.DeniedSyscalls; len(d) > 0 {
+		errs = append(errs, lg.Emit(audit.Event{Type: audit.TypeSeccompDenied, RunID: id, Data: audit.SeccompDeniedData{DeniedSyscalls: d}}))
 	}
 	errs = append(errs, lg.Emit(audit.Event{Type: audit.TypeRunEnd, RunID: id, Data: l.res}))
 	if err := errors.Join(errs...); err != nil {

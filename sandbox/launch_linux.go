@@ -293,6 +293,15 @@ func (l *launch) run(ctx context.Context) (res *Result, err error) {
 	}()
 	var eb [childErrorSize]byte
 	n, rerr := io.ReadFull(errR, eb[:])
+	// The supervisor answers from the moment the listener is taken: the command's own last steps before
+	// execve (and the loader after it) may make calls the policy refuses, which now wait for its answer.
+	supCtx, supCancel := context.WithCancel(context.Background())
+	defer func() {
+		supCancel()
+		if l.sup != nil && l.sup.done != nil {
+			<-l.sup.done
+		}
+	}()
 	if n == childErrorSize && l.sup != nil {
 		if ce := decodeChildError(eb[:]); ce.step == jrStepNotifyFD {
 			fd, err := takeListener(pid, int(ce.detail))
@@ -301,6 +310,8 @@ func (l *launch) run(ctx context.Context) (res *Result, err error) {
 			}
 			l.sup.fd = fd
 			l.cleanup = append(l.cleanup, func() { unix.Close(fd) })
+			l.sup.learn = l.req.LearnSeccomp
+			l.sup.start(supCtx)
 			if _, err := notifyW.Write([]byte{1}); err != nil {
 				return l.setupError("exec", "release command", err)
 			}
@@ -353,11 +364,6 @@ func (l *launch) run(ctx context.Context) (res *Result, err error) {
 	var wg sync.WaitGroup
 	l.reaper = pid
 	l.watch(ctx, stop, &wg)
-	supCtx, supCancel := context.WithCancel(context.Background())
-	defer supCancel()
-	if l.sup != nil && l.sup.fd >= 0 {
-		l.sup.start(supCtx)
-	}
 	outDone := stdio.relay(l)
 	l.startChannels(ctx)
 
@@ -378,6 +384,7 @@ func (l *launch) run(ctx context.Context) (res *Result, err error) {
 		supCancel()
 		<-l.sup.done
 		l.res.Violation = l.sup.violation()
+		l.res.DeniedSyscalls = l.sup.deniedSyscalls()
 	}
 	if err != nil {
 		return l.setupError("wait", "wait4", err)
@@ -583,9 +590,14 @@ func (l *launch) prepareSeccomp(cfg *spawnConfig) error {
 	if !l.s.Seccomp.Enabled {
 		return nil
 	}
-	filter, ownNotify := reportable(l.s.Seccomp)
-	// Foreign-ABI calls (i386 int 0x80, x32) go to the supervisor too, so they are named in the result.
-	prog, err := seccomp.BuildCachedWith(filter, seccomp.Options{ForeignABI: policy.Action{Kind: policy.ActNotify}})
+	// Every refused call goes to the supervisor, which answers it as the policy would and counts it
+	// (violation_linux.go); foreign-ABI calls (i386 int 0x80, x32) too, so they are named in the result.
+	prog, err := seccomp.BuildCachedWith(routed(l.s.Seccomp), seccomp.Options{ForeignABI: policy.Action{Kind: policy.ActNotify}})
+	if err == nil {
+		// The policy as written must compile too: the supervisor builds it at the first refused call
+		// (most runs have none, and compiling costs about a millisecond).
+		err = seccomp.Check(l.s.Seccomp)
+	}
 	if err == nil {
 		err = prog.CheckKernel()
 	}
@@ -601,10 +613,12 @@ func (l *launch) prepareSeccomp(cfg *spawnConfig) error {
 		}
 		return fmt.Errorf("%w: seccomp: %w", ErrUnsupported, err)
 	}
-	if prog.NeedsNotify() {
-		cfg.seccompFlags |= unix.SECCOMP_FILTER_FLAG_NEW_LISTENER
-		l.sup = &supervisor{fd: -1, ownNotify: ownNotify, l: l}
+	if !prog.NeedsNotify() {
+		// Cannot happen (foreign-ABI calls are always routed); without a listener nothing would be counted.
+		return fmt.Errorf("%w: seccomp: the filter has no supervisor to count refused calls", ErrUnsupported)
 	}
+	cfg.seccompFlags |= unix.SECCOMP_FILTER_FLAG_NEW_LISTENER
+	l.sup = newSupervisor(l, l.s.Seccomp)
 	cfg.filter = prog.Instructions()
 	return nil
 }

@@ -63,6 +63,26 @@ type Violation struct {
 	Args    [6]uint64 `json:"args"`
 }
 
+// DeniedSyscall is one syscall the seccomp filter answered with something else than allow, and how
+// often. A syscall that the policy decides by its arguments (socket's family, ioctl's request) gets one
+// entry per set of the values of those arguments.
+type DeniedSyscall struct {
+	Syscall string `json:"syscall"` // "" when the number is not in jailrun's table (or a foreign ABI)
+	Nr      int    `json:"nr"`
+	Arch    string `json:"arch"`
+	// Action is the policy's answer as policies write it: "errno(EAFNOSUPPORT)", "kill_process", "trap",
+	// "notify" (denied with EPERM), "log" (the call ran).
+	Action string `json:"action"`
+	Count  uint64 `json:"count"`
+	// FirstArgs are the register values of the first such call.
+	FirstArgs [6]uint64 `json:"first_args"`
+	// Learned is true in learn mode (Request.LearnSeccomp) when the call was let run instead.
+	Learned bool `json:"learned,omitempty"`
+	// ArgsMerged is true when calls with different values of the tested arguments were counted here
+	// because the run had already seen too many distinct ones.
+	ArgsMerged bool `json:"args_merged,omitempty"`
+}
+
 // Result is what a run produced. The CLI prints it with --json and writes it with --result; the library
 // returns it; the service sends it. One schema for all three.
 type Result struct {
@@ -111,6 +131,11 @@ type Result struct {
 	Channels []ipc.ChannelStats `json:"channels,omitempty"`
 
 	Violation *Violation `json:"seccomp_violation,omitempty"`
+	// DeniedSyscalls counts every call the seccomp filter did not simply allow, whatever the policy's
+	// action (errno, trap, kill, notify, log), in the order first seen: a run that failed with EPERM or
+	// EAFNOSUPPORT says which syscall was refused. [] when the filter refused nothing; null when no filter
+	// ran (seccomp off, or skipped best effort).
+	DeniedSyscalls []DeniedSyscall `json:"denied_syscalls"`
 
 	// Mode is "namespaces" (the sandbox had the namespaces in enforced.namespaces) or "degraded" (this host
 	// refused user namespaces and the policy allowed running without any: see MissingIsolation).

@@ -77,6 +77,12 @@ type Request struct {
 	fromTemplate bool
 	// Audit, when set, receives the run's records: run.start before the sandbox is created (its failure
 	// fails the run before anything starts, unless the logger is best-effort), channel.open and
-	// channel.close, limit.hit, seccomp.violation and run.end.
+	// channel.close, limit.hit, seccomp.violation, seccomp.denied and run.end.
 	Audit *audit.Logger
+	// LearnSeccomp runs the command in learn mode: every syscall the policy's filter would deny (any
+	// action) runs instead and is recorded in Result.DeniedSyscalls with Learned set. Only the filter's
+	// denials change: namespaces, mounts, cgroups, limits, Landlock and no_new_privs are in force as
+	// usual, and calls through another ABI (i386, x32) or unknown to jailrun's table keep the policy's
+	// answer. For writing a policy (jailrun learn), never for running untrusted code in production.
+	LearnSeccomp bool
 }

@@ -171,6 +171,8 @@ func helperMain(mode string, args []string) int {
 		_, err = loadFilter(p, filterFlagNewListener)
 		fmt.Println(errors.Is(err, unix.EPERM))
 		return 0
+	case "deny":
+		return denyLoop(rest) // bench_linux_test.go
 	case "loop":
 		pol, nText, _ := strings.Cut(rest, ":")
 		n, _ := strconv.Atoi(nText)

@@ -53,13 +53,7 @@ type learnedSeccomp struct {
 // families that were observed. Unknown syscalls get ENOSYS and everything else EPERM.
 func Suggest(o Observation) (Suggestion, error) {
 	var warn []string
-	dangerous := map[string]bool{}
-	for _, g := range []string{"@dangerous", "@io-uring", "@cpu-emulation"} {
-		m, _ := syscalls.Group(g)
-		for _, s := range m {
-			dangerous[s] = true
-		}
-	}
+	dangerous := dangerousSet()
 	def, _ := syscalls.Group("@default")
 	allowed := map[string]bool{}
 	for _, s := range def {
@@ -142,6 +136,18 @@ func Suggest(o Observation) (Suggestion, error) {
 	}
 	sort.Strings(warn)
 	return Suggestion{JSON: out, Warnings: warn}, nil
+}
+
+// dangerousSet is every syscall of the groups strict kills for: escape routes and exploit primitives.
+func dangerousSet() map[string]bool {
+	dangerous := map[string]bool{}
+	for _, g := range []string{"@dangerous", "@io-uring", "@cpu-emulation"} {
+		m, _ := syscalls.Group(g)
+		for _, s := range m {
+			dangerous[s] = true
+		}
+	}
+	return dangerous
 }
 
 // familyName spells a socket family as the constant policies use, or its number.

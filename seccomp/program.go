@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -75,6 +76,22 @@ func ArchName(auditArch uint32) string {
 		return "arm"
 	}
 	return fmt.Sprintf("0x%08x", auditArch)
+}
+
+// ArchByName is ArchName's inverse, for a Violation's Arch: the AUDIT_ARCH_* value ("x32" is x86_64's).
+func ArchByName(name string) uint32 {
+	switch name {
+	case "x86_64", "x32":
+		return auditArchX86_64
+	case "i386":
+		return auditArchI386
+	case "aarch64":
+		return auditArchAArch64
+	case "arm":
+		return auditArchARM
+	}
+	v, _ := strconv.ParseUint(strings.TrimPrefix(name, "0x"), 16, 32)
+	return uint32(v)
 }
 
 func archOfAudit(auditArch uint32) (syscalls.Arch, bool) {

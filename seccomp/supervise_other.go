@@ -12,3 +12,8 @@ import (
 func Supervise(ctx context.Context, notifyFD int, decide func(Violation) policy.Action, report func(Violation)) error {
 	return ErrUnsupported
 }
+
+// SuperviseInline needs Linux's seccomp user notifications.
+func SuperviseInline(ctx context.Context, notifyFD int, decide func(Violation) policy.Action, report func(Violation)) error {
+	return ErrUnsupported
+}

@@ -32,6 +32,7 @@ type runFlags struct {
 	// bareArgs: the command came as plain arguments to jailrun itself, without "--"; a name that is not
 	// found may then be a mistyped subcommand (see typoOf).
 	bareArgs bool
+	learn    *learnState // set by `jailrun learn`
 }
 
 func addRunFlags(c *cobra.Command, f *runFlags) {
@@ -162,8 +163,7 @@ func runCommand(ctx context.Context, f *runFlags, argv []string) (retErr error) 
 	}
 	defer runner.Close()
 	var got os.Signal
-	var runErr error
-	res, runErr = runner.Run(ctx, sandbox.Request{
+	req := sandbox.Request{
 		Policy:     s,
 		Argv:       argv,
 		Params:     params,
@@ -174,7 +174,15 @@ func runCommand(ctx context.Context, f *runFlags, argv []string) (retErr error) 
 		TraceSetup: f.traceSetup,
 		Channels:   channels,
 		Audit:      lg,
-	})
+	}
+	if f.learn != nil {
+		req.LearnSeccomp = true
+		if f.learn.out == "" {
+			req.Stdout = os.Stderr // stdout is for the policy
+		}
+	}
+	var runErr error
+	res, runErr = runner.Run(ctx, req)
 	select {
 	case got = <-gotSig:
 	default:
@@ -184,6 +192,11 @@ func runCommand(ctx context.Context, f *runFlags, argv []string) (retErr error) 
 	}
 	if res != nil {
 		if err := report(f, res); err != nil {
+			return err
+		}
+	}
+	if f.learn != nil && res != nil && runErr == nil {
+		if err := f.learn.finish(f, s, argv, res); err != nil {
 			return err
 		}
 	}
@@ -228,7 +241,7 @@ func report(f *runFlags, res *sandbox.Result) error {
 			return fail(exitInput, "write --result: %v", err)
 		}
 	}
-	if f.json {
+	if f.json && f.learn == nil { // learn prints its own summary
 		os.Stderr.Write(b)
 	}
 	return nil

@@ -172,7 +172,7 @@ static const char *names[] = {
 
 int main(int argc, char **argv) {
 	if (argc < 2) {
-		fprintf(stderr, "usage: %s NAME | nr N [ARGS...] | int80 | x32 | list\n", argv[0]);
+		fprintf(stderr, "usage: %s NAME [TIMES] | nr N [ARGS...] | int80 | x32 | list\n", argv[0]);
 		return 2;
 	}
 	const char *n = argv[1];
@@ -208,12 +208,18 @@ int main(int argc, char **argv) {
 		report("x32", r, errno);
 		return 0;
 	}
-	errno = 0;
-	r = call(n);
-	if (r == -2 && errno == 0) {
+	/* NAME TIMES: the same call TIMES times (counting and cost tests); the last one is reported. */
+	long times = argc >= 3 ? strtol(argv[2], NULL, 0) : 1;
+	int e;
+	do {
+		errno = 0;
+		r = call(n);
+		e = errno;
+	} while (--times > 0);
+	if (r == -2 && e == 0) {
 		fprintf(stderr, "syscall_probe: unknown name %s (try: list)\n", n);
 		return 2;
 	}
-	report(n, r, errno);
+	report(n, r, e);
 	return 0;
 }
