@@ -98,6 +98,7 @@ func supervise(ctx context.Context, notifyFD int, decide func(Violation) policy.
 		unix.Close(wake)
 	}()
 
+	var th throttle
 	for {
 		fds := []unix.PollFd{{Fd: int32(notifyFD), Events: unix.POLLIN}, {Fd: int32(wake), Events: unix.POLLIN}}
 		if _, err := unix.Poll(fds, -1); err != nil {
@@ -113,6 +114,14 @@ func supervise(ctx context.Context, notifyFD int, decide func(Violation) policy.
 			return fmt.Errorf("seccomp: supervise: fd %d is not open", notifyFD)
 		}
 		if fds[0].Revents&unix.POLLIN != 0 {
+			if d := th.wait(time.Now()); d > 0 {
+				// Over the budget: leave the call pending (its task sleeps in the kernel) and answer later,
+				// waking early only if ctx ends.
+				_, _ = unix.Poll([]unix.PollFd{{Fd: int32(wake), Events: unix.POLLIN}}, int(d/time.Millisecond)+1)
+				if ctx.Err() != nil {
+					return ctx.Err()
+				}
+			}
 			if err := handleOne(notifyFD, decide, report); err != nil {
 				return err
 			}
