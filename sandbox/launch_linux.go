@@ -398,6 +398,7 @@ func (l *launch) run(ctx context.Context) (res *Result, err error) {
 		return l.setupError("wait", "read cgroup counters", err)
 	}
 	l.res.MaxRSSBytes = ru.Maxrss * 1024
+	l.res.VoluntaryCSW, l.res.ForcedCSW = ru.Nvcsw, ru.Nivcsw
 	l.res.Stdout, l.res.Stderr = streams[0], streams[1]
 	l.verdict(cmdStatus, haveStatus)
 	l.enforced(cfg)

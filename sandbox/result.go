@@ -84,6 +84,10 @@ type Result struct {
 	PeakMemoryBytes int64  `json:"peak_memory_bytes"`
 	PeakMemorySrc   string `json:"peak_memory_source,omitempty"`
 	MaxRSSBytes     int64  `json:"max_rss_bytes"`
+	// VoluntaryCSW and ForcedCSW count context switches (rusage ru_nvcsw, ru_nivcsw) of the processes that
+	// were reaped: the command, its reaped children and the sandbox's own init.
+	VoluntaryCSW int64 `json:"csw_voluntary"`
+	ForcedCSW    int64 `json:"csw_forced"`
 	// PeakPids is the highest number of tasks in the sandbox; -1 when the kernel cannot tell.
 	PeakPids int64 `json:"peak_pids"`
 	OOMKills int64 `json:"oom_kills"`

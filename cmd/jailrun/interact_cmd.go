@@ -24,6 +24,8 @@ type interactFlags struct {
 	peerGrace                time.Duration
 	solutionStderr           string
 	interactorStderr         string
+	solutionMeta             string
+	interactorMeta           string
 	json                     bool
 	resultFile               string
 	quiet                    bool
@@ -75,6 +77,8 @@ solution's; 0 when both ended ok.`,
 	fl.DurationVar(&f.peerGrace, "peer-grace", 0, "stop a side this long after the other ended (0: only its own limits)")
 	fl.StringVar(&f.solutionStderr, "solution-stderr", "", "write the solution's stderr to `FILE` instead of jailrun's stderr")
 	fl.StringVar(&f.interactorStderr, "interactor-stderr", "", "write the interactor's stderr to `FILE` instead of jailrun's stderr")
+	fl.StringVar(&f.solutionMeta, "solution-meta", "", "write the solution's isolate-compatible meta file (key:value lines) to `FILE`")
+	fl.StringVar(&f.interactorMeta, "interactor-meta", "", "write the interactor's isolate-compatible meta file (key:value lines) to `FILE`")
 	fl.BoolVar(&f.json, "json", false, "print the result object as JSON on stderr after the runs")
 	fl.StringVar(&f.resultFile, "result", "", "write the result object as JSON to `FILE`")
 	fl.BoolVarP(&f.quiet, "quiet", "q", false, "no one-line notice when a limit or the seccomp filter ends a side")
@@ -196,7 +200,24 @@ func newCLIRunner() (*sandbox.Runner, error) {
 	return r, nil
 }
 
-func interactCommand(ctx context.Context, f *interactFlags, solArgv, interArgv []string) error {
+func interactCommand(ctx context.Context, f *interactFlags, solArgv, interArgv []string) (retErr error) {
+	// Each side's meta file, opened before anything runs (see runCommand).
+	solMeta, err := openMeta(f.solutionMeta, "--solution-meta")
+	if err != nil {
+		return err
+	}
+	interMeta, err := openMeta(f.interactorMeta, "--interactor-meta")
+	if err != nil {
+		return solMeta.finish(nil, err)
+	}
+	var res *sandbox.InteractResult
+	defer func() {
+		var solRes, interRes *sandbox.Result
+		if res != nil {
+			solRes, interRes = res.Solution, res.Interactor
+		}
+		retErr = interMeta.finish(interRes, solMeta.finish(solRes, retErr))
+	}()
 	sol, err := loadPolicy(f.policy)
 	if err != nil {
 		return err
@@ -235,7 +256,8 @@ func interactCommand(ctx context.Context, f *interactFlags, solArgv, interArgv [
 		return err
 	}
 	defer runner.Close()
-	res, runErr := sandbox.Interact(ctx, runner,
+	var runErr error
+	res, runErr = sandbox.Interact(ctx, runner,
 		sandbox.Request{Policy: sol, Argv: solArgv, Env: os.Environ(), Stderr: solErr, Audit: lg},
 		sandbox.Request{Policy: inter, Argv: interArgv, Env: os.Environ(), Stderr: interErr, Audit: lg},
 		sandbox.InteractOptions{Transcript: tr, TranscriptLimit: f.transcriptLimit, PeerGrace: f.peerGrace, Audit: lg})

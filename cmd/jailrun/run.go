@@ -21,6 +21,7 @@ type runFlags struct {
 	policy     string
 	json       bool
 	resultFile string
+	metaFile   string
 	traceSetup bool
 	quiet      bool
 	cgParent   string
@@ -35,6 +36,7 @@ func addRunFlags(c *cobra.Command, f *runFlags) {
 	fl.StringVarP(&f.policy, "policy", "p", "strict", "policy file, or the name of a built-in policy (see 'jailrun policy list')")
 	fl.BoolVar(&f.json, "json", false, "print the result object as JSON on stderr after the run")
 	fl.StringVar(&f.resultFile, "result", "", "write the result object as JSON to `FILE`")
+	fl.StringVar(&f.metaFile, "meta", "", "write an isolate-compatible meta file (key:value lines) to `FILE`, also after a limit or a setup error")
 	fl.BoolVar(&f.traceSetup, "trace-setup", false, "record where the launch time went (setup_trace in the result)")
 	fl.BoolVarP(&f.quiet, "quiet", "q", false, "do not print a one-line notice when a limit or the seccomp filter ends the run")
 	fl.StringVar(&f.cgParent, "cgroup-parent", os.Getenv("JAILRUN_CGROUP_PARENT"),
@@ -93,7 +95,15 @@ func loadPolicy(ref string) (*policy.Settings, error) {
 	}
 }
 
-func runCommand(ctx context.Context, f *runFlags, argv []string) error {
+func runCommand(ctx context.Context, f *runFlags, argv []string) (retErr error) {
+	// The meta file is opened first: a bad path fails before anything runs, and any later failure is
+	// reported in it (status:XX).
+	meta, err := openMeta(f.metaFile, "--meta")
+	if err != nil {
+		return err
+	}
+	var res *sandbox.Result
+	defer func() { retErr = meta.finish(res, retErr) }()
 	s, err := loadPolicy(f.policy)
 	if err != nil {
 		return err
@@ -146,7 +156,8 @@ func runCommand(ctx context.Context, f *runFlags, argv []string) error {
 	}
 	defer runner.Close()
 	var got os.Signal
-	res, runErr := runner.Run(ctx, sandbox.Request{
+	var runErr error
+	res, runErr = runner.Run(ctx, sandbox.Request{
 		Policy:     s,
 		Argv:       argv,
 		Params:     params,
