@@ -87,7 +87,12 @@ func Explain(s *Settings) string {
 	default:
 		lim("memory_swap", humanSize(l.MemorySwap), "memory.swap.max / memory.memsw.limit_in_bytes=memory+swap")
 	}
-	lim("pids", intOr(l.Pids, "unlimited"), "pids.max / pids.max")
+	if l.Pids > 0 {
+		// The cgroup also holds jailrun's own pid 1 (the sandbox's reaper): pids counts the command's tasks.
+		lim("pids", strconv.FormatInt(l.Pids, 10), fmt.Sprintf("pids.max=%d / pids.max=%d (the command's tasks + jailrun's pid 1)", l.Pids+1, l.Pids+1))
+	} else {
+		lim("pids", "unlimited", "pids.max / pids.max")
+	}
 	if l.CPU > 0 {
 		lim("cpu", strconv.FormatFloat(l.CPU, 'f', -1, 64)+" cores", fmt.Sprintf("cpu.max \"%d 100000\" / cpu.cfs_quota_us=%d", int64(l.CPU*100000), int64(l.CPU*100000)))
 	} else {

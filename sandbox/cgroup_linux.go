@@ -10,6 +10,7 @@ import (
 
 	"github.com/jailrun/jailrun/cgroups"
 	"github.com/jailrun/jailrun/namespaces"
+	"github.com/jailrun/jailrun/policy"
 )
 
 // cgroupLimitSettings are the policy settings that only a cgroup can enforce.
@@ -23,7 +24,7 @@ func (l *launch) prepareCgroup(cfg *spawnConfig) error {
 	if m == nil {
 		return l.withoutCgroup(l.r.plat.cgErr)
 	}
-	cg, err := m.Create(l.res.RunID, l.s.Limits, l.s.Require)
+	cg, err := m.Create(l.res.RunID, cgroupLimits(l.s.Limits), l.s.Require)
 	if errors.Is(err, cgroups.ErrNoCgroup) {
 		// Not even an accounting cgroup can be made here (an unprivileged caller without delegation).
 		return l.withoutCgroup(err)
@@ -56,6 +57,19 @@ func (l *launch) prepareCgroup(cfg *spawnConfig) error {
 		}
 	}
 	return nil
+}
+
+// initTasks is what jailrun itself keeps in every run's cgroup: the sandbox's pid 1 (the reaper), a task for
+// pids.max like any other.
+const initTasks = 1
+
+// cgroupLimits are the policy's limits as the cgroup must hold them: limits.pids counts the command's tasks,
+// so pids.max also leaves room for jailrun's pid 1 (pids 1 means one process of the command's, not none).
+func cgroupLimits(lim policy.Limits) policy.Limits {
+	if lim.Pids > 0 {
+		lim.Pids += initTasks
+	}
+	return lim
 }
 
 // withoutCgroup runs without a cgroup when every cgroup limit the policy asks for may be skipped.
@@ -117,6 +131,10 @@ func (l *launch) readCgroupStats() error {
 	l.res.CPUTimeMS = CPUTime{UserMS: ms(st.CPUUser), SysMS: ms(st.CPUSystem), TotalMS: ms(st.CPUTotal), Source: "cgroup"}
 	l.res.PeakMemoryBytes, l.res.PeakMemorySrc = st.MemoryPeak, st.MemoryPeakSource
 	l.res.PeakPids = st.PidsPeak
+	if st.PidsPeak >= initTasks {
+		// The command's tasks, as limits.pids counts them: jailrun's pid 1 was there throughout.
+		l.res.PeakPids = st.PidsPeak - initTasks
+	}
 	l.res.OOMKills = st.OOMKills
 	l.memHit, l.pidsHit = st.MemoryLimitHit, st.PidsLimitHit
 	return nil

@@ -242,7 +242,8 @@ type TranscriptStats struct {
 // DefaultTranscriptLimit caps a transcript's data when the caller sets no limit.
 const DefaultTranscriptLimit = 1 << 20
 
-// transcript records what crosses links as JSON lines, one per chunk as it crossed:
+// transcript records what crosses links as JSON lines, one per chunk, in the order the chunks were handed
+// to their pipes (so a reply always comes after the query it answers):
 //
 //	{"t_ms":1.25,"dir":"solution>interactor","data":"3 4\n"}
 //
@@ -276,12 +277,14 @@ type transcriptLine struct {
 	Truncated bool    `json:"truncated,omitempty"`
 }
 
-// dir returns a writer that forwards to w and records what w accepted under the direction name.
+// dir returns a writer that records each chunk under the direction name and then forwards it to w. The
+// record comes first: once the write has delivered the chunk, the reader may answer at once, and its reply
+// must not be recorded before the query it answers. A write the reader cut short (it exited mid-chunk)
+// leaves bytes in the transcript that it never got; the link's own stats count what was delivered.
 func (t *transcript) dir(name string, w io.Writer) io.Writer {
 	return writerFunc(func(p []byte) (int, error) {
-		n, err := w.Write(p)
-		t.record(name, p[:n])
-		return n, err
+		t.record(name, p)
+		return w.Write(p)
 	})
 }
 

@@ -6,8 +6,10 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -259,5 +261,57 @@ func TestPipelineRejectsMiddleStdio(t *testing.T) {
 	a.Stdout = os.Stdout
 	if _, err := sandbox.Pipeline(context.Background(), r, []sandbox.Request{a, shReq(strict, "true")}, sandbox.PipelineOptions{}); !errors.Is(err, sandbox.ErrPolicy) {
 		t.Fatalf("err %v, want ErrPolicy", err)
+	}
+}
+
+// The transcript is in the order the data crossed: in a strict ping-pong every query is recorded before the
+// reply to it. A chunk recorded only after its write returned could come after the reply it caused (the
+// other side reads, answers, and its relay records first), so this runs enough rounds to catch that.
+func TestInteractTranscriptOrder(t *testing.T) {
+	r, strict := needSandboxes(t)
+	const rounds = 400
+	var tr bytes.Buffer
+	interactor := shReq(strict, `i=0; while [ $i -lt `+strconv.Itoa(rounds)+` ]; do echo q$i; read a; [ "$a" = a$i ] || exit 1; i=$((i+1)); done`)
+	solution := shReq(strict, `while read q; do echo a${q#q}; done`)
+	res, err := sandbox.Interact(context.Background(), r, solution, interactor, sandbox.InteractOptions{Transcript: &tr})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Interactor.Status != sandbox.StatusOK {
+		t.Fatalf("interactor %s (%d)", res.Interactor.Status, res.Interactor.ExitCode)
+	}
+	// Concatenated in transcript order, the lines must alternate q0 a0 q1 a1 ... whatever the chunking.
+	var all strings.Builder
+	err = sandbox.DecodeTranscript(&tr, func(_ float64, dir string, data []byte, _ bool) error {
+		for _, line := range strings.SplitAfter(string(data), "\n") {
+			if line == "" {
+				continue
+			}
+			want := "q"
+			if dir == sandbox.DirSolutionToInteractor {
+				want = "a"
+			}
+			if !strings.HasPrefix(line, want) {
+				return fmt.Errorf("%s carried %q", dir, line)
+			}
+		}
+		all.WriteString(string(data))
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSuffix(all.String(), "\n"), "\n")
+	if len(lines) != 2*rounds {
+		t.Fatalf("%d lines in the transcript, want %d", len(lines), 2*rounds)
+	}
+	for i, l := range lines {
+		want := fmt.Sprintf("q%d", i/2)
+		if i%2 == 1 {
+			want = fmt.Sprintf("a%d", i/2)
+		}
+		if l != want {
+			t.Fatalf("transcript line %d is %q, want %q: a reply was recorded before its query (or the reverse)", i, l, want)
+		}
 	}
 }
