@@ -151,6 +151,7 @@ type cmsRun struct {
 	timeout, wall, extra  float64
 	memKB, fsizeKB, stack int
 	stdin, stdout, stderr string
+	dirs                  []string // extra --dir rules
 }
 
 // run replays build_box_options + _popen: `isolate <options> -- <argv>`, then reads the meta file.
@@ -161,6 +162,9 @@ func (s *cmsSandbox) run(c cmsRun) (run, map[string][]string) {
 		"--dir=/tmp=" + s.home + ":rw", "--dir=/dev/shm:tmp"}
 	if _, err := os.Stat("/etc/alternatives"); err == nil {
 		opts = append(opts, "--dir=/etc/alternatives=/etc/alternatives")
+	}
+	for _, d := range c.dirs {
+		opts = append(opts, "--dir="+d)
 	}
 	if c.fullEnv {
 		opts = append(opts, "--full-env")
@@ -432,6 +436,55 @@ print(a + b)
 		return nil
 	}())
 	assertCleaned(t, e, 12)
+}
+
+// TestIsolateCMSJava: javac and java (many threads) through the same sequence. Debian's JDK reads its
+// configuration through a symlink into /etc/java-17-openjdk, which a grader binds with --dir (with isolate
+// too: its default rules have no /etc).
+func TestIsolateCMSJava(t *testing.T) {
+	javaConf, _ := filepath.Glob("/etc/java-*-openjdk")
+	if _, err := exec.LookPath("javac"); err != nil || len(javaConf) == 0 {
+		t.Skip("needs a JDK (javac and /etc/java-*-openjdk)")
+	}
+	e := newIsoEnv(t)
+	s := e.newCMS(13)
+	must(t, os.WriteFile(filepath.Join(s.home, "Main.java"), []byte(`import java.util.*;
+public class Main {
+	public static void main(String[] args) {
+		Scanner in = new Scanner(System.in);
+		long a = in.nextLong(), b = in.nextLong();
+		if (a == 2) { long x = 0; while (true) x++; }
+		if (a == 4) throw new RuntimeException("boom");
+		System.out.println(a + b);
+	}
+}
+`), 0o644))
+	dirs := []string{javaConf[0]}
+	r, m := s.run(cmsRun{argv: []string{"/usr/bin/javac", "Main.java"}, fullEnv: true, processes: 1000, timeout: 30,
+		wall: 120, memKB: 1 << 20, dirs: dirs, stderr: "compiler_stderr.txt"})
+	if cmsStatus(m) != "ok" {
+		errOut, _ := os.ReadFile(filepath.Join(s.home, "compiler_stderr.txt"))
+		t.Fatalf("javac: %v\nmeta %s\n%s", r, keys(m), errOut)
+	}
+	for _, tc := range []struct{ input, cms, out string }{
+		{"20 22", "ok", "42\n"}, {"2 0", "timeout", ""}, {"4 0", "nonzero return", ""},
+	} {
+		must(t, os.WriteFile(filepath.Join(s.home, "input.txt"), []byte(tc.input), 0o644))
+		r, m := s.run(cmsRun{argv: []string{"/usr/bin/java", "-Xmx256m", "-Xss64m", "Main"}, processes: 1000, timeout: 2,
+			wall: 60, memKB: 1 << 20, dirs: dirs, stdin: "input.txt", stdout: "output.txt"})
+		if cmsStatus(m) != tc.cms {
+			t.Errorf("input %q: CMS would say %q, want %q\n%v\nmeta %s", tc.input, cmsStatus(m), tc.cms, r, keys(m))
+		}
+		if tc.out != "" {
+			if out, _ := os.ReadFile(filepath.Join(s.home, "output.txt")); string(out) != tc.out {
+				t.Errorf("output %q, want %q", out, tc.out)
+			}
+		}
+	}
+	if r := s.cleanup(); r.code != 0 {
+		t.Fatalf("cleanup: %v", r)
+	}
+	assertCleaned(t, e, 13)
 }
 
 // assertCleaned: after --cleanup nothing of the box is left: no directory, no lock, no cgroup, no process.

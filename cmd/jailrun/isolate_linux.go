@@ -103,6 +103,9 @@ func isolateMain(args []string) int {
 	if err != nil {
 		return isoUsage(err)
 	}
+	if o.PrintCGRoot {
+		return isoDie(nil, "%v", o.Refused())
+	}
 	if o.Mode == isolate.ModeVersion {
 		fmt.Println("The process isolator, as emulated by jailrun (isolate 2.x command line, meta file and exit codes)")
 		fmt.Println("Box root: " + firstNonEmpty(o.BoxRoot, os.Getenv("JAILRUN_ISOLATE_ROOT"), isoDefaultRoot))

@@ -301,7 +301,7 @@ func TestTranslateOptions(t *testing.T) {
 
 func TestTranslateRefuses(t *testing.T) {
 	for _, args := range [][]string{
-		{"-q", "100,10"}, {"--inherit-fds"}, {"--tty-hack"}, {"--as-uid=5"},
+		{"-q", "100,10"}, {"--inherit-fds"}, {"--tty-hack"}, {"--as-uid=5"}, {"--print-cg-root"},
 		{"-d", "/dev/kvm:dev"}, {"-d", "/sys=sysfs:fs"}, {"-d", "/x=proc:fs"},
 		{"-d", "/sys"}, {"-d", "/x=/proc"},
 	} {

@@ -54,6 +54,7 @@ type Options struct {
 	TTYHack               bool
 	Wait                  bool
 	AsUID, AsGID          *int64
+	PrintCGRoot           bool
 	Silent                bool
 	Verbose               int
 
@@ -147,6 +148,7 @@ var opts = []optSpec{
 	{"wall-time", 'w', reqArg, func(o *Options, v string, _ bool) error { return seconds(&o.WallTime, v) }},
 	{"as-uid", 0, reqArg, func(o *Options, v string, _ bool) error { return count(&o.AsUID, v) }},
 	{"as-gid", 0, reqArg, func(o *Options, v string, _ bool) error { return count(&o.AsGID, v) }},
+	{"print-cg-root", 0, noArg, func(o *Options, _ string, _ bool) error { o.PrintCGRoot = true; return nil }},
 	{"jailrun-policy", 0, reqArg, func(o *Options, v string, _ bool) error { o.Policy = v; return nil }},
 	{"jailrun-root", 0, reqArg, func(o *Options, v string, _ bool) error { o.BoxRoot = v; return nil }},
 }
@@ -279,6 +281,9 @@ func findShort(c byte) *optSpec {
 func (o *Options) check() error {
 	switch o.Mode {
 	case ModeNone:
+		if o.PrintCGRoot {
+			return nil // refused later with the reason
+		}
 		return usagef("Please specify an isolate command (e.g. --init, --run).")
 	case ModeRun:
 		if len(o.Argv) == 0 {

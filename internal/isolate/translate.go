@@ -53,6 +53,8 @@ func (o *Options) Refused() error {
 		return unsupported("--inherit-fds: only stdin, stdout and stderr reach a jailrun sandbox (use jailrun --channel for more)")
 	case o.TTYHack:
 		return unsupported("--tty-hack: the sandbox never gets a controlling terminal (TIOCSTI is blocked)")
+	case o.PrintCGRoot:
+		return unsupported("--print-cg-root: jailrun creates one cgroup per run under $JAILRUN_CGROUP_PARENT (see jailrun doctor)")
 	case o.AsUID != nil || o.AsGID != nil:
 		return unsupported("--as-uid/--as-gid: jailrun is not setuid; run it as the user the box belongs to")
 	}
