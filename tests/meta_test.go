@@ -1,6 +1,9 @@
 package tests
 
 import (
+	"bytes"
+	"context"
+	"encoding/json"
 	"io"
 	"math"
 	"os"
@@ -8,6 +11,9 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/jailrun/jailrun/sandbox/service"
 )
 
 // isolateKeys are the keys of isolate's meta file (isolate.1.txt, META-FILES); a jailrun meta file has
@@ -161,7 +167,9 @@ func TestMetaFile(t *testing.T) {
 				if v := metaInt(t, m, "csw-voluntary"); v < 0 || float64(v) != num(r, "csw_voluntary") {
 					t.Errorf("csw-voluntary:%d, result %v", v, num(r, "csw_voluntary"))
 				}
-				metaInt(t, m, "csw-forced")
+				if metaInt(t, m, "csw-voluntary")+metaInt(t, m, "csw-forced") == 0 {
+					t.Errorf("no context switches at all: the rusage counters are not wired")
+				}
 				if p := num(r, "peak_memory_bytes"); p > 0 && metaInt(t, m, "cg-mem") != int64(p)/1024 {
 					t.Errorf("cg-mem:%s KB, result peak_memory_bytes %v", m["cg-mem"], p)
 				}
@@ -246,5 +254,62 @@ func TestMetaFileInteract(t *testing.T) {
 		"--", "/bin/true", "--", "/bin/true")
 	if code != 122 || !strings.HasPrefix(stderr, "jailrun: --interactor-meta: ") {
 		t.Errorf("--interactor-meta DIR: exit %d, stderr %q", code, stderr)
+	}
+}
+
+// The service sends the same meta file in /v1/run (meta) and per side in /v1/interact.
+func TestMetaService(t *testing.T) {
+	requirePrivileged(t)
+	s := startServe(t, loadConfig(2))
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	parse := func(text string) map[string]string {
+		t.Helper()
+		p := filepath.Join(t.TempDir(), "meta")
+		os.WriteFile(p, []byte(text), 0o600)
+		return readMeta(t, p)
+	}
+	for _, tc := range []struct {
+		name string
+		req  map[string]any
+		want map[string]string
+	}{
+		{"nonzero exit", map[string]any{"policy": "strict", "argv": []string{"/bin/sh", "-c", "exit 3"}},
+			map[string]string{"status": "RE", "exitcode": "3"}},
+		{"wall time", map[string]any{"policy": "strict", "argv": []string{"/bin/sleep", "100"}, "overrides": map[string]any{"wall_time": "1s"}},
+			map[string]string{"status": "TO", "killed": "1", "message": "Time limit exceeded (wall clock)"}},
+	} {
+		a := s.run(ctx, "", tc.req)
+		if a.err != nil || a.body.Result == nil {
+			t.Fatalf("%s: %v %s", tc.name, a.err, a.raw)
+		}
+		m := parse(a.body.Meta)
+		for k, v := range tc.want {
+			if m[k] != v {
+				t.Errorf("%s: %s:%q, want %q\n%s", tc.name, k, m[k], v, a.body.Meta)
+			}
+		}
+		if rss := metaInt(t, m, "max-rss"); rss != a.body.Result.MaxRSSBytes/1024 {
+			t.Errorf("%s: max-rss:%d, result %d bytes", tc.name, rss, a.body.Result.MaxRSSBytes)
+		}
+	}
+
+	body, _ := json.Marshal(map[string]any{
+		"solution":   map[string]any{"policy": "strict", "argv": []string{"/bin/sh", "-c", `read x; kill -SEGV $$`}},
+		"interactor": map[string]any{"policy": "strict", "argv": []string{"/bin/sh", "-c", `echo 1; read a; exit 4`}},
+	})
+	resp, err := s.client.Post("http://jailrun/v1/interact", "application/json", bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	var ir service.InteractResponse
+	if err := json.Unmarshal(raw, &ir); err != nil || ir.Result == nil {
+		t.Fatalf("%v: %s", err, raw)
+	}
+	sm, im := parse(ir.SolutionMeta), parse(ir.InteractorMeta)
+	if sm["status"] != "SG" || sm["exitsig"] != "11" || im["status"] != "RE" || im["exitcode"] != "4" {
+		t.Errorf("solution meta %v, interactor meta %v", sm, im)
 	}
 }

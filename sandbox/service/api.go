@@ -64,6 +64,10 @@ type RunResponse struct {
 	// QueueMS is how long the request waited for a run slot.
 	QueueMS float64   `json:"queue_ms"`
 	Error   *APIError `json:"error,omitempty"`
+
+	// Meta is Result as an isolate-compatible meta file ("time:0.012\n...exitcode:0\n", see
+	// docs/isolate-meta.md); present with Result.
+	Meta string `json:"meta,omitempty"`
 }
 
 // InteractRequest is the body of POST /v1/interact: a solution and an interactor in two sandboxes, the
@@ -104,6 +108,11 @@ type InteractResponse struct {
 	Transcript string    `json:"transcript,omitempty"`
 	QueueMS    float64   `json:"queue_ms"`
 	Error      *APIError `json:"error,omitempty"`
+
+	// SolutionMeta and InteractorMeta are each side's result as an isolate-compatible meta file (see
+	// RunResponse.Meta); present with that side's result.
+	SolutionMeta   string `json:"solution_meta,omitempty"`
+	InteractorMeta string `json:"interactor_meta,omitempty"`
 }
 
 // APIError is the error member of a response. Kind is stable and meant for programs; Message for people.

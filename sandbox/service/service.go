@@ -330,7 +330,7 @@ func (s *Server) serveRun(w http.ResponseWriter, r *http.Request, start time.Tim
 		sreq.Stderr = stderr
 	}
 	res, err := s.runner.Run(ctx, sreq)
-	resp.Result = res
+	resp.Result, resp.Meta = res, res.MetaText()
 	resp.Stdout, resp.StdoutTruncated = stdout.encode(enc)
 	resp.Stderr, resp.StderrTruncated = stderr.encode(enc)
 	herr = s.outcome(ctx, t, err, res)
@@ -408,6 +408,9 @@ func (s *Server) serveInteract(w http.ResponseWriter, r *http.Request, start tim
 	}
 	res, err := s.interact(ctx, sol, itr, opts)
 	resp.Result = res
+	if res != nil {
+		resp.SolutionMeta, resp.InteractorMeta = res.Solution.MetaText(), res.Interactor.MetaText()
+	}
 	resp.SolutionStderr, resp.SolutionStderrTruncated = solErr.encode(enc)
 	resp.InteractorStderr, resp.InteractorStderrTruncated = intErr.encode(enc)
 	if tr != nil {

@@ -741,3 +741,20 @@ func TestSchedulerWeightedFIFO(t *testing.T) {
 		t.Fatalf("two slots for a tenant with one: %v", err)
 	}
 }
+
+// Every answer with a result carries it as an isolate meta file too; one without (the run never started)
+// carries none.
+func TestResponseMeta(t *testing.T) {
+	ts := startServer(t, myTenants(""))
+	ctx := context.Background()
+	for argv, want := range map[string]string{
+		"echo":     "exitcode:0\n",
+		"tle":      "killed:1\nstatus:TO\nmessage:Time limit exceeded (wall clock)\n",
+		"notfound": "",
+	} {
+		r := ts.post(t, ctx, "", `{"policy": "strict", "argv": ["`+argv+`"]}`)
+		if r.body.Meta != r.body.Result.MetaText() || !strings.HasSuffix(r.body.Meta, want) || (want == "") != (r.body.Meta == "") {
+			t.Errorf("%s: meta %q, want it to end in %q\n%s", argv, r.body.Meta, want, r.raw)
+		}
+	}
+}
