@@ -149,7 +149,7 @@ func (c *Cgroup) statsV2(s *Stats) error {
 		}
 		s.OOMKills, _ = parseKeyed(ev, "oom_kill")
 		hits, _ := parseKeyed(ev, "max")
-		s.MemoryLimitHit = hits > 0
+		s.MemoryLimitHit, s.MemoryLimitEvents = hits > 0, hits
 	}
 	return c.statsPids(s, dir)
 }
@@ -170,7 +170,7 @@ func (c *Cgroup) statsPids(s *Stats, dir string) error {
 		return err
 	}
 	n, _ := parseKeyed(ev, "max")
-	s.PidsLimitHit = n > 0
+	s.PidsLimitHit, s.PidsLimitEvents = n > 0, n
 	return nil
 }
 
@@ -204,7 +204,13 @@ func (c *Cgroup) statsV1(s *Stats) error {
 		if err != nil {
 			return err
 		}
-		s.MemoryLimitHit = fail > 0
+		s.MemoryLimitEvents = fail
+		// With memory+swap limited, a charge fails at memory.memsw.limit_in_bytes first and only that
+		// counter moves (memory.failcnt can stay 0 through an OOM kill).
+		if sw, err := readInt(filepath.Join(dir, "memory.memsw.failcnt")); err == nil {
+			s.MemorySwapLimitEvents = sw
+		}
+		s.MemoryLimitHit = fail > 0 || s.MemorySwapLimitEvents > 0
 		oc, err := readFile(filepath.Join(dir, "memory.oom_control"))
 		if err != nil {
 			return err

@@ -74,6 +74,12 @@ type Stats struct {
 	MemoryLimitHit bool
 	// PidsLimitHit: a fork or clone failed because of pids.max (pids.events "max" > 0).
 	PidsLimitHit bool
+	// MemoryLimitEvents counts the times the usage reached the limit: v2 memory.events "max", v1
+	// memory.failcnt. PidsLimitEvents counts the forks pids.max refused: pids.events "max" (v2 and v1).
+	MemoryLimitEvents, PidsLimitEvents int64
+	// MemorySwapLimitEvents counts the times memory+swap reached its limit: v1 memory.memsw.failcnt (0 on v2,
+	// where memory.events "max" counts both).
+	MemorySwapLimitEvents int64
 }
 
 // ErrUnsupported is matched (errors.Is) by every error that says this host cannot enforce what was asked.

@@ -33,3 +33,10 @@ func (c *Cgroup) CPUUsage() (time.Duration, error) { return 0, errPlatform }
 func (c *Cgroup) Stats() (Stats, error)            { return Stats{}, errPlatform }
 func (c *Cgroup) Kill() error                      { return errPlatform }
 func (c *Cgroup) Destroy() error                   { return nil }
+
+// OOMWatch is unavailable on this platform.
+type OOMWatch struct{}
+
+func (c *Cgroup) WatchOOM() (*OOMWatch, error) { return nil, errPlatform }
+func (w *OOMWatch) Wait() bool                 { return false }
+func (w *OOMWatch) Close() error               { return nil }

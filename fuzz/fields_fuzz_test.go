@@ -25,10 +25,10 @@ func FuzzCompileFields(f *testing.F) {
 		src := fmt.Sprintf(`{
   "version": 1,
   "filesystem": {"mounts": [{"type": "tmpfs", "dst": %s, "size": %s, "mode": %s}]},
-  "limits": {"memory": %s, "pids": %s, "cpu": %s, "cpu_time": %s, "wall_time": %s, "stack": %s},
+  "limits": {"memory": %s, "pids": %s, "cpu": %s, "cpu_time": %s, "wall_time": %s, "kill_grace": %s, "stack": %s},
   "seccomp": {"default_action": %s, "rules": [{"syscalls": [%s], "action": %s, "args": [{"index": 1, "op": %s, "value": %s%s}]}]},
   "process": {"umask": %s, "no_new_privs": %v, "unsafe": %v}
-}`, str(dst), str(size), str(mode), str(size), raw(pids), raw(cpu), str(dur), raw(dur), str(size),
+}`, str(dst), str(size), str(mode), str(size), raw(pids), raw(cpu), str(dur), raw(dur), raw(dur), str(size),
 			str(action), str(syscall), str(action), str(op), str(value), maskField, str(umask), !unsafe, unsafe)
 		p, err := policy.Parse([]byte(src), source)
 		if err != nil {

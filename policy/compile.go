@@ -74,7 +74,11 @@ func build(e *Policy) (*Settings, error) {
 		Memory: l.Memory.Value, MemorySwap: l.MemorySwap.Value, Pids: l.Pids.Value,
 		CPU: l.CPU.Value, Cpuset: l.Cpuset.Value, IOWeight: uint16(l.IOWeight.Value),
 		CPUTime: l.CPUTime.Value, WallTime: l.WallTime.Value, ExtraTime: l.ExtraTime.Value,
-		Output: OutputLimits{Stdout: l.Output.Stdout.Value, Stderr: l.Output.Stderr.Value, Total: l.Output.Total.Value},
+		KillGrace: DefaultKillGrace,
+		Output:    OutputLimits{Stdout: l.Output.Stdout.Value, Stderr: l.Output.Stderr.Value, Total: l.Output.Total.Value},
+	}
+	if l.KillGrace.Set {
+		s.Limits.KillGrace = l.KillGrace.Value
 	}
 	s.Rlimits = rlimits(l)
 

@@ -731,6 +731,7 @@ func (d *decoder) limits(n *node, path string, l *LimitsSpec) {
 		{"cpu_time", dur(&l.CPUTime, time.Millisecond)},
 		{"wall_time", dur(&l.WallTime, time.Millisecond)},
 		{"extra_time", dur(&l.ExtraTime, 0)},
+		{"kill_grace", func(v *node, path string) { l.KillGrace = d.duration(v, path, 0, MaxKillGrace) }},
 		{"output", func(v *node, path string) {
 			o := &l.Output
 			d.obj(v, path, []field{

@@ -105,6 +105,11 @@ func Explain(s *Settings) string {
 	if l.ExtraTime > 0 {
 		lim("extra_time", formatDuration(l.ExtraTime), "grace after cpu_time/wall_time before the kill; still a verdict")
 	}
+	if l.KillGrace > 0 {
+		lim("kill_grace", formatDuration(l.KillGrace), "on SIGTERM/SIGINT/SIGHUP to jailrun: the signal goes to the command, then SIGKILL to the sandbox after this")
+	} else {
+		lim("kill_grace", "0", "on SIGTERM/SIGINT/SIGHUP to jailrun: SIGKILL to the sandbox at once, nothing forwarded")
+	}
 	lim("output", fmt.Sprintf("stdout %s, stderr %s, total %s", sizeOr(l.Output.Stdout, "unlimited"), sizeOr(l.Output.Stderr, "unlimited"), sizeOr(l.Output.Total, "unlimited")), "counted on the pipes by jailrun")
 
 	w("\nrlimits (setrlimit in the child just before exec; soft = hard)\n")

@@ -137,6 +137,9 @@ func toJSON(p *Policy) jobj {
 	if l.ExtraTime.Set {
 		lim.add("extra_time", formatDuration(l.ExtraTime.Value))
 	}
+	if l.KillGrace.Set {
+		lim.add("kill_grace", formatDuration(l.KillGrace.Value))
+	}
 	var out jobj
 	addSize(&out, "stdout", l.Output.Stdout)
 	addSize(&out, "stderr", l.Output.Stderr)

@@ -81,6 +81,8 @@ func CheckInvariants(s *Settings) error {
 		return fail("io_weight %d", l.IOWeight)
 	case l.CPUTime < 0 || l.CPUTime > maxDuration || l.WallTime < 0 || l.WallTime > maxDuration || l.ExtraTime < 0 || l.ExtraTime > maxDuration:
 		return fail("times %v %v %v", l.CPUTime, l.WallTime, l.ExtraTime)
+	case l.KillGrace < 0 || l.KillGrace > MaxKillGrace:
+		return fail("kill_grace %v", l.KillGrace)
 	case l.Output.Stdout < 0 || l.Output.Stderr < 0 || l.Output.Total < 0:
 		return fail("output %+v", l.Output)
 	}

@@ -159,6 +159,7 @@ func merge(parent, child *Policy) *Policy {
 		Pids: over(pl.Pids, cl.Pids), CPU: over(pl.CPU, cl.CPU), Cpuset: over(pl.Cpuset, cl.Cpuset),
 		IOWeight: over(pl.IOWeight, cl.IOWeight), CPUTime: over(pl.CPUTime, cl.CPUTime),
 		WallTime: over(pl.WallTime, cl.WallTime), ExtraTime: over(pl.ExtraTime, cl.ExtraTime),
+		KillGrace: over(pl.KillGrace, cl.KillGrace),
 		Output: OutputSpec{
 			Stdout: over(pl.Output.Stdout, cl.Output.Stdout),
 			Stderr: over(pl.Output.Stderr, cl.Output.Stderr),

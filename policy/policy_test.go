@@ -132,8 +132,8 @@ func TestDefaults(t *testing.T) {
 	if !reflect.DeepEqual(s.Rlimits, []Rlimit{{Resource: RlimitCore}}) {
 		t.Errorf("rlimits = %+v; want only RLIMIT_CORE 0", s.Rlimits)
 	}
-	if s.Limits != (Limits{}) {
-		t.Errorf("limits = %+v; want none", s.Limits)
+	if s.Limits != (Limits{KillGrace: DefaultKillGrace}) {
+		t.Errorf("limits = %+v; want none (and the default kill_grace)", s.Limits)
 	}
 	if len(s.SHA256) != 64 {
 		t.Errorf("SHA256 = %q", s.SHA256)
@@ -164,13 +164,13 @@ func TestMountDefaults(t *testing.T) {
 func TestLimitsAndRlimits(t *testing.T) {
 	s := mustCompile(t, `{"version": 1, "limits": {
 		"memory": "1.5G", "memory_swap": 0, "pids": 10, "cpu": 0.5, "cpuset": "1,0", "io_weight": 100,
-		"cpu_time": "1500ms", "wall_time": 5000, "extra_time": "0.2s",
+		"cpu_time": "1500ms", "wall_time": 5000, "extra_time": "0.2s", "kill_grace": "2s",
 		"output": {"stdout": 1024, "stderr": "1K", "total": "2KiB"},
 		"open_files": 64, "file_size": 0, "stack": "8M", "core": "1M", "address_space": "4G"}}`)
 	wantL := Limits{
 		Memory: 3 << 29, Pids: 10, CPU: 0.5, Cpuset: "0-1", IOWeight: 100,
 		CPUTime: 1500 * time.Millisecond, WallTime: 5 * time.Second, ExtraTime: 200 * time.Millisecond,
-		Output: OutputLimits{Stdout: 1024, Stderr: 1024, Total: 2048},
+		KillGrace: 2 * time.Second, Output: OutputLimits{Stdout: 1024, Stderr: 1024, Total: 2048},
 	}
 	if s.Limits != wantL {
 		t.Errorf("limits:\n got %+v\nwant %+v", s.Limits, wantL)

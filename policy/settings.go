@@ -119,8 +119,19 @@ type Limits struct {
 	// ExtraTime is a grace period after CPUTime/WallTime before the sandbox is killed; the verdict still
 	// says the limit was exceeded (isolate's --extra-time).
 	ExtraTime time.Duration
+	// KillGrace is how long a command that was asked to stop (jailrun got SIGTERM, SIGINT or SIGHUP, or the
+	// library caller cancelled with a StopSignal cause) has to exit after the signal was forwarded to it,
+	// before the whole sandbox is killed. 0: killed at once, nothing forwarded. Default DefaultKillGrace.
+	KillGrace time.Duration
 	Output    OutputLimits
 }
+
+// DefaultKillGrace is limits.kill_grace when a policy does not set it: enough for a handler to flush a file
+// and exit, short enough that a stop is still prompt.
+const DefaultKillGrace = 300 * time.Millisecond
+
+// MaxKillGrace bounds limits.kill_grace: a stop that may take longer than this is not a stop.
+const MaxKillGrace = time.Minute
 
 // OutputLimits caps what the child may write to its stdout and stderr, in bytes (0 = unlimited).
 type OutputLimits struct {

@@ -97,6 +97,7 @@ type LimitsSpec struct {
 	IOWeight                 Field[int64]
 
 	CPUTime, WallTime, ExtraTime Field[time.Duration]
+	KillGrace                    Field[time.Duration]
 
 	Output OutputSpec
 

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"sync"
 	"time"
 
 	"github.com/jailrun/jailrun/cgroups"
@@ -46,6 +47,9 @@ func (l *launch) prepareCgroup(cfg *spawnConfig) error {
 		}
 	})
 	l.res.Skipped = append(l.res.Skipped, cg.Skipped()...)
+	if l.s.Limits.Memory > 0 {
+		l.watchOOM(cg)
+	}
 	l.res.Enforced.Cgroup = cgroupVersion(m.Mode())
 	if fd, ok := cg.CloneFD(); ok {
 		// cgroup v2: the child starts inside its cgroup (CLONE_INTO_CGROUP) and never runs outside it, so
@@ -70,6 +74,43 @@ func cgroupLimits(lim policy.Limits) policy.Limits {
 		lim.Pids += initTasks
 	}
 	return lim
+}
+
+// watchOOM arms, before anything runs in the cgroup, the watch that ends the whole sandbox on its first OOM
+// kill where the kernel does not (cgroup v1 has no memory.oom.group): what survives an OOM kill (a shell
+// whose child was killed) must not run on until some other limit stops it.
+func (l *launch) watchOOM(cg *cgroups.Cgroup) {
+	w, err := cg.WatchOOM()
+	if err != nil {
+		// The limit itself holds; only the prompt end of the rest of the sandbox is lost.
+		l.r.opts.Logf("%v: an OOM kill will not end the rest of the sandbox at once", err)
+		return
+	}
+	if w == nil {
+		return
+	}
+	l.oom = w
+	l.cleanup = append(l.cleanup, func() { _ = w.Close() })
+}
+
+// startOOMWatch kills the whole sandbox on the cgroup's first OOM event; the verdict then comes from the
+// kernel's counters (memory_limit), exactly as after a memory.oom.group kill on v2.
+func (l *launch) startOOMWatch(stop <-chan struct{}, wg *sync.WaitGroup) {
+	if l.oom == nil {
+		return
+	}
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		if l.oom.Wait() {
+			l.kill("", nil)
+		}
+	}()
+	go func() {
+		defer wg.Done()
+		<-stop
+		_ = l.oom.Close()
+	}()
 }
 
 // withoutCgroup runs without a cgroup when every cgroup limit the policy asks for may be skipped.
@@ -137,5 +178,6 @@ func (l *launch) readCgroupStats() error {
 	}
 	l.res.OOMKills = st.OOMKills
 	l.memHit, l.pidsHit = st.MemoryLimitHit, st.PidsLimitHit
+	l.counters = &st
 	return nil
 }

@@ -105,6 +105,9 @@ type launch struct {
 	mu       sync.Mutex
 	memHit   bool
 	pidsHit  bool
+	oom      *cgroups.OOMWatch // cgroup v1: ends the sandbox on an OOM kill; nil when the kernel does it
+	counters *cgroups.Stats    // the cgroup's figures after the run, for limits_hit
+	reaper   int               // the sandbox's pid 1 (host pid), whose first child is the command
 }
 
 // setupTimeout bounds the child's init stage (mounts, pivot_root, exec), which takes milliseconds; only a
@@ -162,6 +165,7 @@ func (l *launch) newResult() {
 		PeakPids:        -1,
 		Policy:          PolicyInfo{Name: s.Name, Source: s.Source, SHA256: s.SHA256},
 		Skipped:         []string{},
+		LimitsHit:       []LimitHit{},
 	}
 }
 
@@ -347,6 +351,7 @@ func (l *launch) run(ctx context.Context) (res *Result, err error) {
 	// Stage "wait": the command runs. Watchers enforce time and output limits; the relays carry output.
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
+	l.reaper = pid
 	l.watch(ctx, stop, &wg)
 	supCtx, supCancel := context.WithCancel(context.Background())
 	defer supCancel()
@@ -480,6 +485,7 @@ func (l *launch) verdict(ws unix.WaitStatus, have bool) {
 	default:
 		res.Status = StatusOK
 	}
+	res.LimitsHit = l.limitsHit(killedBy, hit)
 }
 
 // cpuRlimitHit reports whether the CPU rlimit backstop can explain a SIGKILL: only when there is no cgroup
@@ -518,15 +524,21 @@ func (l *launch) watch(ctx context.Context, stop <-chan struct{}, wg *sync.WaitG
 		wg.Add(1)
 		go func() { defer wg.Done(); l.watchCPU(stop) }()
 	}
+	l.startOOMWatch(stop, wg)
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
+		onWall := func() {
+			l.kill(StatusWallTimeLimit, &LimitHit{Name: "limits.wall_time", Value: lim.WallTime.String()})
+		}
 		select {
 		case <-stop:
 		case <-ctx.Done():
-			l.kill(StatusSignaled, &LimitHit{Name: "context", Value: context.Cause(ctx).Error()})
+			if !l.stopGracefully(ctx, stop, wall, onWall) {
+				l.kill(StatusSignaled, &LimitHit{Name: "context", Value: context.Cause(ctx).Error()})
+			}
 		case <-wall:
-			l.kill(StatusWallTimeLimit, &LimitHit{Name: "limits.wall_time", Value: lim.WallTime.String()})
+			onWall()
 		}
 	}()
 }

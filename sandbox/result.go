@@ -39,10 +39,14 @@ type CPUTime struct {
 	Source string `json:"source"`
 }
 
-// LimitHit names the limit that ended the run and its configured value.
+// LimitHit names a limit and its configured value: the limit that ended the run (Result.Limit), or one that
+// fired during it (Result.LimitsHit).
 type LimitHit struct {
 	Name  string `json:"name"`  // policy path, e.g. "limits.memory"
 	Value string `json:"value"` // as configured, canonical units
+	// Counter is where jailrun learnt that the limit fired, e.g. "pids.events max=3", "memory.failcnt=12
+	// oom_kill=1", "SIGXFSZ"; set in LimitsHit.
+	Counter string `json:"counter,omitempty"`
 }
 
 // StreamStats describes what the child wrote to one output stream.
@@ -73,6 +77,14 @@ type Result struct {
 	// Message explains a non-ok status in one line.
 	Message string    `json:"message,omitempty"`
 	Limit   *LimitHit `json:"limit,omitempty"`
+	// LimitsHit lists every limit that fired during the run, whether or not it decided Status: a fork the
+	// pids limit refused, memory that reached its limit, even when the program handled the failure and
+	// exited 0. Empty when none did.
+	LimitsHit []LimitHit `json:"limits_hit"`
+	// StoppedBy is set when the run was asked to stop (the CLI got SIGTERM/SIGINT/SIGHUP, or the context was
+	// cancelled with a StopSignal): the signal, whether it reached the command, whether the sandbox then had
+	// to be killed after limits.kill_grace.
+	StoppedBy *StopInfo `json:"stopped_by,omitempty"`
 
 	WallTimeMS  float64 `json:"wall_time_ms"`
 	SetupTimeMS float64 `json:"setup_time_ms"`

@@ -162,7 +162,7 @@ func signalContext(ctx context.Context) (context.Context, func() os.Signal, func
 	go func() {
 		if sig, ok := <-sigs; ok {
 			got <- sig
-			cancel(fmt.Errorf("jailrun received %v", sig))
+			cancel(&sandbox.StopSignal{Signal: sig.(syscall.Signal)}) // each side gets limits.kill_grace
 		}
 	}()
 	received := func() os.Signal {

@@ -125,7 +125,8 @@ func runCommand(ctx context.Context, f *runFlags, argv []string) (retErr error) 
 	go func() {
 		if sig, ok := <-sigs; ok {
 			gotSig <- sig
-			cancel(fmt.Errorf("jailrun received %v", sig))
+			// The command gets the signal and limits.kill_grace to exit, then the sandbox is killed.
+			cancel(&sandbox.StopSignal{Signal: sig.(syscall.Signal)})
 		}
 	}()
 

@@ -1,0 +1,76 @@
+//go:build linux && cgo
+
+package sandbox
+
+import (
+	"fmt"
+	"strconv"
+
+	"github.com/jailrun/jailrun/policy"
+	"golang.org/x/sys/unix"
+)
+
+// limitsHit lists every limit that fired during the run, from the kernel's counters and from what jailrun
+// itself enforced, whether or not it decided the status: a program that caught EAGAIN from fork at the pids
+// limit and exited 0 is "ok", and its result still says that limits.pids refused a fork. killedBy and hit
+// are the limit jailrun killed the sandbox for, if any.
+func (l *launch) limitsHit(killedBy Status, hit *LimitHit) []LimitHit {
+	res, lim := l.res, l.s.Limits
+	out := []LimitHit{}
+	add := func(name, value, counter string) {
+		for _, h := range out {
+			if h.Name == name {
+				return
+			}
+		}
+		out = append(out, LimitHit{Name: name, Value: value, Counter: counter})
+	}
+	if hit != nil {
+		switch killedBy {
+		case StatusWallTimeLimit:
+			add(hit.Name, hit.Value, fmt.Sprintf("wall clock from exec %.1f ms", res.WallTimeMS))
+		case StatusTimeLimit:
+			add(hit.Name, hit.Value, fmt.Sprintf("%s %.1f ms", l.cpuCounter(), res.CPUTimeMS.TotalMS))
+		case StatusOutputLimit:
+			add(hit.Name, hit.Value, "bytes counted on the pipe by jailrun")
+		}
+	}
+	if c := l.counters; c != nil {
+		if c.MemoryLimitEvents > 0 || c.MemorySwapLimitEvents > 0 || c.OOMKills > 0 {
+			counter := fmt.Sprintf("memory.events max=%d oom_kill=%d", c.MemoryLimitEvents, c.OOMKills)
+			if res.Enforced.Cgroup == "v1" {
+				counter = fmt.Sprintf("memory.failcnt=%d memory.memsw.failcnt=%d memory.oom_control oom_kill=%d",
+					c.MemoryLimitEvents, c.MemorySwapLimitEvents, c.OOMKills)
+			}
+			add("limits.memory", strconv.FormatInt(lim.Memory, 10), counter)
+		}
+		if c.PidsLimitEvents > 0 {
+			add("limits.pids", strconv.FormatInt(lim.Pids, 10), fmt.Sprintf("pids.events max=%d", c.PidsLimitEvents))
+		}
+	}
+	switch res.Signal {
+	case int(unix.SIGXFSZ):
+		add("limits.file_size", rlimitValue(l.s, policy.RlimitFsize), "SIGXFSZ (RLIMIT_FSIZE)")
+	case int(unix.SIGXCPU):
+		add("limits.cpu_time", lim.CPUTime.String(), "SIGXCPU (RLIMIT_CPU)")
+	}
+	for i, st := range []StreamStats{res.Stdout, res.Stderr} {
+		if st.Truncated {
+			name := []string{"limits.output.stdout", "limits.output.stderr"}[i]
+			v := []int64{lim.Output.Stdout, lim.Output.Stderr}[i]
+			if v == 0 || (lim.Output.Total > 0 && lim.Output.Total < v) {
+				name, v = "limits.output.total", lim.Output.Total
+			}
+			add(name, strconv.FormatInt(v, 10), "bytes counted on the pipe by jailrun")
+		}
+	}
+	return out
+}
+
+// cpuCounter names the cgroup file limits.cpu_time is measured from.
+func (l *launch) cpuCounter() string {
+	if l.res.Enforced.Cgroup == "v2" {
+		return "cpu.stat usage_usec"
+	}
+	return "cpuacct.usage"
+}
