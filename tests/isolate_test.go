@@ -666,3 +666,50 @@ func TestIsolateErrors(t *testing.T) {
 		t.Fatal(r)
 	}
 }
+
+// TestIsolateEnvDirsAndName: the environment is exactly isolate's (LIBC_FATAL_STDERR_=1 plus the -E rules),
+// directory rules and --chdir take effect, --wait waits for a busy box, and the binary answers to the name
+// "isolate" as to `jailrun isolate`.
+func TestIsolateEnvDirsAndName(t *testing.T) {
+	e := newIsoEnv(t)
+	name := filepath.Join(t.TempDir(), "isolate")
+	must(t, os.Symlink(jailrunBin, name))
+	c := exec.Command(name, "-b", "40", "--init")
+	c.Env = append(e.env(), "SECRET=host")
+	out, err := c.Output()
+	if err != nil || string(out) != filepath.Join(e.root, "40")+"\n" {
+		t.Fatalf("isolate as a symlink: %q %v", out, err)
+	}
+	box := filepath.Join(e.root, "40", "box")
+	must(t, os.Mkdir(filepath.Join(box, "sub"), 0o755))
+	data := t.TempDir()
+	openPath(t, data)
+	must(t, os.WriteFile(filepath.Join(data, "f"), []byte("data"), 0o644))
+
+	c = exec.Command(name, "-b", "40", "-p", "-E", "PATH=/usr/bin:/bin", "-E", "SECRET", "-E", "GONE=x", "-E", "GONE=",
+		"-d", "/data="+data, "-d", "/scratch:tmp", "-c", "sub", "-o", "/box/out", "--run", "--",
+		"/bin/sh", "-c", "env | sort; pwd; cat /data/f; echo; echo hi > /scratch/x && cat /scratch/x; echo no > /data/g || echo ro")
+	c.Env = append(e.env(), "SECRET=host")
+	if b, err := c.CombinedOutput(); err != nil {
+		t.Fatalf("run: %v %s", err, b)
+	}
+	got, _ := os.ReadFile(filepath.Join(box, "out"))
+	want := "LIBC_FATAL_STDERR_=1\nPATH=/usr/bin:/bin\nPWD=/box/sub\nSECRET=host\n/box/sub\ndata\nhi\nro\n"
+	if string(got) != want {
+		t.Errorf("output:\n%s\nwant:\n%s", got, want)
+	}
+
+	// --wait: a second command on a busy box waits instead of failing.
+	c = exec.Command(name, "-b", "40", "--run", "--", "/bin/sleep", "1")
+	c.Env = e.env()
+	must(t, c.Start())
+	time.Sleep(300 * time.Millisecond)
+	if r := e.isolate("-b", "40", "--wait", "--run", "--", "/bin/true"); r.code != 0 {
+		t.Errorf("--wait on a busy box: %v", r)
+	}
+	must(t, c.Wait())
+	if r := e.isolate("-b", "40", "--cleanup"); r.code != 0 {
+		t.Fatal(r)
+	}
+	assertCleaned(t, e, 40)
+}
