@@ -60,6 +60,9 @@ func main() {
 	// the child would inherit across exec), writes to fd 1 and 2 fail with EPIPE, the relay closes the
 	// child's pipe and the child gets its own SIGPIPE, as in a shell pipeline.
 	signal.Notify(make(chan os.Signal, 1), syscall.SIGPIPE)
+	if calledAsIsolate(os.Args[0]) {
+		os.Exit(isolateMain(os.Args[1:]))
+	}
 	os.Exit(execute(os.Args[1:]))
 }
 

@@ -1,0 +1,95 @@
+package isolate
+
+import (
+	"path"
+	"strings"
+)
+
+// DirRule is one -d/--dir rule: "in=out[:opts]", "dir[:opts]" (bind /dir at dir) or "in=" (remove the rule
+// for in). In is the path inside the sandbox, cleaned and absolute.
+type DirRule struct {
+	In, Out string
+	Remove  bool
+	RW      bool
+	Dev     bool
+	NoExec  bool
+	Maybe   bool
+	FS      bool
+	Tmp     bool
+	NoRec   bool
+}
+
+// ParseDirRule reads one directory rule as isolate does: options after the first ':', the outside path
+// after the first '='.
+func ParseDirRule(v string) (DirRule, error) {
+	spec, optText, hasOpts := strings.Cut(v, ":")
+	in, out, hasOut := strings.Cut(spec, "=")
+	bad := func(why string) (DirRule, error) {
+		return DirRule{}, usagef("Invalid directory rule specified: %s (%s)", v, why)
+	}
+	r := DirRule{}
+	if hasOpts {
+		for _, o := range strings.Split(optText, ",") {
+			switch o {
+			case "rw":
+				r.RW = true
+			case "dev":
+				r.Dev = true
+			case "noexec":
+				r.NoExec = true
+			case "maybe":
+				r.Maybe = true
+			case "fs":
+				r.FS = true
+			case "tmp":
+				r.Tmp, r.RW = true, true
+			case "norec":
+				r.NoRec = true
+			case "":
+			default:
+				return bad("unknown option " + o)
+			}
+		}
+	}
+	var ok bool
+	if r.In, ok = insidePath(in); !ok {
+		return bad("the inside path must not be empty, the root or contain '..'")
+	}
+	switch {
+	case hasOut && out == "" && !r.Tmp:
+		if hasOpts {
+			return bad("a rule that removes a directory takes no options")
+		}
+		r.Remove = true
+	case r.Tmp:
+		if hasOut && out != "" {
+			return bad("tmp accepts no outside directory")
+		}
+	case r.FS:
+		if !hasOut {
+			return bad("fs needs the filesystem type: in=TYPE:fs")
+		}
+		r.Out = out
+	case hasOut:
+		r.Out = out
+	default:
+		// "-d dir": bind /dir to dir.
+		r.Out = r.In
+	}
+	return r, nil
+}
+
+// insidePath makes an inside path absolute and clean ("box" and "/box/" are /box); isolate takes them
+// relative to the sandbox's root.
+func insidePath(p string) (string, bool) {
+	if p == "" || strings.IndexByte(p, 0) >= 0 {
+		return "", false
+	}
+	for _, c := range strings.Split(p, "/") {
+		if c == ".." {
+			return "", false
+		}
+	}
+	c := path.Clean("/" + p)
+	return c, c != "/"
+}
