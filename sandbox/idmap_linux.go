@@ -26,7 +26,14 @@ func ResolveIDMapping(o Options) (IDMappingInfo, error) {
 	o.IDMapping = m
 	if os.Geteuid() == 0 {
 		o = o.withDefaults()
-		return IDMappingInfo{Kind: "fixed", HostUID: o.HostUID, HostGID: o.HostGID}, nil
+		if o.HostUID != 0 {
+			return IDMappingInfo{Kind: "fixed", HostUID: o.HostUID, HostGID: o.HostGID}, nil
+		}
+		if err := checkHostIDRange(o.HostIDs); err != nil {
+			return IDMappingInfo{}, err
+		}
+		rg := o.HostIDs
+		return IDMappingInfo{Kind: "allocated", HostUID: rg.Start, HostGID: rg.Start, Range: &rg}, nil
 	}
 	caller := IDMappingInfo{Kind: "caller", HostUID: uint32(os.Getuid()), HostGID: uint32(os.Getgid())}
 	if o.IDMapping == IDMapCaller {

@@ -32,6 +32,8 @@ type platform struct {
 	// ids is what the sandbox's user and group map to, settled once: the id files and helpers are read
 	// here, not on every launch.
 	ids IDMappingInfo
+	// alloc hands each run host ids of its own when ids.Kind is "allocated" (see hostids_linux.go).
+	alloc *idAllocator
 }
 
 func (r *Runner) initPlatform() error {
@@ -43,6 +45,9 @@ func (r *Runner) initPlatform() error {
 	// Under IDMapAuto a fallback to the caller's ids is not logged on every run: the result's enforced.id_map
 	// says it, and `jailrun doctor` says why.
 	r.plat.ids = ids
+	if r.plat.alloc, err = newHostIDAllocator(ids); err != nil {
+		return err
+	}
 	m, err := cgroups.NewManager(cgroups.Options{Parent: r.opts.CgroupParent})
 	if err != nil {
 		r.plat.cgErr = err
@@ -105,6 +110,7 @@ type launch struct {
 	mu       sync.Mutex
 	memHit   bool
 	pidsHit  bool
+	ids      IDMappingInfo // this run's host ids: the Runner's, or its own allocated ones
 }
 
 // setupTimeout bounds the child's init stage (mounts, pivot_root, exec), which takes milliseconds; only a
@@ -661,7 +667,7 @@ func (l *launch) enforced(cfg *spawnConfig) {
 	e.UID, e.GID = s.Process.UID, s.Process.GID
 	e.HostUID, e.HostGID, e.IDMap = s.Process.UID, s.Process.GID, "none"
 	if ns.User {
-		e.HostUID, e.HostGID, e.IDMap = l.r.plat.ids.HostUID, l.r.plat.ids.HostGID, l.r.plat.ids.Kind
+		e.HostUID, e.HostGID, e.IDMap = l.ids.HostUID, l.ids.HostGID, l.ids.Kind
 	}
 }
 
@@ -807,6 +813,9 @@ func (l *launch) prepare(pooled bool) (*spawnConfig, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrPolicy, err)
 	}
+	if err := l.allocateIDs(); err != nil {
+		return nil, err
+	}
 	cfg := &spawnConfig{
 		cloneFlags: namespaces.CloneFlags(s.Namespaces),
 		cgroupFD:   -1,
@@ -825,6 +834,11 @@ func (l *launch) prepare(pooled bool) (*spawnConfig, error) {
 		noNewPrivs:       s.Process.NoNewPrivs,
 		workdir:          s.Filesystem.Workdir,
 		allowed:          s.Command.AllowedCommands,
+		// The user namespace belongs to the run's own allocated uid, so that the kernel's per-user budgets
+		// at the host level are charged to it and not to root (see hostids_linux.go).
+		owner:    l.r.plat.root && s.Namespaces.User && l.ids.Kind == "allocated",
+		ownerUID: l.ids.HostUID,
+		ownerGID: l.ids.HostGID,
 	}
 	if !s.Namespaces.Mount {
 		cfg.plan = nil
@@ -936,7 +950,7 @@ func (l *launch) clone(cfg *spawnConfig) (sb *sandboxProc, step string, err erro
 		return nil, step, err
 	}
 	if l.s.Namespaces.User {
-		if err := writeIDMaps(pid, l.s.Process, &l.r.plat.ids); err != nil {
+		if err := writeIDMaps(pid, l.s.Process, &l.ids); err != nil {
 			return fail("write id maps", err)
 		}
 		l.phase("id maps")

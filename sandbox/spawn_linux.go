@@ -54,6 +54,10 @@ type spawnConfig struct {
 	// listenerDumpable: the parent is not root and the sandbox runs as a subordinate host uid, so the
 	// command must be dumpable for the parent's pidfd_getfd of its seccomp listener.
 	listenerDumpable bool
+	// owner: clone the user namespace with the calling thread's ids switched to ownerUID/ownerGID, so that
+	// this uid, not root, owns it (root parent, allocated host ids only).
+	owner              bool
+	ownerUID, ownerGID uint32
 }
 
 // arena owns the C allocations of one spawn.
@@ -190,6 +194,8 @@ func (s *spawnConfig) toC(a *arena) *C.struct_jr_config {
 	c.landlock = s.landlock.toC(a)
 	c.unprivileged = b2i(s.unprivileged)
 	c.listener_dumpable = b2i(s.listenerDumpable)
+	c.own_userns = b2i(s.owner)
+	c.owner_uid, c.owner_gid = C.uint32_t(s.ownerUID), C.uint32_t(s.ownerGID)
 	return c
 }
 

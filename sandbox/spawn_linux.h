@@ -8,6 +8,7 @@
 #define JAILRUN_SPAWN_H
 
 #include <stdint.h>
+#include <sys/types.h>
 #include <linux/filter.h>
 
 #include "landlock_linux.h"
@@ -104,6 +105,8 @@ struct jr_config {
 	struct jr_landlock *landlock; // NULL: no Landlock layer; applied after no_new_privs, before seccomp
 	int unprivileged;             // degraded mode: no capabilities to drop, no CAP_SETPCAP to lock securebits
 	int listener_dumpable;        // an unprivileged parent takes the seccomp listener from another host uid
+	int own_userns;               // clone as owner_uid/owner_gid (root parent): they own the user namespace
+	uint32_t owner_uid, owner_gid;
 };
 
 #define JR_POOL_MAX_FDS 64
@@ -160,6 +163,17 @@ struct jr_status {
 	int32_t wstatus;
 	int32_t pad;
 };
+
+// The calling thread's credentials while it clones a user namespace owned by cfg->owner_uid: see
+// owner_linux.c. jr_owner_enter returns -errno (nothing changed) or 0; jr_owner_leave restores or aborts.
+struct jr_owner_saved {
+	int active;
+	int securebits;
+	uid_t ruid, euid, suid;
+	gid_t rgid, egid, sgid;
+};
+int jr_owner_enter(struct jr_config *cfg, struct jr_owner_saved *s);
+void jr_owner_leave(struct jr_owner_saved *s);
 
 // jr_spawn clones the child. Returns its pid (> 0) and sets *pidfd, or returns -errno.
 int jr_spawn(struct jr_config *cfg, int *pidfd);
