@@ -77,6 +77,7 @@ func build(e *Policy) (*Settings, error) {
 		Output: OutputLimits{Stdout: l.Output.Stdout.Value, Stderr: l.Output.Stderr.Value, Total: l.Output.Total.Value},
 	}
 	s.Rlimits = rlimits(l)
+	compileKernelLimits(s, l.Kernel)
 
 	if sc := e.Seccomp; sc != nil {
 		s.Seccomp = Seccomp{

@@ -744,6 +744,7 @@ func (d *decoder) limits(n *node, path string, l *LimitsSpec) {
 		{"stack", sz(&l.Stack, minStack, maxLimit, "")},
 		{"core", sz(&l.Core, 0, maxLimit, "")},
 		{"address_space", sz(&l.AddressSpace, minMemory, maxSizeValue, "")},
+		{"kernel", func(v *node, path string) { d.kernelLimits(v, path, &l.Kernel) }},
 	})
 }
 

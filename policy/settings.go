@@ -120,6 +120,9 @@ type Limits struct {
 	// says the limit was exceeded (isolate's --extra-time).
 	ExtraTime time.Duration
 	Output    OutputLimits
+	// Kernel holds limits.kernel's sysctl ceilings, every key of KernelLimits with a Sysctl (the policy's
+	// value or the default); its rlimits are in Settings.Rlimits.
+	Kernel KernelValues
 }
 
 // OutputLimits caps what the child may write to its stdout and stderr, in bytes (0 = unlimited).

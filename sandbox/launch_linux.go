@@ -615,6 +615,7 @@ func (l *launch) enforced(cfg *spawnConfig) {
 		}
 	}
 	e.Limits = map[string]string{}
+	enforcedKernelLimits(e, cfg)
 	if l.cg != nil {
 		skipped := map[string]bool{}
 		for _, k := range l.res.Skipped {
@@ -852,6 +853,7 @@ func (l *launch) prepare(pooled bool) (*spawnConfig, error) {
 	for _, rl := range s.Rlimits {
 		cfg.rlimits = append(cfg.rlimits, [3]uint64{uint64(rl.Resource), rl.Soft, rl.Hard})
 	}
+	l.prepareKernelLimits(cfg)
 	if s.Process.Unsafe {
 		l.r.opts.Logf("policy %s: unsafe settings in force (no_new_privs=%v)", s.Name, s.Process.NoNewPrivs)
 	}

@@ -792,6 +792,10 @@ __attribute__((noreturn)) static void child_main(struct jr_config *c) {
 		_exit(125);
 	if (c->unshare_cgroup && unshare(CLONE_NEWCGROUP) < 0)
 		die(c, JR_STEP_UNSHARE_CGROUP, errno, 0);
+	// After the last namespace of jailrun's own: the namespace ceilings may be 0.
+	int sat = 0, sr = jr_write_sysctls(c, &sat);
+	if (sr < 0)
+		die(c, JR_STEP_SYSCTL, -sr, sat);
 	if (c->hostname && sethostname(c->hostname, strlen(c->hostname)) < 0)
 		die(c, JR_STEP_HOSTNAME, errno, 0);
 	if (c->loopback_up) {

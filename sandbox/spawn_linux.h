@@ -107,6 +107,11 @@ struct jr_config {
 	int listener_dumpable;        // an unprivileged parent takes the seccomp listener from another host uid
 	int own_userns;               // clone as owner_uid/owner_gid (root parent): they own the user namespace
 	uint32_t owner_uid, owner_gid;
+
+	// limits.kernel: /proc/sys/user files written inside the sandbox's user namespace (kernel_linux.c)
+	const char *const *sysctl_paths;
+	const char *const *sysctl_values;
+	int nsysctl;
 };
 
 #define JR_POOL_MAX_FDS 64
@@ -156,6 +161,7 @@ enum {
 	JR_STEP_NOTIFY_WAIT = -24,
 	JR_STEP_LANDLOCK = -25, // detail: the failing rule's index, -1 create, -2 restrict_self
 	JR_STEP_POOL_CMD = -26,
+	JR_STEP_SYSCTL = -27, // detail: the index of the sysctl
 };
 
 // What the reaper reports: the command's wait status.
@@ -174,6 +180,9 @@ struct jr_owner_saved {
 };
 int jr_owner_enter(struct jr_config *cfg, struct jr_owner_saved *s);
 void jr_owner_leave(struct jr_owner_saved *s);
+
+// jr_write_sysctls writes cfg's sysctls; on failure it returns -errno and *at is the failing index.
+int jr_write_sysctls(struct jr_config *cfg, int *at);
 
 // jr_spawn clones the child. Returns its pid (> 0) and sets *pidfd, or returns -errno.
 int jr_spawn(struct jr_config *cfg, int *pidfd);

@@ -118,3 +118,42 @@ func TestBudgetsNotShared(t *testing.T) {
 		}
 	}
 }
+
+// limits.kernel's ceilings bite inside the sandbox, are reported, and the sandbox cannot raise them: its
+// /proc/sys stays read-only.
+func TestKernelCeilingsBite(t *testing.T) {
+	requirePrivileged(t)
+	dir := budgetProbe(t)
+	for _, tc := range []struct {
+		kind, key string
+		value     int
+		sect, enf string // where the result reports it: enforced.<sect>[<enf>]
+	}{
+		{"inotify", "inotify_instances", 5, "limits", "kernel.inotify_instances"},
+		{"sigpending", "sigpending", 100, "rlimits", "SIGPENDING"},
+		{"mqueue", "msgqueue", 200000, "rlimits", "MSGQUEUE"},
+	} {
+		t.Run(tc.kind, func(t *testing.T) {
+			pol := policyFile(t, fmt.Sprintf(`"limits": {"kernel": {%q: %d}},
+				"filesystem": {"landlock": "off", "mounts": [{"type": "bind", "src": %q, "dst": "/probe", "readonly": true}]}`, tc.key, tc.value, dir))
+			r := jailrun(t, []string{"--policy", pol, "--", "/probe/budget_probe", "hold", tc.kind}, withStdin(""))
+			var n, e int
+			if _, err := fmt.Sscanf(r.stdout, "held %d errno %d", &n, &e); err != nil || r.code != 0 {
+				t.Fatalf("%v", r)
+			}
+			// mqueue: each queue of the probe costs a little over 80 KiB of the byte budget.
+			if (tc.kind == "mqueue" && (n < 1 || n > 3)) || (tc.kind != "mqueue" && n != tc.value) {
+				t.Errorf("%s: the sandbox took %d (errno %d) under %s %d", tc.kind, n, e, tc.key, tc.value)
+			}
+			enf, _ := r.result["enforced"].(map[string]any)
+			m, _ := enf[tc.sect].(map[string]any)
+			if fmt.Sprint(m[tc.enf]) != fmt.Sprint(tc.value) {
+				t.Errorf("enforced.%s[%q] = %v, want %d", tc.sect, tc.enf, m[tc.enf], tc.value)
+			}
+		})
+	}
+	r := sh(t, `cat /proc/sys/user/max_user_namespaces; echo 9 > /proc/sys/user/max_user_namespaces && echo raised`)
+	if strings.TrimSpace(r.stdout) != "0" {
+		t.Errorf("inside the sandbox: max_user_namespaces %q, want 0 and read-only: %v", r.stdout, r)
+	}
+}
