@@ -191,19 +191,43 @@ func idsInFile(path string) (map[string]uint32, error) {
 	return out, sc.Err()
 }
 
-// newHostIDAllocator returns the allocator for a Runner whose ids are "allocated", else nil.
-func newHostIDAllocator(ids IDMappingInfo) (*idAllocator, error) {
-	if ids.Kind != "allocated" || ids.Range == nil {
-		return nil, nil
+// newHostIDAllocator returns the allocator for a Runner whose ids are "allocated", or "subordinate" with
+// more than one id, else nil and, when its sandboxes will share host ids, a note saying why.
+func newHostIDAllocator(ids IDMappingInfo) (*idAllocator, string, error) {
+	switch {
+	case ids.Kind == "allocated" && ids.Range != nil:
+		a, err := newIDAllocator(hostIDLockDir, ids.Range.Start, ids.Range.Start, uint32(ids.Range.Size()))
+		return a, "", err
+	case ids.Kind == "fixed":
+		return nil, "Options.HostUID/HostGID fix the host ids: concurrent sandboxes share them and the kernel's per-user budgets", nil
+	case ids.Kind == "caller":
+		return nil, "mapped to the caller's own ids: the caller and its concurrent sandboxes share the kernel's per-user budgets", nil
+	case ids.Kind != "subordinate":
+		return nil, "", nil
+	case ids.Range == nil || ids.Range.Size() < 2:
+		return nil, "one subordinate id: concurrent sandboxes share it (grant more in /etc/subuid and /etc/subgid)", nil
 	}
-	return newIDAllocator(hostIDLockDir, ids.Range.Start, ids.Range.Start, uint32(ids.Range.Size()))
+	// Rootless: the locks live where only the caller can write.
+	dir := filepath.Join(os.TempDir(), fmt.Sprintf("jailrun-%d", os.Geteuid()), "ids")
+	if rt := os.Getenv("XDG_RUNTIME_DIR"); filepath.IsAbs(rt) {
+		dir = filepath.Join(rt, "jailrun", "ids")
+	}
+	a, err := newIDAllocator(dir, ids.HostUID, ids.HostGID, uint32(ids.Range.Size()))
+	if err != nil {
+		return nil, fmt.Sprintf("concurrent sandboxes share subordinate id %d: %v", ids.HostUID, err), nil
+	}
+	return a, "", nil
 }
 
 // allocateIDs gives the run its own host ids, held until its cleanup, which runs after the sandbox is
 // reaped and its cgroup removed.
 func (l *launch) allocateIDs() error {
 	l.ids = l.r.plat.ids
-	if l.r.plat.alloc == nil || !l.s.Namespaces.User {
+	if !l.s.Namespaces.User {
+		return nil
+	}
+	if l.r.plat.alloc == nil {
+		l.res.Enforced.IDNote = l.r.plat.idNote
 		return nil
 	}
 	lease, err := l.r.plat.alloc.acquire()

@@ -33,7 +33,8 @@ type platform struct {
 	// here, not on every launch.
 	ids IDMappingInfo
 	// alloc hands each run host ids of its own when ids.Kind is "allocated" (see hostids_linux.go).
-	alloc *idAllocator
+	alloc  *idAllocator
+	idNote string // why this Runner's sandboxes share host ids, when they do
 }
 
 func (r *Runner) initPlatform() error {
@@ -45,7 +46,7 @@ func (r *Runner) initPlatform() error {
 	// Under IDMapAuto a fallback to the caller's ids is not logged on every run: the result's enforced.id_map
 	// says it, and `jailrun doctor` says why.
 	r.plat.ids = ids
-	if r.plat.alloc, err = newHostIDAllocator(ids); err != nil {
+	if r.plat.alloc, r.plat.idNote, err = newHostIDAllocator(ids); err != nil {
 		return err
 	}
 	m, err := cgroups.NewManager(cgroups.Options{Parent: r.opts.CgroupParent})

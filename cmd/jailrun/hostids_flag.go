@@ -27,3 +27,10 @@ func parseHostIDs() (sandbox.IDRange, error) {
 	}
 	return r, nil
 }
+
+// envHostIDs is $JAILRUN_HOST_IDS for `jailrun doctor`; an invalid value is the default there (the commands
+// that run sandboxes refuse it).
+func envHostIDs() sandbox.IDRange {
+	r, _ := sandbox.ParseIDRange(os.Getenv("JAILRUN_HOST_IDS"))
+	return r
+}
