@@ -12,10 +12,11 @@ import (
 	"syscall"
 	"testing"
 	"time"
+	"unsafe"
 )
 
 // sandboxHostUID is the host uid of the first sandboxed process (not jailrun itself, which is root) whose
-// command line contains marker.
+// command line contains marker, provided that uid also owns the process's user namespace.
 func sandboxHostUID(marker string) (uint32, bool) {
 	for _, p := range procsMatching(marker) {
 		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p))
@@ -25,6 +26,10 @@ func sandboxHostUID(marker string) (uint32, bool) {
 		for _, l := range strings.Split(string(b), "\n") {
 			if f := strings.Fields(l); len(f) > 1 && f[0] == "Uid:" {
 				if n, _ := strconv.ParseUint(f[1], 10, 32); n != 0 {
+					if owner, err := usernsOwner(p); err != nil || owner != uint32(n) {
+						// The user namespace must belong to the sandbox's own uid, never to root.
+						return 0, false
+					}
 					return uint32(n), true
 				}
 			}
@@ -160,4 +165,19 @@ func TestHostIDsFreedAfterSigkill(t *testing.T) {
 			t.Errorf("cgroup %s of a killed run survived", p)
 		}
 	}
+}
+
+// usernsOwner is the host uid that owns pid's user namespace (ioctl NS_GET_OWNER_UID).
+func usernsOwner(pid int) (uint32, error) {
+	f, err := os.Open(fmt.Sprintf("/proc/%d/ns/user", pid))
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	var uid uint32
+	const nsGetOwnerUID = 0xb704
+	if _, _, e := syscall.Syscall(syscall.SYS_IOCTL, f.Fd(), nsGetOwnerUID, uintptr(unsafe.Pointer(&uid))); e != 0 {
+		return 0, e
+	}
+	return uid, nil
 }
