@@ -219,6 +219,14 @@ func newHostIDAllocator(ids IDMappingInfo) (*idAllocator, string, error) {
 	return a, "", nil
 }
 
+// noteOwner says in the result when the user namespace could not be given to the run's uid (a root
+// without CAP_SETPCAP or CAP_SETUID): its per-user budgets are then charged to root at the host level.
+func noteOwner(l *launch, cfg *spawnConfig) {
+	if cfg.ownerErr != nil {
+		l.res.Enforced.IDNote = fmt.Sprintf("the user namespace is owned by root, not host uid %d (switching the cloning thread failed: %v): at the host level its per-user budgets are root's", cfg.ownerUID, cfg.ownerErr)
+	}
+}
+
 // allocateIDs gives the run its own host ids, held until its cleanup, which runs after the sandbox is
 // reaped and its cgroup removed.
 func (l *launch) allocateIDs() error {

@@ -925,6 +925,7 @@ func (l *launch) clone(cfg *spawnConfig) (sb *sandboxProc, step string, err erro
 	if err != nil {
 		return nil, "clone3", err
 	}
+	noteOwner(l, cfg)
 	l.pidfd = pidfd
 	l.spawned(pid)
 	l.cleanup = append(l.cleanup, func() {

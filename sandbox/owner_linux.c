@@ -29,29 +29,30 @@ __attribute__((constructor)) static void jr_owner_init(void) {
 	initial_dumpable = prctl(PR_GET_DUMPABLE, 0, 0, 0, 0);
 }
 
-int jr_owner_enter(struct jr_config *c, struct jr_owner_saved *s) {
+void jr_owner_enter(struct jr_config *c, struct jr_owner_saved *s) {
 	s->active = 0;
+	c->owner_err = 0;
 	if (!c->own_userns)
-		return 0;
+		return;
 	if (syscall(SYS_getresuid, &s->ruid, &s->euid, &s->suid) < 0 ||
-	    syscall(SYS_getresgid, &s->rgid, &s->egid, &s->sgid) < 0)
-		return -errno;
+	    syscall(SYS_getresgid, &s->rgid, &s->egid, &s->sgid) < 0) {
+		c->owner_err = errno;
+		return;
+	}
 	int bits = prctl(PR_GET_SECUREBITS, 0, 0, 0, 0);
-	if (bits < 0)
-		return -errno;
+	if (bits < 0 || prctl(PR_SET_SECUREBITS, (unsigned long)(bits | SECBIT_NO_SETUID_FIXUP), 0, 0, 0) < 0) {
+		c->owner_err = errno;
+		return;
+	}
 	s->securebits = bits;
-	if (prctl(PR_SET_SECUREBITS, (unsigned long)(bits | SECBIT_NO_SETUID_FIXUP), 0, 0, 0) < 0)
-		return -errno;
 	s->active = 1;
 	// gid first: once the uid has changed, the gid could only change through the kept capabilities anyway,
 	// but this order needs nothing unusual.
 	if (syscall(SYS_setresgid, c->owner_gid, c->owner_gid, c->owner_gid) < 0 ||
 	    syscall(SYS_setresuid, c->owner_uid, c->owner_uid, c->owner_uid) < 0) {
-		int e = errno;
+		c->owner_err = errno;
 		jr_owner_leave(s);
-		return -e;
 	}
-	return 0;
 }
 
 void jr_owner_leave(struct jr_owner_saved *s) {

@@ -58,6 +58,7 @@ type spawnConfig struct {
 	// this uid, not root, owns it (root parent, allocated host ids only).
 	owner              bool
 	ownerUID, ownerGID uint32
+	ownerErr           error // set by spawn when owner was asked for and root owns the namespace instead
 	// sysctls are limits.kernel's /proc/sys/user files and values, written by the init inside the
 	// sandbox's user namespace (never without one: they would be the host's).
 	sysctls [][2]string
@@ -291,6 +292,9 @@ func spawn(s *spawnConfig) (pid, pidfd int, err error) {
 	c := s.toC(&a)
 	var fd C.int = -1
 	r := C.jr_spawn(c, &fd)
+	if c.owner_err != 0 {
+		s.ownerErr = unix.Errno(c.owner_err)
+	}
 	if r < 0 {
 		return 0, -1, unix.Errno(-r)
 	}

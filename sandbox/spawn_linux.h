@@ -107,6 +107,7 @@ struct jr_config {
 	int listener_dumpable;        // an unprivileged parent takes the seccomp listener from another host uid
 	int own_userns;               // clone as owner_uid/owner_gid (root parent): they own the user namespace
 	uint32_t owner_uid, owner_gid;
+	int owner_err;                // out: errno when the switch was not possible and root owns the namespace
 
 	// limits.kernel: /proc/sys/user files written inside the sandbox's user namespace (kernel_linux.c)
 	const char *const *sysctl_paths;
@@ -171,14 +172,15 @@ struct jr_status {
 };
 
 // The calling thread's credentials while it clones a user namespace owned by cfg->owner_uid: see
-// owner_linux.c. jr_owner_enter returns -errno (nothing changed) or 0; jr_owner_leave restores or aborts.
+// owner_linux.c. jr_owner_enter switches, or leaves the thread as it was and sets cfg->owner_err (a root
+// without CAP_SETPCAP, as in some containers); jr_owner_leave restores or aborts.
 struct jr_owner_saved {
 	int active;
 	int securebits;
 	uid_t ruid, euid, suid;
 	gid_t rgid, egid, sgid;
 };
-int jr_owner_enter(struct jr_config *cfg, struct jr_owner_saved *s);
+void jr_owner_enter(struct jr_config *cfg, struct jr_owner_saved *s);
 void jr_owner_leave(struct jr_owner_saved *s);
 
 // jr_write_sysctls writes cfg's sysctls; on failure it returns -errno and *at is the failing index.

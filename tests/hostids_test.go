@@ -181,3 +181,23 @@ func usernsOwner(pid int) (uint32, error) {
 	}
 	return uid, nil
 }
+
+// A root without CAP_SETPCAP (some containers) cannot hand the user namespace to the run's uid: the run
+// still has ids of its own, and the result says that root owns the namespace.
+func TestUsernsOwnerFallbackIsReported(t *testing.T) {
+	requireRoot(t)
+	needSetpriv(t)
+	res := filepath.Join(t.TempDir(), "r.json")
+	c := exec.Command("setpriv", "--bounding-set=-setpcap", "--", jailrunBin, "--result", res, "--", "/bin/true")
+	c.Env = baseEnv()
+	var out, errb strings.Builder
+	c.Stdout, c.Stderr = &out, &errb
+	_ = c.Run()
+	b, err := os.ReadFile(res)
+	if err != nil {
+		t.Fatalf("no result: %v %s", err, errb.String())
+	}
+	if !strings.Contains(string(b), `"id_map": "allocated"`) || !strings.Contains(string(b), "owned by root") {
+		t.Fatalf("want id_map allocated and an id_note saying root owns the user namespace: %s", b)
+	}
+}
