@@ -81,6 +81,7 @@ func build(e *Policy) (*Settings, error) {
 		s.Limits.KillGrace = l.KillGrace.Value
 	}
 	s.Rlimits = rlimits(l)
+	compileKernelLimits(s, l.Kernel)
 
 	if sc := e.Seccomp; sc != nil {
 		s.Seccomp = Seccomp{

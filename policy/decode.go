@@ -79,12 +79,12 @@ func (d *decoder) obj(n *node, path string, fields []field) bool {
 	return true
 }
 
-// unknownMsg says a name is not allowed, suggests the closest allowed one, and lists them when few.
+// unknownMsg says a name is not allowed, suggests the closest allowed one, and lists them when few (limits has 18 fields).
 func unknownMsg(what, got string, allowed []string) string {
 	msg := fmt.Sprintf("unknown %s %s", what, strconv.Quote(got))
 	if s := closest(got, allowed); s != "" {
 		msg += fmt.Sprintf(" (did you mean %q?)", s)
-	} else if len(allowed) <= 16 {
+	} else if len(allowed) <= 24 {
 		msg += " (allowed: " + strings.Join(allowed, ", ") + ")"
 	}
 	return msg
@@ -745,6 +745,7 @@ func (d *decoder) limits(n *node, path string, l *LimitsSpec) {
 		{"stack", sz(&l.Stack, minStack, maxLimit, "")},
 		{"core", sz(&l.Core, 0, maxLimit, "")},
 		{"address_space", sz(&l.AddressSpace, minMemory, maxSizeValue, "")},
+		{"kernel", func(v *node, path string) { d.kernelLimits(v, path, &l.Kernel) }},
 	})
 }
 

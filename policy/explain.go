@@ -112,6 +112,8 @@ func Explain(s *Settings) string {
 	}
 	lim("output", fmt.Sprintf("stdout %s, stderr %s, total %s", sizeOr(l.Output.Stdout, "unlimited"), sizeOr(l.Output.Stderr, "unlimited"), sizeOr(l.Output.Total, "unlimited")), "counted on the pipes by jailrun")
 
+	explainKernelLimits(w, l)
+
 	w("\nrlimits (setrlimit in the child just before exec; soft = hard)\n")
 	for _, r := range s.Rlimits {
 		w("  %-14s %s\n", rlimitName(r.Resource), rlimitValue(r))
@@ -302,6 +304,10 @@ func rlimitName(r Resource) string {
 		return "RLIMIT_MEMLOCK"
 	case RlimitAS:
 		return "RLIMIT_AS"
+	case RlimitSigpending:
+		return "RLIMIT_SIGPENDING"
+	case RlimitMsgqueue:
+		return "RLIMIT_MSGQUEUE"
 	}
 	return fmt.Sprintf("RLIMIT_%d", int(r))
 }

@@ -150,6 +150,7 @@ func toJSON(p *Policy) jobj {
 	addSize(&lim, "stack", l.Stack)
 	addSize(&lim, "core", l.Core)
 	addSize(&lim, "address_space", l.AddressSpace)
+	formatKernelLimits(&lim, l.Kernel)
 	addObj(&o, "limits", lim)
 
 	if s := p.Seccomp; s != nil {

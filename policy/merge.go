@@ -168,6 +168,7 @@ func merge(parent, child *Policy) *Policy {
 		OpenFiles: over(pl.OpenFiles, cl.OpenFiles), FileSize: over(pl.FileSize, cl.FileSize),
 		Stack: over(pl.Stack, cl.Stack), Core: over(pl.Core, cl.Core),
 		AddressSpace: over(pl.AddressSpace, cl.AddressSpace),
+		Kernel:       mergeKernelLimits(pl.Kernel, cl.Kernel),
 	}
 
 	switch {

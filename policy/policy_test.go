@@ -129,11 +129,11 @@ func TestDefaults(t *testing.T) {
 	if s.Seccomp.Enabled {
 		t.Error("seccomp enabled without a seccomp section")
 	}
-	if !reflect.DeepEqual(s.Rlimits, []Rlimit{{Resource: RlimitCore}}) {
-		t.Errorf("rlimits = %+v; want only RLIMIT_CORE 0", s.Rlimits)
+	if !reflect.DeepEqual(s.Rlimits, []Rlimit{{Resource: RlimitCore}, {RlimitSigpending, 4096, 4096}, {RlimitMsgqueue, 819200, 819200}}) {
+		t.Errorf("rlimits = %+v; want only RLIMIT_CORE 0 and limits.kernel's defaults", s.Rlimits)
 	}
-	if s.Limits != (Limits{KillGrace: DefaultKillGrace}) {
-		t.Errorf("limits = %+v; want none (and the default kill_grace)", s.Limits)
+	if s.Limits != (Limits{KillGrace: DefaultKillGrace, Kernel: defaultKernel()}) {
+		t.Errorf("limits = %+v; want none but the default kill_grace and limits.kernel's defaults", s.Limits)
 	}
 	if len(s.SHA256) != 64 {
 		t.Errorf("SHA256 = %q", s.SHA256)
@@ -166,11 +166,14 @@ func TestLimitsAndRlimits(t *testing.T) {
 		"memory": "1.5G", "memory_swap": 0, "pids": 10, "cpu": 0.5, "cpuset": "1,0", "io_weight": 100,
 		"cpu_time": "1500ms", "wall_time": 5000, "extra_time": "0.2s", "kill_grace": "2s",
 		"output": {"stdout": 1024, "stderr": "1K", "total": "2KiB"},
-		"open_files": 64, "file_size": 0, "stack": "8M", "core": "1M", "address_space": "4G"}}`)
+		"open_files": 64, "file_size": 0, "stack": "8M", "core": "1M", "address_space": "4G",
+		"kernel": {"inotify_instances": 4, "user_namespaces": 2, "sigpending": 100, "msgqueue": "1K"}}}`)
+	kernel := defaultKernel()
+	kernel[0], kernel[4] = 4, 2 // inotify_instances, user_namespaces
 	wantL := Limits{
 		Memory: 3 << 29, Pids: 10, CPU: 0.5, Cpuset: "0-1", IOWeight: 100,
 		CPUTime: 1500 * time.Millisecond, WallTime: 5 * time.Second, ExtraTime: 200 * time.Millisecond,
-		KillGrace: 2 * time.Second, Output: OutputLimits{Stdout: 1024, Stderr: 1024, Total: 2048},
+		KillGrace: 2 * time.Second, Output: OutputLimits{Stdout: 1024, Stderr: 1024, Total: 2048}, Kernel: kernel,
 	}
 	if s.Limits != wantL {
 		t.Errorf("limits:\n got %+v\nwant %+v", s.Limits, wantL)
@@ -182,6 +185,8 @@ func TestLimitsAndRlimits(t *testing.T) {
 		{RlimitCore, 1 << 20, 1 << 20},
 		{RlimitNofile, 64, 64},
 		{RlimitAS, 4 << 30, 4 << 30},
+		{RlimitSigpending, 100, 100},
+		{RlimitMsgqueue, 1024, 1024},
 	}
 	if !reflect.DeepEqual(s.Rlimits, wantR) {
 		t.Errorf("rlimits:\n got %+v\nwant %+v", s.Rlimits, wantR)
@@ -612,4 +617,15 @@ func TestLandlockSettings(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "filesystem.landlock") {
 		t.Fatalf("want filesystem.landlock refused without no_new_privs, got %v", err)
 	}
+}
+
+// defaultKernel is limits.kernel's sysctl defaults, as Settings hold them.
+func defaultKernel() KernelValues {
+	var v KernelValues
+	for i, k := range KernelLimits {
+		if k.Sysctl != "" {
+			v[i] = k.Default
+		}
+	}
+	return v
 }

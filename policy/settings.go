@@ -124,6 +124,9 @@ type Limits struct {
 	// before the whole sandbox is killed. 0: killed at once, nothing forwarded. Default DefaultKillGrace.
 	KillGrace time.Duration
 	Output    OutputLimits
+	// Kernel holds limits.kernel's sysctl ceilings, every key of KernelLimits with a Sysctl (the policy's
+	// value or the default); its rlimits are in Settings.Rlimits.
+	Kernel KernelValues
 }
 
 // DefaultKillGrace is limits.kill_grace when a policy does not set it: enough for a handler to flush a file

@@ -102,6 +102,9 @@ type LimitsSpec struct {
 	Output OutputSpec
 
 	OpenFiles, FileSize, Stack, Core, AddressSpace Field[int64]
+
+	// Kernel is limits.kernel: see KernelLimits.
+	Kernel KernelLimitsSpec
 }
 
 type OutputSpec struct {

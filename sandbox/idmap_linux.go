@@ -26,7 +26,14 @@ func ResolveIDMapping(o Options) (IDMappingInfo, error) {
 	o.IDMapping = m
 	if os.Geteuid() == 0 {
 		o = o.withDefaults()
-		return IDMappingInfo{Kind: "fixed", HostUID: o.HostUID, HostGID: o.HostGID}, nil
+		if o.HostUID != 0 {
+			return IDMappingInfo{Kind: "fixed", HostUID: o.HostUID, HostGID: o.HostGID}, nil
+		}
+		if err := checkHostIDRange(o.HostIDs); err != nil {
+			return IDMappingInfo{}, err
+		}
+		rg := o.HostIDs
+		return IDMappingInfo{Kind: "allocated", HostUID: rg.Start, HostGID: rg.Start, Range: &rg}, nil
 	}
 	caller := IDMappingInfo{Kind: "caller", HostUID: uint32(os.Getuid()), HostGID: uint32(os.Getgid())}
 	if o.IDMapping == IDMapCaller {
@@ -55,6 +62,7 @@ func subordinateIDs() (info IDMappingInfo, why string) {
 	if info.newuidmap == "" || info.newgidmap == "" {
 		return info, "newuidmap/newgidmap are not installed (Debian, Ubuntu: apt-get install uidmap; Fedora: shadow-utils)"
 	}
+	count := uint32(0)
 	for _, f := range []struct {
 		file, flag string
 		dst        *uint32
@@ -67,7 +75,12 @@ func subordinateIDs() (info IDMappingInfo, why string) {
 			return info, fmt.Sprintf("%s grants user %s no range (as root: usermod %s 100000-165535 %s)", f.file, name, f.flag, name)
 		}
 		*f.dst = r.Start
+		if count == 0 || r.Count < count {
+			count = r.Count
+		}
 	}
+	// Each live sandbox takes its own index into both ranges (see hostids_linux.go).
+	info.Range = &IDRange{Start: info.HostUID, End: info.HostUID + count - 1}
 	return info, ""
 }
 

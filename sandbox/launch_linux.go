@@ -32,6 +32,9 @@ type platform struct {
 	// ids is what the sandbox's user and group map to, settled once: the id files and helpers are read
 	// here, not on every launch.
 	ids IDMappingInfo
+	// alloc hands each run host ids of its own when ids.Kind is "allocated" (see hostids_linux.go).
+	alloc  *idAllocator
+	idNote string // why this Runner's sandboxes share host ids, when they do
 }
 
 func (r *Runner) initPlatform() error {
@@ -43,6 +46,9 @@ func (r *Runner) initPlatform() error {
 	// Under IDMapAuto a fallback to the caller's ids is not logged on every run: the result's enforced.id_map
 	// says it, and `jailrun doctor` says why.
 	r.plat.ids = ids
+	if r.plat.alloc, r.plat.idNote, err = newHostIDAllocator(ids); err != nil {
+		return err
+	}
 	m, err := cgroups.NewManager(cgroups.Options{Parent: r.opts.CgroupParent})
 	if err != nil {
 		r.plat.cgErr = err
@@ -108,6 +114,7 @@ type launch struct {
 	oom      *cgroups.OOMWatch // cgroup v1: ends the sandbox on an OOM kill; nil when the kernel does it
 	counters *cgroups.Stats    // the cgroup's figures after the run, for limits_hit
 	reaper   int               // the sandbox's pid 1 (host pid), whose first child is the command
+	ids      IDMappingInfo     // this run's host ids: the Runner's, or its own allocated ones
 }
 
 // setupTimeout bounds the child's init stage (mounts, pivot_root, exec), which takes milliseconds; only a
@@ -636,6 +643,7 @@ func (l *launch) enforced(cfg *spawnConfig) {
 		}
 	}
 	e.Limits = map[string]string{}
+	enforcedKernelLimits(e, cfg)
 	if l.cg != nil {
 		skipped := map[string]bool{}
 		for _, k := range l.res.Skipped {
@@ -688,7 +696,7 @@ func (l *launch) enforced(cfg *spawnConfig) {
 	e.UID, e.GID = s.Process.UID, s.Process.GID
 	e.HostUID, e.HostGID, e.IDMap = s.Process.UID, s.Process.GID, "none"
 	if ns.User {
-		e.HostUID, e.HostGID, e.IDMap = l.r.plat.ids.HostUID, l.r.plat.ids.HostGID, l.r.plat.ids.Kind
+		e.HostUID, e.HostGID, e.IDMap = l.ids.HostUID, l.ids.HostGID, l.ids.Kind
 	}
 }
 
@@ -834,6 +842,9 @@ func (l *launch) prepare(pooled bool) (*spawnConfig, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrPolicy, err)
 	}
+	if err := l.allocateIDs(); err != nil {
+		return nil, err
+	}
 	cfg := &spawnConfig{
 		cloneFlags: namespaces.CloneFlags(s.Namespaces),
 		cgroupFD:   -1,
@@ -852,6 +863,11 @@ func (l *launch) prepare(pooled bool) (*spawnConfig, error) {
 		noNewPrivs:       s.Process.NoNewPrivs,
 		workdir:          s.Filesystem.Workdir,
 		allowed:          s.Command.AllowedCommands,
+		// The user namespace belongs to the run's own allocated uid, so that the kernel's per-user budgets
+		// at the host level are charged to it and not to root (see hostids_linux.go).
+		owner:    l.r.plat.root && s.Namespaces.User && l.ids.Kind == "allocated",
+		ownerUID: l.ids.HostUID,
+		ownerGID: l.ids.HostGID,
 	}
 	if !s.Namespaces.Mount {
 		cfg.plan = nil
@@ -865,6 +881,7 @@ func (l *launch) prepare(pooled bool) (*spawnConfig, error) {
 	for _, rl := range s.Rlimits {
 		cfg.rlimits = append(cfg.rlimits, [3]uint64{uint64(rl.Resource), rl.Soft, rl.Hard})
 	}
+	l.prepareKernelLimits(cfg)
 	if s.Process.Unsafe {
 		l.r.opts.Logf("policy %s: unsafe settings in force (no_new_privs=%v)", s.Name, s.Process.NoNewPrivs)
 	}
@@ -935,6 +952,7 @@ func (l *launch) clone(cfg *spawnConfig) (sb *sandboxProc, step string, err erro
 	if err != nil {
 		return nil, "clone3", err
 	}
+	noteOwner(l, cfg)
 	l.pidfd = pidfd
 	l.spawned(pid)
 	l.cleanup = append(l.cleanup, func() {
@@ -963,7 +981,7 @@ func (l *launch) clone(cfg *spawnConfig) (sb *sandboxProc, step string, err erro
 		return nil, step, err
 	}
 	if l.s.Namespaces.User {
-		if err := writeIDMaps(pid, l.s.Process, &l.r.plat.ids); err != nil {
+		if err := writeIDMaps(pid, l.s.Process, &l.ids); err != nil {
 			return fail("write id maps", err)
 		}
 		l.phase("id maps")

@@ -175,11 +175,16 @@ type Enforced struct {
 	GID      uint32        `json:"gid"`
 	HostUID  uint32        `json:"host_uid"`
 	HostGID  uint32        `json:"host_gid"`
-	// IDMap says where host_uid/host_gid come from: "fixed" (jailrun is root: the configured unprivileged
-	// ids, 65534 by default), "subordinate" (the caller's first /etc/subuid and /etc/subgid ids, mapped by
-	// newuidmap/newgidmap), "caller" (the caller's own ids) or "none" (no user namespace: the ids are the
-	// process's own on the host).
+	// IDMap says where host_uid/host_gid come from: "allocated" (jailrun is root: ids of this sandbox's own
+	// from the host id range, also the owner of its user namespace), "fixed" (jailrun is root and
+	// Options.HostUID/HostGID are set), "subordinate" (the caller's /etc/subuid and /etc/subgid ids, one pair
+	// per live sandbox, mapped by newuidmap/newgidmap), "caller" (the caller's own ids) or "none" (no user
+	// namespace: the ids are the process's own on the host).
 	IDMap string `json:"id_map"`
+	// IDNote is set when the sandbox's host ids may be shared with other live sandboxes, and says why (fixed
+	// ids, the caller's own ids, a single subordinate id, no place for the id locks). Otherwise every live
+	// sandbox has host ids of its own ("allocated", or "subordinate" with more than one id granted).
+	IDNote string `json:"id_note,omitempty"`
 }
 
 // LandlockInfo is what the result reports of the Landlock layer that was in force.

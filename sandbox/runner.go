@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"path"
 	"sort"
+	"strconv"
 	"strings"
 	"sync/atomic"
 
@@ -15,11 +16,17 @@ import (
 
 // Options configure a Runner.
 type Options struct {
-	// HostUID and HostGID are the unprivileged host ids the sandbox's user maps to (default 65534, nobody).
-	// They are never 0.
+	// HostUID and HostGID, when set, are fixed unprivileged host ids every sandbox of a root Runner maps its
+	// user to ("fixed" in the result): concurrent sandboxes then share the kernel's per-user budgets. Left
+	// zero, a root Runner gives each live sandbox ids of its own from HostIDs ("allocated").
 	HostUID, HostGID uint32
+	// HostIDs is the range a root Runner allocates each sandbox's host uid and gid from (the same number for
+	// both), one per live sandbox across every jailrun process on the host; default DefaultHostIDs. NewRunner
+	// refuses a range that overlaps a uid in /etc/passwd, a gid in /etc/group or a range in /etc/subuid or
+	// /etc/subgid.
+	HostIDs IDRange
 	// IDMapping chooses, for a Runner that is not root, which host ids the sandbox's user maps to. Root
-	// always maps to HostUID/HostGID.
+	// uses HostIDs (or HostUID/HostGID when set).
 	IDMapping IDMapping
 	// CgroupParent is where run cgroups are created; default: a "jailrun" child of the caller's cgroup.
 	CgroupParent string
@@ -42,6 +49,40 @@ const (
 	IDMapCaller IDMapping = "caller"
 )
 
+// IDRange is an inclusive range of host ids, START-END.
+type IDRange struct{ Start, End uint32 }
+
+// DefaultHostIDs is 0x7FFF0000-0x7FFFFFFF: 65536 ids just below 2^31 (so software that keeps ids in a
+// signed int still sees them positive), above systemd's foreign range (0x7FFE0000-0x7FFEFFFF) and below
+// its dynamic user-namespace ranges (0x80000000 and up), far above the regular users and above what
+// useradd hands out as subordinate ids (100000 + 65536*n, up to 600100000 by default).
+var DefaultHostIDs = IDRange{Start: 0x7FFF0000, End: 0x7FFFFFFF}
+
+// ParseIDRange accepts "START-END" (decimal, inclusive, 1 <= START <= END <= 4294967294).
+func ParseIDRange(s string) (IDRange, error) {
+	a, b, ok := strings.Cut(strings.TrimSpace(s), "-")
+	x, err1 := strconv.ParseUint(a, 10, 32)
+	y, err2 := strconv.ParseUint(b, 10, 32)
+	if !ok || err1 != nil || err2 != nil {
+		return IDRange{}, fmt.Errorf("host id range %q: want START-END, two decimal ids", s)
+	}
+	r := IDRange{Start: uint32(x), End: uint32(y)}
+	switch {
+	case r.Start == 0:
+		return IDRange{}, fmt.Errorf("host id range %q: id 0 is root on the host", s)
+	case r.End == 1<<32-1:
+		return IDRange{}, fmt.Errorf("host id range %q: 4294967295 is the invalid id", s)
+	case r.End < r.Start:
+		return IDRange{}, fmt.Errorf("host id range %q: END is below START", s)
+	}
+	return r, nil
+}
+
+func (r IDRange) String() string { return fmt.Sprintf("%d-%d", r.Start, r.End) }
+
+// Size is the number of ids in the range.
+func (r IDRange) Size() uint64 { return uint64(r.End) - uint64(r.Start) + 1 }
+
 // ParseIDMapping accepts "auto" (or ""), "subordinate" and "caller".
 func ParseIDMapping(s string) (IDMapping, error) {
 	switch s {
@@ -55,23 +96,33 @@ func ParseIDMapping(s string) (IDMapping, error) {
 
 // IDMappingInfo is what a Runner maps the sandbox's user and group to on the host.
 type IDMappingInfo struct {
-	// Kind is "fixed" (root: Options.HostUID/HostGID), "subordinate" or "caller"; see Enforced.IDMap.
+	// Kind is "allocated" (root: one id per live sandbox from Range), "fixed" (root: Options.HostUID/HostGID),
+	// "subordinate" or "caller"; see Enforced.IDMap. For "allocated", HostUID and HostGID are the range's
+	// start: each run reports its own ids in its result.
 	Kind    string `json:"kind"`
 	HostUID uint32 `json:"host_uid"`
 	HostGID uint32 `json:"host_gid"`
+	// Range is where "allocated" (and "subordinate", when more than one id is granted) take each run's ids.
+	Range *IDRange `json:"range,omitempty"`
 	// Why says, for "caller" under IDMapAuto, why subordinate ids are not used and how to set them up.
 	Why string `json:"why,omitempty"`
 
 	newuidmap, newgidmap string
 }
 
-// withDefaults fills what the caller left zero: host ids 65534 (never 0), a silent Logf.
+// withDefaults fills what the caller left zero: the host id range, a silent Logf. One of HostUID and
+// HostGID set alone fixes the other to 65534 (nobody), as before ranges existed.
 func (o Options) withDefaults() Options {
-	if o.HostUID == 0 {
-		o.HostUID = 65534
+	if o.HostIDs == (IDRange{}) {
+		o.HostIDs = DefaultHostIDs
 	}
-	if o.HostGID == 0 {
-		o.HostGID = 65534
+	if o.HostUID != 0 || o.HostGID != 0 {
+		if o.HostUID == 0 {
+			o.HostUID = 65534
+		}
+		if o.HostGID == 0 {
+			o.HostGID = 65534
+		}
 	}
 	if o.Logf == nil {
 		o.Logf = func(string, ...any) {}

@@ -29,6 +29,8 @@ var (
 	ErrNotFound = errors.New("command not found")
 	// ErrCannotExec: the command exists inside the sandbox but cannot be executed.
 	ErrCannotExec = errors.New("cannot execute command")
+	// ErrHostIDs: the configured host id range (Options.HostIDs) cannot be used on this host.
+	ErrHostIDs = errors.New("unusable host id range")
 )
 
 // SetupError says which stage and step of a launch failed.

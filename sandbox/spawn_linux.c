@@ -865,6 +865,10 @@ __attribute__((noreturn)) static void child_main(struct jr_config *c) {
 		_exit(125);
 	if (c->unshare_cgroup && unshare(CLONE_NEWCGROUP) < 0)
 		die(c, JR_STEP_UNSHARE_CGROUP, errno, 0);
+	// After the last namespace of jailrun's own: the namespace ceilings may be 0.
+	int sat = 0, sr = jr_write_sysctls(c, &sat);
+	if (sr < 0)
+		die(c, JR_STEP_SYSCTL, -sr, sat);
 	if (c->hostname && sethostname(c->hostname, strlen(c->hostname)) < 0)
 		die(c, JR_STEP_HOSTNAME, errno, 0);
 	if (c->loopback_up) {
@@ -911,6 +915,8 @@ int jr_spawn(struct jr_config *c, int *pidfd) {
 		a.flags |= CLONE_INTO_CGROUP;
 		a.cgroup = (uint64_t)c->cgroup_fd;
 	}
+	struct jr_owner_saved owner;
+	jr_owner_enter(c, &owner);
 	long pid = syscall(SYS_clone3, &a, sizeof a);
 	if (pid < 0 && errno == ENOSYS && c->cgroup_fd < 0) {
 		// clone3 filtered by an outer seccomp profile (Docker's answers ENOSYS): plain clone does the same
@@ -920,6 +926,7 @@ int jr_spawn(struct jr_config *c, int *pidfd) {
 	if (pid == 0)
 		child_main(c);
 	int e = errno;
+	jr_owner_leave(&owner);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	return pid < 0 ? -e : (int)pid;
 }

@@ -54,6 +54,14 @@ type spawnConfig struct {
 	// listenerDumpable: the parent is not root and the sandbox runs as a subordinate host uid, so the
 	// command must be dumpable for the parent's pidfd_getfd of its seccomp listener.
 	listenerDumpable bool
+	// owner: clone the user namespace with the calling thread's ids switched to ownerUID/ownerGID, so that
+	// this uid, not root, owns it (root parent, allocated host ids only).
+	owner              bool
+	ownerUID, ownerGID uint32
+	ownerErr           error // set by spawn when owner was asked for and root owns the namespace instead
+	// sysctls are limits.kernel's /proc/sys/user files and values, written by the init inside the
+	// sandbox's user namespace (never without one: they would be the host's).
+	sysctls [][2]string
 }
 
 // arena owns the C allocations of one spawn.
@@ -193,6 +201,17 @@ func (s *spawnConfig) toC(a *arena) *C.struct_jr_config {
 	c.landlock = s.landlock.toC(a)
 	c.unprivileged = b2i(s.unprivileged)
 	c.listener_dumpable = b2i(s.listenerDumpable)
+	c.own_userns = b2i(s.owner)
+	c.owner_uid, c.owner_gid = C.uint32_t(s.ownerUID), C.uint32_t(s.ownerGID)
+	if n := len(s.sysctls); n > 0 {
+		paths, vals := make([]string, n), make([]string, n)
+		for i, kv := range s.sysctls {
+			paths[i], vals[i] = kv[0], kv[1]
+		}
+		c.sysctl_paths = (**C.char)(unsafe.Pointer(a.strv(paths)))
+		c.sysctl_values = (**C.char)(unsafe.Pointer(a.strv(vals)))
+		c.nsysctl = C.int(n)
+	}
 	return c
 }
 
@@ -276,6 +295,9 @@ func spawn(s *spawnConfig) (pid, pidfd int, err error) {
 	c := s.toC(&a)
 	var fd C.int = -1
 	r := C.jr_spawn(c, &fd)
+	if c.owner_err != 0 {
+		s.ownerErr = unix.Errno(c.owner_err)
+	}
 	if r < 0 {
 		return 0, -1, unix.Errno(-r)
 	}
@@ -299,6 +321,7 @@ func decodeChildError(b []byte) childError {
 
 var rlimitNames = map[int32]string{
 	0: "CPU", 1: "FSIZE", 2: "DATA", 3: "STACK", 4: "CORE", 6: "NPROC", 7: "NOFILE", 8: "MEMLOCK", 9: "AS",
+	11: "SIGPENDING", 12: "MSGQUEUE",
 }
 
 // describe turns a child error into the stage and step it names.
@@ -347,6 +370,11 @@ func (e childError) describe(s *spawnConfig) (stage, step string) {
 		return "exec", "execve " + s.path
 	case C.JR_STEP_NOT_ALLOWED:
 		return "exec", "command allowlist"
+	case C.JR_STEP_SYSCTL:
+		if int(e.detail) < len(s.sysctls) {
+			return "init", "write " + s.sysctls[e.detail][0] + " (limits.kernel)"
+		}
+		return "init", "write limits.kernel sysctls"
 	case C.JR_STEP_POOL_CMD:
 		return "init", "receive the command (pooled sandbox)"
 	case C.JR_STEP_LANDLOCK:

@@ -8,6 +8,7 @@
 #define JAILRUN_SPAWN_H
 
 #include <stdint.h>
+#include <sys/types.h>
 #include <linux/filter.h>
 
 #include "landlock_linux.h"
@@ -106,6 +107,14 @@ struct jr_config {
 	struct jr_landlock *landlock; // NULL: no Landlock layer; applied after no_new_privs, before seccomp
 	int unprivileged;             // degraded mode: no capabilities to drop, no CAP_SETPCAP to lock securebits
 	int listener_dumpable;        // an unprivileged parent takes the seccomp listener from another host uid
+	int own_userns;               // clone as owner_uid/owner_gid (root parent): they own the user namespace
+	uint32_t owner_uid, owner_gid;
+	int owner_err;                // out: errno when the switch was not possible and root owns the namespace
+
+	// limits.kernel: /proc/sys/user files written inside the sandbox's user namespace (kernel_linux.c)
+	const char *const *sysctl_paths;
+	const char *const *sysctl_values;
+	int nsysctl;
 };
 
 #define JR_POOL_MAX_FDS 64
@@ -153,6 +162,7 @@ enum {
 	JR_STEP_NOTIFY_FD = -23, // not an error: detail is the seccomp listener fd, for the parent to take
 	JR_STEP_LANDLOCK = -25, // detail: the failing rule's index, -1 create, -2 restrict_self
 	JR_STEP_POOL_CMD = -26,
+	JR_STEP_SYSCTL = -27, // detail: the index of the sysctl
 };
 
 // What the reaper reports: the command's wait status.
@@ -160,6 +170,21 @@ struct jr_status {
 	int32_t wstatus;
 	int32_t pad;
 };
+
+// The calling thread's credentials while it clones a user namespace owned by cfg->owner_uid: see
+// owner_linux.c. jr_owner_enter switches, or leaves the thread as it was and sets cfg->owner_err (a root
+// without CAP_SETPCAP, as in some containers); jr_owner_leave restores or aborts.
+struct jr_owner_saved {
+	int active;
+	int securebits;
+	uid_t ruid, euid, suid;
+	gid_t rgid, egid, sgid;
+};
+void jr_owner_enter(struct jr_config *cfg, struct jr_owner_saved *s);
+void jr_owner_leave(struct jr_owner_saved *s);
+
+// jr_write_sysctls writes cfg's sysctls; on failure it returns -errno and *at is the failing index.
+int jr_write_sysctls(struct jr_config *cfg, int *at);
 
 // jr_spawn clones the child. Returns its pid (> 0) and sets *pidfd, or returns -errno.
 int jr_spawn(struct jr_config *cfg, int *pidfd);

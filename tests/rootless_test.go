@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/jailrun/jailrun/namespaces"
@@ -121,20 +122,51 @@ func TestRootlessSubordinateIDs(t *testing.T) {
 	for _, mode := range []string{"subordinate", "auto"} {
 		t.Run(mode, func(t *testing.T) {
 			r := unprivileged(t, dir, false, "--policy", pol, "--id-map", mode, "--", "/bin/sh", "-c", script)
-			want := fmt.Sprintf("1000 %d 1|1000 %d 1|allow|1000|refused", su.Start, sg.Start)
+			// Each live sandbox takes its own index k into both subordinate ranges.
+			enf, _ := r.result["enforced"].(map[string]any)
+			hu, _ := enf["host_uid"].(float64)
+			hg, _ := enf["host_gid"].(float64)
+			k := uint32(hu) - su.Start
+			if enf["id_map"] != "subordinate" || uint32(hu) < su.Start || k >= min(su.Count, sg.Count) || uint32(hg) != sg.Start+k {
+				t.Fatalf("enforced: %v, want subordinate ids at the same index into %v and %v", enf, su, sg)
+			}
+			want := fmt.Sprintf("1000 %d 1|1000 %d 1|allow|1000|refused", uint32(hu), uint32(hg))
 			var got []string
 			for _, l := range strings.Split(strings.TrimSpace(r.stdout), "\n") {
 				got = append(got, strings.Join(strings.Fields(l), " "))
 			}
 			if r.code != 0 || strings.Join(got, "|") != want {
-				t.Fatalf("want maps to %d/%d, setgroups allowed, only gid 1000, the caller's directory not writable:\nwant %q\ngot  %q\n%v", su.Start, sg.Start, want, strings.Join(got, "|"), r)
-			}
-			enf, _ := r.result["enforced"].(map[string]any)
-			if enf["id_map"] != "subordinate" || enf["host_uid"] != float64(su.Start) || enf["host_gid"] != float64(sg.Start) {
-				t.Fatalf("enforced: %v", enf)
+				t.Fatalf("want maps to %v/%v, setgroups allowed, only gid 1000, the caller's directory not writable:\nwant %q\ngot  %q\n%v", hu, hg, want, strings.Join(got, "|"), r)
 			}
 		})
 	}
+	t.Run("concurrent runs get distinct ids", func(t *testing.T) {
+		if min(su.Count, sg.Count) < 2 {
+			t.Skip("one subordinate id: concurrent sandboxes share it (the result's enforced.id_note says so)")
+		}
+		var wg sync.WaitGroup
+		runs := make([]run, 2)
+		for i := range runs {
+			d := sharedDir(t)
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				runs[i] = unprivileged(t, d, false, "--id-map", "subordinate", "--", "/bin/sleep", "1")
+			}()
+		}
+		wg.Wait()
+		var ids []any
+		for _, r := range runs {
+			enf, _ := r.result["enforced"].(map[string]any)
+			if r.code != 0 || enf["id_note"] != nil {
+				t.Fatalf("%v enforced %v", r, enf)
+			}
+			ids = append(ids, enf["host_uid"])
+		}
+		if ids[0] == ids[1] {
+			t.Errorf("two concurrent sandboxes share subordinate host uid %v", ids[0])
+		}
+	})
 	t.Run("caller can write", func(t *testing.T) {
 		// The same policy with the caller's own ids: the directory is writable, which is what subordinate
 		// ids take away.

@@ -32,7 +32,7 @@ func sandboxMode(s *policy.Settings) (*modeReport, []string) {
 	r := &modeReport{Userns: sandbox.ProbeUserns(), Container: sandbox.DetectContainer()}
 	abi, llErr := sandbox.LandlockABI()
 	r.LandlockABI = abi
-	if ids, err := sandbox.ResolveIDMapping(sandbox.Options{IDMapping: envIDMapping()}); err != nil {
+	if ids, err := sandbox.ResolveIDMapping(sandbox.Options{IDMapping: envIDMapping(), HostIDs: envHostIDs()}); err != nil {
 		r.IDsErr = err.Error()
 		problems = append(problems, "id mapping: "+err.Error())
 	} else {
@@ -111,6 +111,10 @@ func printMode(w io.Writer, r *modeReport) {
 		fmt.Fprintf(w, "  id mapping\t%s\n", r.IDsErr)
 	case r.IDs.Kind == "fixed":
 		fmt.Fprintf(w, "  id mapping\tthe sandbox's user is host uid %d, gid %d (jailrun is root)\n", r.IDs.HostUID, r.IDs.HostGID)
+	case r.IDs.Kind == "allocated":
+		fmt.Fprintf(w, "  id mapping\teach live sandbox gets its own host uid and gid from %s, which owns its user namespace (jailrun is root)\n", r.IDs.Range)
+	case r.IDs.Kind == "subordinate" && r.IDs.Range != nil && r.IDs.Range.Size() > 1:
+		fmt.Fprintf(w, "  id mapping\tyour subordinate ids, one pair per live sandbox: host uid %d-%d, gid from %d (newuidmap/newgidmap)\n", r.IDs.Range.Start, r.IDs.Range.End, r.IDs.HostGID)
 	case r.IDs.Kind == "subordinate":
 		fmt.Fprintf(w, "  id mapping\tyour subordinate ids: host uid %d, gid %d (newuidmap/newgidmap)\n", r.IDs.HostUID, r.IDs.HostGID)
 	default:

@@ -83,6 +83,7 @@ solution's; 0 when both ended ok.`,
 	fl.StringVar(&f.resultFile, "result", "", "write the result object as JSON to `FILE`")
 	fl.BoolVarP(&f.quiet, "quiet", "q", false, "no one-line notice when a limit or the seccomp filter ends a side")
 	addAuditFlags(interactCmd, &f.audit)
+	addHostIDsFlag(fl)
 	fl.SetInterspersed(false)
 	rootCmd.AddCommand(interactCmd)
 
@@ -117,6 +118,7 @@ signal).`,
 	pf.StringVar(&p.resultFile, "result", "", "write the result object as JSON to `FILE`")
 	pf.BoolVarP(&p.quiet, "quiet", "q", false, "no one-line notice when a limit or the seccomp filter ends a stage")
 	addAuditFlags(pipeCmd, &p.audit)
+	addHostIDsFlag(pf)
 	pf.SetInterspersed(false)
 	rootCmd.AddCommand(pipeCmd)
 }
@@ -189,9 +191,14 @@ func openOut(path string, def io.Writer, what string) (io.Writer, func(), error)
 }
 
 func newCLIRunner() (*sandbox.Runner, error) {
+	ids, err := parseHostIDs()
+	if err != nil {
+		return nil, err
+	}
 	r, err := sandbox.NewRunner(sandbox.Options{
 		CgroupParent: os.Getenv("JAILRUN_CGROUP_PARENT"),
 		IDMapping:    envIDMapping(),
+		HostIDs:      ids,
 		Logf:         func(format string, a ...any) { fmt.Fprintf(os.Stderr, "jailrun: warning: "+format+"\n", a...) },
 	})
 	if err != nil {

@@ -47,6 +47,7 @@ func addRunFlags(c *cobra.Command, f *runFlags) {
 		"create run cgroups under `CGROUP`: an absolute path from the hierarchy root, or relative to jailrun's own cgroup (default \"jailrun\", or $JAILRUN_CGROUP_PARENT)")
 	fl.StringVar(&f.idMap, "id-map", os.Getenv("JAILRUN_ID_MAP"),
 		"when not root, map the sandbox's user to `MODE`: auto (subordinate ids from /etc/subuid when newuidmap is installed, else your own), subordinate (required) or caller (your own ids) (default auto, or $JAILRUN_ID_MAP)")
+	addHostIDsFlag(fl)
 	addCommandFlags(c, &f.command)
 	fl.StringArrayVar(&f.channels, "channel", nil, "an extra fd for the child, relayed and accounted for: `NAME=fd:N[:KIND][,file=PATH|socket=PATH][,limit=SIZE][,capture=SIZE]`, KIND out (default), in, socket or seqpacket (repeatable; see docs/ipc.md)")
 	addAuditFlags(c, &f.audit)
@@ -153,9 +154,14 @@ func runCommand(ctx context.Context, f *runFlags, argv []string) (retErr error) 
 	if err != nil {
 		return fail(exitUsage, "--id-map: %v", err)
 	}
+	ids, err := parseHostIDs()
+	if err != nil {
+		return err
+	}
 	runner, err := sandbox.NewRunner(sandbox.Options{
 		CgroupParent: f.cgParent,
 		IDMapping:    idMap,
+		HostIDs:      ids,
 		Logf:         func(format string, a ...any) { fmt.Fprintf(os.Stderr, "jailrun: warning: "+format+"\n", a...) },
 	})
 	if err != nil {
@@ -252,6 +258,9 @@ func mapRunError(err error) error {
 	case errors.Is(err, ipc.ErrEndpoint), errors.Is(err, audit.ErrSink):
 		// A channel endpoint or an audit sink the caller named cannot be used: the run did not start.
 		return &exitError{code: exitInput, err: err}
+	case errors.Is(err, sandbox.ErrHostIDs):
+		// --host-id-range or $JAILRUN_HOST_IDS names ids the host already uses.
+		return &exitError{code: exitUsage, err: err}
 	case errors.Is(err, sandbox.ErrNotFound):
 		return &exitError{code: exitNotFound, err: err}
 	case errors.Is(err, sandbox.ErrCannotExec):

@@ -67,6 +67,7 @@ then kills what is left; every sandbox is cleaned up before jailrun exits. A sec
 	fl.IntVar(&f.maxQueue, "max-queue", 0, "requests waiting across tenants before 503 (default: config, else 256)")
 	fl.DurationVar(&f.grace, "shutdown-grace", 10*time.Second, "how long running requests may finish after SIGTERM before they are killed")
 	fl.BoolVar(&f.accessLog, "access-log", false, "log one line per run request to stderr")
+	addHostIDsFlag(fl)
 	fl.StringArrayVar(&f.pools, "pool", nil, "keep `POLICY=N` sandboxes of a policy (built-in name or file) prepared ahead of requests; each is used once (repeatable)")
 	rootCmd.AddCommand(c)
 }
@@ -114,9 +115,14 @@ func serve(c *cobra.Command, f *serveFlags) error {
 		return fail(exitUsage, "--tcp needs tenants with tokens in --config: TCP callers have no peer credentials")
 	}
 
+	ids, err := parseHostIDs()
+	if err != nil {
+		return err
+	}
 	runner, err := sandbox.NewRunner(sandbox.Options{
 		CgroupParent: os.Getenv("JAILRUN_CGROUP_PARENT"),
 		IDMapping:    envIDMapping(),
+		HostIDs:      ids,
 		Logf:         func(format string, a ...any) { logf("warning: "+format, a...) },
 	})
 	if err != nil {
