@@ -26,7 +26,9 @@ var errClientGone = errors.New("the exec client went away")
 // execStopped is the cancellation cause of a run its client stopped with FrameSignal.
 type execStopped struct{ sig uint32 }
 
-func (e *execStopped) Error() string { return fmt.Sprintf("stopped: the client received signal %d", e.sig) }
+func (e *execStopped) Error() string {
+	return fmt.Sprintf("stopped: the client received signal %d", e.sig)
+}
 
 func (s *Server) handleExec(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
