@@ -114,6 +114,36 @@ section "1. one-shot CLI latency of /bin/true: bare fork+exec, jailrun (strict),
 	"jailrun=$JR --policy $STRICT -- /bin/true" \
 	"bwrap=$BWRAP /bin/true" | tee "$WORK/out/cli.txt"
 
+section "1b. client mode: jailrun --server SOCKET -- /bin/true against a running 'jailrun serve --pool strict=4' — paired with bwrap, $N_CLI rounds"
+# The server runs for this section only: its default configuration lets its own uid (root) use every built-in
+# policy; the client asks for strict, which the pool keeps prepared. The local CLI is paired again so that
+# the two jailrun rows are read against the same bwrap rounds.
+SOCK=$WORK/serve.sock
+"$JR" serve --socket "$SOCK" --pool strict=4 2>"$WORK/out/serve.log" &
+BGPIDS+=($!)
+for _ in $(seq 100); do
+	[ -S "$SOCK" ] && "$JR" --server "$SOCK" -- /bin/true 2>/dev/null && break
+	sleep 0.1
+done
+"$JR" --server "$SOCK" -- /bin/true
+sleep 1 # let the pool refill after the probes
+"$WORK/bin/paired" -n "$N_CLI" -baseline bwrap -label client -summary "$SUM" \
+	"client=$JR --server $SOCK -- /bin/true" \
+	"jailrun=$JR --policy $STRICT -- /bin/true" \
+	"bwrap=$BWRAP /bin/true" | tee "$WORK/out/client.txt"
+# How many of the client's runs found a prepared sandbox (the pool refills between rounds, not instantly).
+res=$WORK/client-result.json
+hits=0
+for _ in $(seq 20); do
+	"$JR" --server "$SOCK" --result "$res" -- /bin/true
+	grep -q '"pooled": true' "$res" && hits=$((hits + 1))
+done
+echo "client.pooled_of_20 $hits" >>"$SUM"
+echo "client mode: $hits of 20 sequential runs used a prepared sandbox"
+kill "${BGPIDS[-1]}"
+wait "${BGPIDS[-1]}" || true
+BGPIDS=()
+
 section "2. where the CLI's time goes: --trace-setup over $N_TRACE runs"
 "$WORK/bin/tracestat" -n "$N_TRACE" -jailrun "$JR" -label trace -summary "$SUM" -- \
 	--policy "$STRICT" -- /bin/true | tee "$WORK/out/trace.txt"
@@ -188,6 +218,10 @@ cpu_inner=$(get cpu.jailrun.inner_ratio_vs_bare)
 	printf '%-52s %s ms / %s ms\n' "CLI /bin/true p90: jailrun / bwrap" "$(get cli.jailrun.p90_ms)" "$(get cli.bwrap.p90_ms)"
 	printf '%-52s %s (≤ 0.6)\n' "CLI jailrun / bwrap, median of pairs" "$cli_ratio"
 	printf '%-52s %s\n' "CLI bare / bwrap, median of pairs" "$(get cli.bare.ratio_vs_bwrap)"
+	printf '%-52s %s ms / %s ms / %s ms\n' "client mode /bin/true median: client / CLI / bwrap" \
+		"$(get client.client.median_ms)" "$(get client.jailrun.median_ms)" "$(get client.bwrap.median_ms)"
+	printf '%-52s %s (≤ 0.6); CLI in the same rounds %s; %s of 20 runs pooled\n' "client mode / bwrap, median of pairs" \
+		"$(get client.client.ratio_vs_bwrap)" "$(get client.jailrun.ratio_vs_bwrap)" "$(get client.pooled_of_20)"
 	printf '%-52s prepare %s, cgroup %s, clone %s, init+exec %s, wait %s, outside Run %s\n' \
 		"CLI phases, median ms (trace)" "$(get trace.prepare.median_ms)" "$(get trace.cgroup.median_ms)" \
 		"$(get trace.clone.median_ms)" "$(get 'trace.init+exec.median_ms')" "$(get trace.wait.median_ms)" \

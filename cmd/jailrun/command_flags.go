@@ -76,28 +76,37 @@ func buildArgv(s *policy.Settings, f *commandFlags, rest []string) ([]string, ma
 	if len(f.params) > 0 {
 		return nil, nil, usage("--param: policy %s has no command template to fill in", s.Name)
 	}
+	argv, err := plainArgv(f, rest)
+	return argv, nil, err
+}
+
+// plainArgv is the argv of a policy without a command template: from --cmd, --shell, or the arguments
+// after "--". The client mode uses it too, where the server knows the policy.
+func plainArgv(f *commandFlags, rest []string) ([]string, error) {
+	usage := func(format string, a ...any) error { return fail(exitUsage, format, a...) }
+	hasCmd, hasShell := f.changed("cmd"), f.changed("shell")
 	switch {
 	case hasCmd && hasShell:
-		return nil, nil, usage("--cmd and --shell cannot be used together")
+		return nil, usage("--cmd and --shell cannot be used together")
 	case hasCmd && len(rest) > 0:
-		return nil, nil, usage("--cmd and a command after -- cannot be used together")
+		return nil, usage("--cmd and a command after -- cannot be used together")
 	case hasCmd:
 		argv, err := sandbox.SplitCommand(f.cmd)
 		if err != nil {
-			return nil, nil, argError(err)
+			return nil, argError(err)
 		}
-		return argv, nil, nil
+		return argv, nil
 	case hasShell:
 		if f.shell == "" {
-			return nil, nil, usage("--shell: the script is empty")
+			return nil, usage("--shell: the script is empty")
 		}
-		return sandbox.Shell(f.shell, rest...), nil, nil
+		return sandbox.Shell(f.shell, rest...), nil
 	case len(rest) == 0:
-		return nil, nil, usage("no command: give -- COMMAND [ARGS...], --cmd, --shell, or a policy with a command template")
+		return nil, usage("no command: give -- COMMAND [ARGS...], --cmd, --shell, or a policy with a command template")
 	case rest[0] == "":
-		return nil, nil, usage("the command is an empty string: give -- COMMAND [ARGS...] with a program name or path")
+		return nil, usage("the command is an empty string: give -- COMMAND [ARGS...] with a program name or path")
 	}
-	return rest, nil, nil
+	return rest, nil
 }
 
 // parseParams turns repeated NAME=VALUE flags into a map. The value is everything after the first '='

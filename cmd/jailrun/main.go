@@ -19,6 +19,8 @@ const (
 	exitPolicy      = 120 // the policy is malformed or invalid
 	exitUnsupported = 121 // this host cannot enforce what the policy requires (fail closed)
 	exitInput       = 122 // an input file (policy, params) cannot be read
+	exitRefused     = 123 // client mode: the server refused the run (not a tenant, policy not allowed)
+	exitNoServer    = 124 // client mode: no server answers, it is busy or shutting down, or the connection broke
 	exitInternal    = 125 // jailrun itself failed: sandbox setup, cgroups, I/O
 	exitCannotExec  = 126 // the command exists but cannot be executed
 	exitNotFound    = 127 // the command was not found inside the sandbox

@@ -33,6 +33,7 @@ type runFlags struct {
 	// found may then be a mistyped subcommand (see typoOf).
 	bareArgs bool
 	learn    *learnState // set by `jailrun learn`
+	client   clientFlags
 }
 
 func addRunFlags(c *cobra.Command, f *runFlags) {
@@ -51,6 +52,7 @@ func addRunFlags(c *cobra.Command, f *runFlags) {
 	addCommandFlags(c, &f.command)
 	fl.StringArrayVar(&f.channels, "channel", nil, "an extra fd for the child, relayed and accounted for: `NAME=fd:N[:KIND][,file=PATH|socket=PATH][,limit=SIZE][,capture=SIZE]`, KIND out (default), in, socket or seqpacket (repeatable; see docs/ipc.md)")
 	addAuditFlags(c, &f.audit)
+	addClientFlags(c, &f.client)
 	c.Flags().SetInterspersed(false)
 }
 
@@ -103,6 +105,9 @@ func loadPolicy(ref string) (*policy.Settings, error) {
 }
 
 func runCommand(ctx context.Context, f *runFlags, argv []string) (retErr error) {
+	if f.client.server != "" {
+		return runClient(ctx, f, argv) // client mode: a `jailrun serve` runs it (client.go)
+	}
 	// The meta file is opened first: a bad path fails before anything runs, and any later failure is
 	// reported in it (status:XX).
 	meta, err := openMeta(f.metaFile, "--meta")

@@ -7,6 +7,7 @@
 //
 //	POST /v1/run       run a command: RunRequest in, RunResponse out
 //	POST /v1/interact  an interactive run: InteractRequest in, InteractResponse out
+//	POST /v1/exec      a run with its stdio streamed over the upgraded connection (exec_wire.go)
 //	GET  /v1/policies  the caller's allowed policies
 //	GET  /healthz      200 while serving, 503 while draining
 //	GET  /metrics      Prometheus text format (any tenant)
@@ -164,6 +165,7 @@ func New(o Options) (*Server, error) {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /"+APIVersion+"/run", s.handleRun)
 	mux.HandleFunc("POST /"+APIVersion+"/interact", s.handleInteract)
+	mux.HandleFunc("POST /"+APIVersion+"/exec", s.handleExec)
 	mux.HandleFunc("GET /"+APIVersion+"/policies", s.handlePolicies)
 	mux.HandleFunc("GET /healthz", s.handleHealth)
 	mux.HandleFunc("GET /metrics", s.handleMetrics)
@@ -211,8 +213,10 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.sched.drain()
 	err := s.http.Shutdown(ctx)
 	if err == nil {
-		s.runs.Wait() // handlers have returned, so their runs have too
-		return nil
+		// net/http does not wait for hijacked connections (POST /v1/exec): their runs are waited for here.
+		if err = s.waitRuns(ctx); err == nil {
+			return nil
+		}
 	}
 	n := s.inflight.Load()
 	s.cancelRuns(errShuttingDown)

@@ -1,0 +1,421 @@
+package tests
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// clientServer starts `jailrun serve --pool strict=2` for client-mode tests: the caller's uid may use
+// strict and a policy with room for large output (bigPolicy, a file, named by its path as the client
+// names it), and nothing else.
+func clientServer(t *testing.T, extra ...string) (*serveProc, string) {
+	t.Helper()
+	big := filepath.Join(t.TempDir(), "big-output.json")
+	if err := os.WriteFile(big, []byte(`{"version": 1, "name": "big-output", "extends": "strict",
+  "limits": {"output": {"stdout": "256M", "stderr": "16M", "total": "300M"}}}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg := fmt.Sprintf(`{"tenants": [{"name": "grader", "uids": [%d], "policies": ["strict", %q], "max_concurrent": 4}]}`, os.Getuid(), big)
+	s := startServe(t, cfg, append([]string{"--pool", "strict=2", "--access-log"}, extra...)...)
+	if !waitCond(10*time.Second, func() bool { return s.metric("jailrun_pool_size") == 2 }) {
+		t.Fatalf("the pool did not fill: jailrun_pool_size %v", s.metric("jailrun_pool_size"))
+	}
+	return s, big
+}
+
+func keysOf(m map[string]any) []string {
+	var k []string
+	for key := range m {
+		k = append(k, key)
+	}
+	sort.Strings(k)
+	return k
+}
+
+// jailrun --server SOCKET -- CMD runs CMD in the server's (pooled) sandbox and behaves as a local run:
+// the same streams, exit codes, result object and refusals.
+func TestClientMode(t *testing.T) {
+	requirePrivileged(t)
+	s, _ := clientServer(t)
+	srv := []string{"--server", s.sock}
+	for _, tc := range []struct {
+		name   string
+		args   []string
+		opts   []runOpt
+		code   int
+		stdout string
+		stderr string // a substring
+		status string
+		pooled bool
+	}{
+		{"exit code and separate streams", append(srv, "--", "/bin/sh", "-c", "echo out; echo err >&2; exit 3"), nil, 3, "out\n", "err\n", "nonzero_exit", true},
+		{"stdin", append(srv, "--", "/bin/sh", "-c", `read x; echo "got $x"`), []runOpt{withStdin("line\n")}, 0, "got line\n", "", "ok", true},
+		{"killed by a signal", append(srv, "--", "/bin/sh", "-c", "kill -SEGV $$"), nil, 128 + int(syscall.SIGSEGV), "", "", "signaled", true},
+		{"output limit", append(srv, "--", "/bin/sh", "-c", "head -c 20000000 /dev/zero | tr '\\0' y"), nil, 128 + int(syscall.SIGKILL), "<16MiB>", "jailrun: output_limit: limits.output.stdout exceeded", "output_limit", true},
+		{"not found", append(srv, "--", "/no/such/cmd"), nil, 127, "", "does not exist inside the sandbox", "", false},
+		{"policy the tenant lacks", append(srv, "--policy", "interpreter", "--", "/bin/true"), nil, 123,
+			"", `jailrun: server ` + s.sock + ` refused the run: policy "interpreter" is not allowed for tenant grader (allowed: strict, `, "", false},
+		{"--param for a policy without a template", append(srv, "--param", "x=1"), nil, 2, "", "has no command template", "", false},
+		{"a local-only flag", append(srv, "--channel", "log=fd:3", "--", "/bin/true"), nil, 2, "", "--channel cannot be used with --server", "", false},
+		{"$JAILRUN_SERVER", []string{"--", "/bin/echo", "env"}, []runOpt{withEnv("JAILRUN_SERVER=" + s.sock)}, 0, "env\n", "", "ok", true},
+		{"--shell", append(srv, "--shell", `echo "[$1]"`, "--", "a b"), nil, 0, "[a b]\n", "", "ok", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := jailrun(t, tc.args, tc.opts...)
+			if tc.stdout == "<16MiB>" && len(r.stdout) == 16<<20 && strings.Trim(r.stdout, "y") == "" {
+				r.stdout = tc.stdout // the output limit let exactly the allowed bytes through
+			}
+			if len(r.stdout) > 4096 {
+				r.stdout = fmt.Sprintf("%.200s... (%d bytes)", r.stdout, len(r.stdout))
+			}
+			if r.code != tc.code || r.stdout != tc.stdout || !strings.Contains(r.stderr, tc.stderr) {
+				t.Fatalf("want exit %d, stdout %q, stderr containing %q; got %s", tc.code, tc.stdout, tc.stderr, r)
+			}
+			if tc.stderr == "" && r.stderr != "" {
+				t.Errorf("stderr %q, want nothing", r.stderr)
+			}
+			if tc.status == "" {
+				if tc.code != 127 && r.result != nil {
+					t.Errorf("a refused run wrote a result: %v", r.result)
+				}
+				return
+			}
+			if r.status() != tc.status {
+				t.Errorf("status %q, want %q", r.status(), tc.status)
+			}
+			if p, _ := r.result["pooled"].(bool); p != tc.pooled {
+				t.Errorf("pooled %v, want %v: the server's warm pool was not used", p, tc.pooled)
+			}
+		})
+	}
+	// `jailrun run --server` is the same.
+	if r := jailrun(t, []string{"run", "--server", s.sock, "--", "/bin/echo", "run"}); r.code != 0 || r.stdout != "run\n" {
+		t.Errorf("jailrun run --server: %s", r)
+	}
+	// The runs went through the server's accounting.
+	if got := s.metric(`jailrun_runs_total{tenant="grader",status="ok"}`); got < 4 {
+		t.Errorf("jailrun_runs_total ok = %v, want at least 4", got)
+	}
+	if got := s.metric(`jailrun_rejected_total{tenant="grader",reason="forbidden"}`); got != 1 {
+		t.Errorf("jailrun_rejected_total forbidden = %v, want 1", got)
+	}
+	if !strings.Contains(s.stderr.String(), `exec tenant=grader policy="strict" code=200 nonzero_exit`) {
+		t.Errorf("no access log line for the exec runs:\n%s", s.stderr.String())
+	}
+}
+
+// The result file and the meta file of a client-mode run have the shape of a local run's.
+func TestClientResultMatchesLocal(t *testing.T) {
+	requirePrivileged(t)
+	s, _ := clientServer(t)
+	dir := t.TempDir()
+	script := "echo hi; exit 4"
+	local := jailrun(t, []string{"--meta", filepath.Join(dir, "local.meta"), "--", "/bin/sh", "-c", script})
+	remote := jailrun(t, []string{"--server", s.sock, "--meta", filepath.Join(dir, "remote.meta"), "--", "/bin/sh", "-c", script})
+	if local.code != 4 || remote.code != 4 || local.stdout != remote.stdout {
+		t.Fatalf("local: %s\nremote: %s", local, remote)
+	}
+	lk, rk := keysOf(local.result), keysOf(remote.result)
+	// pooled is omitted when false: a local run is never pooled.
+	want := append(append([]string{}, lk...), "pooled")
+	sort.Strings(want)
+	if strings.Join(want, ",") != strings.Join(rk, ",") {
+		t.Errorf("result keys differ:\nlocal  %v (and pooled)\nremote %v", lk, rk)
+	}
+	for _, k := range []string{"status", "exit_code", "signal", "mode", "policy", "skipped"} {
+		if fmt.Sprint(local.result[k]) != fmt.Sprint(remote.result[k]) {
+			t.Errorf("%s: local %v, remote %v", k, local.result[k], remote.result[k])
+		}
+	}
+	if fmt.Sprint(local.result["enforced"]) != fmt.Sprint(remote.result["enforced"]) {
+		t.Errorf("enforced differs:\nlocal  %v\nremote %v", local.result["enforced"], remote.result["enforced"])
+	}
+	metaKeys := func(name string) string {
+		b, err := os.ReadFile(filepath.Join(dir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var keys []string
+		for _, l := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+			k, v, _ := strings.Cut(l, ":")
+			if k == "exitcode" || k == "status" {
+				k += "=" + v
+			}
+			keys = append(keys, k)
+		}
+		return strings.Join(keys, " ")
+	}
+	if l, r := metaKeys("local.meta"), metaKeys("remote.meta"); l != r {
+		t.Errorf("meta files differ: local %q, remote %q", l, r)
+	}
+}
+
+// stdin and stdout are streamed both ways, with bounded memory on both ends: 64 MiB through cat keeps
+// every byte and neither the client nor the server holds it; and a reply comes back before stdin ends.
+func TestClientStreams(t *testing.T) {
+	requirePrivileged(t)
+	s, big := clientServer(t)
+
+	t.Run("interactive", func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		c := jailrunCmd(ctx, "--server", s.sock, "--", "/bin/sh", "-c", `while read l; do echo "got $l"; done`)
+		in, _ := c.StdinPipe()
+		outp, _ := c.StdoutPipe()
+		if err := c.Start(); err != nil {
+			t.Fatal(err)
+		}
+		out := bufio.NewReader(outp)
+		for i := range 3 {
+			fmt.Fprintf(in, "ping%d\n", i)
+			line, err := out.ReadString('\n')
+			if want := fmt.Sprintf("got ping%d\n", i); err != nil || line != want {
+				t.Fatalf("reply %d: %q %v, want %q (stdin still open: the stream is not buffered whole)", i, line, err, want)
+			}
+		}
+		in.Close()
+		if err := c.Wait(); err != nil {
+			t.Fatalf("exit: %v", err)
+		}
+	})
+
+	t.Run("64MiB through cat", func(t *testing.T) {
+		const size = 64 << 20
+		src := filepath.Join(t.TempDir(), "in")
+		f, err := os.Create(src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		h := sha256.New()
+		chunk := make([]byte, 1<<20)
+		for i := range size / len(chunk) {
+			for j := range chunk {
+				chunk[j] = byte(i*31 + j*7)
+			}
+			f.Write(chunk)
+			h.Write(chunk)
+		}
+		f.Close()
+		want := hex.EncodeToString(h.Sum(nil))
+		hwm := func(pid int) int {
+			b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+			for _, l := range strings.Split(string(b), "\n") {
+				if v, ok := strings.CutPrefix(l, "VmHWM:"); ok {
+					n, err := strconv.Atoi(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")))
+					if err != nil {
+						return -1
+					}
+					return n
+				}
+			}
+			return -1
+		}
+		serverBefore := hwm(s.pid())
+
+		in, _ := os.Open(src)
+		defer in.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		c := jailrunCmd(ctx, "--server", s.sock, "--policy", big, "--", "/bin/cat")
+		c.Stdin = in
+		outp, _ := c.StdoutPipe()
+		var errb bytes.Buffer
+		c.Stderr = &errb
+		if err := c.Start(); err != nil {
+			t.Fatal(err)
+		}
+		// The client's VmHWM, sampled until it exits (rusage's ru_maxrss would include the test process's
+		// own memory, which the client shared until its exec).
+		clientKiB := 0
+		sampled := make(chan struct{})
+		go func() {
+			defer close(sampled)
+			for {
+				v := hwm(c.Process.Pid)
+				if v < 0 {
+					return
+				}
+				clientKiB = max(clientKiB, v)
+				time.Sleep(20 * time.Millisecond)
+			}
+		}()
+		oh := sha256.New()
+		n, _ := io.Copy(oh, outp)
+		if err := c.Wait(); err != nil {
+			t.Fatalf("exit: %v\n%s", err, errb.String())
+		}
+		if got := hex.EncodeToString(oh.Sum(nil)); n != size || got != want {
+			t.Fatalf("%d bytes with sha256 %s came back, want %d with %s", n, got, size, want)
+		}
+		<-sampled
+		serverAfter := hwm(s.pid())
+		t.Logf("64 MiB through cat: client peak RSS %d KiB; server VmHWM %d -> %d KiB", clientKiB, serverBefore, serverAfter)
+		if clientKiB > 48<<10 {
+			t.Errorf("the client's peak RSS was %d KiB for 64 MiB of data: it buffers", clientKiB)
+		}
+		if serverAfter-serverBefore > 32<<10 {
+			t.Errorf("the server's peak RSS grew by %d KiB for 64 MiB of data: it buffers", serverAfter-serverBefore)
+		}
+	})
+
+	t.Run("reader of stdout goes away", func(t *testing.T) {
+		// As in a shell pipeline (and a local run): the command gets SIGPIPE, jailrun exits 128+13.
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		c := jailrunCmd(ctx, "--server", s.sock, "-q", "--", "/usr/bin/yes")
+		outp, _ := c.StdoutPipe()
+		if err := c.Start(); err != nil {
+			t.Fatal(err)
+		}
+		if line, err := bufio.NewReader(outp).ReadString('\n'); err != nil || line != "y\n" {
+			t.Fatalf("%q %v", line, err)
+		}
+		outp.Close()
+		err := c.Wait()
+		if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 128+int(syscall.SIGPIPE) {
+			t.Fatalf("exit %v, want %d", err, 128+int(syscall.SIGPIPE))
+		}
+	})
+}
+
+// SIGINT to the client stops the remote run: the client exits 130 with the run's result, the sandboxed
+// process is gone and so is its cgroup on the server.
+func TestClientSigintKillsRemoteRun(t *testing.T) {
+	requirePrivileged(t)
+	s, _ := clientServer(t)
+	res := filepath.Join(t.TempDir(), "r.json")
+	c := jailrunCmd(context.Background(), "--server", s.sock, "--result", res, "--", "/bin/sh", "-c", "sleep 1000.25 & sleep 1000.25; wait")
+	var errb bytes.Buffer
+	c.Stderr = &errb
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer c.Process.Kill()
+	if !waitCond(15*time.Second, func() bool { return len(procsExact("sleep 1000.25")) == 2 }) {
+		t.Fatal("the remote run did not start")
+	}
+	// The run's own cgroups, from the kernel's view of its process.
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", procsExact("sleep 1000.25")[0]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cgDirs []string
+	for _, l := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		parts := strings.SplitN(l, ":", 3)
+		if len(parts) == 3 && strings.Contains(parts[2], "/jr.") {
+			ctrl := strings.TrimPrefix(strings.Split(parts[1], ",")[0], "name=")
+			for _, root := range []string{"/sys/fs/cgroup/" + ctrl, "/sys/fs/cgroup/unified", "/sys/fs/cgroup"} {
+				if st, err := os.Stat(root + parts[2]); err == nil && st.IsDir() {
+					cgDirs = append(cgDirs, root+parts[2])
+					break
+				}
+			}
+		}
+	}
+	if len(cgDirs) == 0 {
+		t.Fatalf("no run cgroup found for the sandboxed process:\n%s", b)
+	}
+	if err := c.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- c.Wait() }()
+	select {
+	case err = <-done:
+	case <-time.After(15 * time.Second):
+		t.Fatal("the client did not exit after SIGINT")
+	}
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 130 {
+		t.Fatalf("exit %v, want 130\n%s", err, errb.String())
+	}
+	waitGone(t, "sleep 1000.25", 5*time.Second)
+	if !waitCond(5*time.Second, func() bool {
+		for _, d := range cgDirs {
+			if _, err := os.Stat(d); err == nil {
+				return false
+			}
+		}
+		return true
+	}) {
+		t.Errorf("the run's cgroups survived on the server: %v", cgDirs)
+	}
+	rb, err := os.ReadFile(res)
+	if err != nil || !strings.Contains(string(rb), `"name": "context"`) {
+		t.Errorf("the result of the stopped run: %v\n%s", err, rb)
+	}
+	if !waitCond(5*time.Second, func() bool { return s.metric(`jailrun_runs_canceled_total{tenant="grader"}`) == 1 }) {
+		t.Error("the stop is not in jailrun_runs_canceled_total")
+	}
+	// The server is fine afterwards.
+	if r := jailrun(t, []string{"--server", s.sock, "--", "/bin/echo", "after"}); r.code != 0 || r.stdout != "after\n" {
+		t.Errorf("a run after the stop: %s", r)
+	}
+}
+
+// No server on the socket: a clear error naming it and the fix, exit 124; with --server-fallback=local the
+// run happens here instead.
+func TestClientNoServer(t *testing.T) {
+	dir := t.TempDir()
+	missing := filepath.Join(dir, "missing.sock")
+	r := jailrun(t, []string{"--server", missing, "--", "/bin/true"})
+	if r.code != 124 || !strings.Contains(r.stderr, "no jailrun server answers on "+missing) ||
+		!strings.Contains(r.stderr, "--server-fallback=local") || strings.Count(r.stderr, "\n") != 1 {
+		t.Errorf("missing socket: %s", r)
+	}
+	if r := jailrun(t, []string{"--server", missing, "--server-fallback", "sometimes", "--", "/bin/true"}); r.code != 2 {
+		t.Errorf("a bad --server-fallback: %s", r)
+	}
+	requirePrivileged(t)
+	r = jailrun(t, []string{"--server", missing, "--server-fallback=local", "--", "/bin/echo", "here"})
+	if r.code != 0 || r.stdout != "here\n" || !strings.Contains(r.stderr, "running here") || r.status() != "ok" {
+		t.Errorf("fallback: %s", r)
+	}
+}
+
+// SIGTERM to the server with a client-mode run in flight: the run gets the grace period, is then killed,
+// the client exits 124 with the partial result, and the server exits (net/http does not wait for the
+// upgraded connection; the server must).
+func TestClientServerShutdown(t *testing.T) {
+	requirePrivileged(t)
+	s, _ := clientServer(t, "--shutdown-grace", "500ms")
+	res := filepath.Join(t.TempDir(), "r.json")
+	c := jailrunCmd(context.Background(), "--server", s.sock, "--result", res, "--", "/bin/sh", "-c", "sleep 1000.125")
+	var errb bytes.Buffer
+	c.Stderr = &errb
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer c.Process.Kill()
+	if !waitCond(15*time.Second, func() bool { return len(procsExact("sleep 1000.125")) == 1 }) {
+		t.Fatal("the run did not start")
+	}
+	pid := s.pid()
+	if err := s.term(15 * time.Second); err != nil {
+		t.Fatalf("server exit: %v", err)
+	}
+	err := c.Wait()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 124 || !strings.Contains(errb.String(), "shut down") {
+		t.Fatalf("client: %v: %s", err, errb.String())
+	}
+	if _, err := os.Stat(res); err != nil {
+		t.Errorf("no result for the killed run: %v", err)
+	}
+	waitGone(t, "sleep 1000.125", 5*time.Second)
+	if left := runCgroups(pid); len(left) != 0 {
+		t.Errorf("cgroups left after SIGTERM: %v", left)
+	}
+}
