@@ -141,6 +141,13 @@ func TestClientResultMatchesLocal(t *testing.T) {
 			t.Errorf("%s: local %v, remote %v", k, local.result[k], remote.result[k])
 		}
 	}
+	// Host ids are allocated per run, so they differ between any two runs; the rest must not.
+	for _, r := range []map[string]any{local.result, remote.result} {
+		if e, ok := r["enforced"].(map[string]any); ok {
+			delete(e, "host_uid")
+			delete(e, "host_gid")
+		}
+	}
 	if fmt.Sprint(local.result["enforced"]) != fmt.Sprint(remote.result["enforced"]) {
 		t.Errorf("enforced differs:\nlocal  %v\nremote %v", local.result["enforced"], remote.result["enforced"])
 	}

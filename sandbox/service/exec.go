@@ -14,6 +14,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/jailrun/jailrun/policy"
@@ -23,8 +24,15 @@ import (
 // errClientGone cancels an exec run whose client hung up, broke the protocol or stopped reading.
 var errClientGone = errors.New("the exec client went away")
 
-// execStopped is the cancellation cause of a run its client stopped with FrameSignal.
-type execStopped struct{ sig uint32 }
+// execStopped is the cancellation cause of a run its client stopped with FrameSignal. It wraps a
+// *sandbox.StopSignal, so the launcher forwards the signal and waits the policy's limits.kill_grace, as it
+// does for a local run that receives it.
+type execStopped struct {
+	sig  uint32
+	stop *sandbox.StopSignal
+}
+
+func (e *execStopped) Unwrap() error { return e.stop }
 
 func (e *execStopped) Error() string {
 	return fmt.Sprintf("stopped: the client received signal %d", e.sig)
@@ -235,7 +243,7 @@ func (x *execSession) handle(typ byte, p []byte) error {
 		if sig == 0 || sig > 64 {
 			return fmt.Errorf("%w: signal %d", ErrFrame, sig)
 		}
-		x.cancel(&execStopped{sig: sig})
+		x.cancel(&execStopped{sig: sig, stop: &sandbox.StopSignal{Signal: syscall.Signal(sig)}})
 	case FrameOutClosed:
 		if len(p) != 1 || p[0] < 1 || p[0] > 2 {
 			return fmt.Errorf("%w: stream closed: want 1 or 2", ErrFrame)
