@@ -438,7 +438,7 @@ func parse(data []byte, source string, errs *problems) *Policy {
 				{"best_effort", func(v *node, path string) {
 					p.Require.BestEffort = d.uniqueStrings(v, path, 64, 64, func(s string) string {
 						if !bestEffortPaths[s] {
-							msg := fmt.Sprintf("%q is not a setting that may be skipped (allowed: namespaces, namespaces.KIND, network.loopback, limits, limits.{memory,memory_swap,pids,cpu,cpuset,io_weight,cpu_time}, seccomp)", s)
+							msg := fmt.Sprintf("%q is not a setting that may be skipped (allowed: namespaces, namespaces.KIND, network.loopback, limits, limits.{memory,memory_swap,pids,cpu,cpuset,io_weight,cpu_time,kernel,kernel.NAME}, seccomp)", s)
 							if c := closest(s, bestEffortList()); c != "" {
 								msg = fmt.Sprintf("%q is not a setting that may be skipped (did you mean %q?)", s, c)
 							}
@@ -497,6 +497,16 @@ var bestEffortPaths = map[string]bool{
 	"limits":           true, "limits.memory": true, "limits.memory_swap": true, "limits.pids": true,
 	"limits.cpu": true, "limits.cpuset": true, "limits.io_weight": true, "limits.cpu_time": true,
 	"seccomp": true,
+	// limits.kernel and each of its sysctl ceilings ("limits.kernel.inotify_instances"): see init below.
+	"limits.kernel": true,
+}
+
+func init() {
+	for _, k := range KernelLimits {
+		if k.Sysctl != "" {
+			bestEffortPaths["limits.kernel."+k.Name] = true
+		}
+	}
 }
 
 func bestEffortList() []string {

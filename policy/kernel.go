@@ -111,6 +111,9 @@ func compileKernelLimits(s *Settings, spec KernelLimitsSpec) {
 		v := spec[k.Name].or(k.Default).Value
 		if k.Sysctl != "" {
 			s.Limits.Kernel[i] = v
+			if spec[k.Name].Set {
+				s.Limits.KernelSet |= 1 << i
+			}
 			continue
 		}
 		s.Rlimits = append(s.Rlimits, Rlimit{Resource: k.Rlimit, Soft: uint64(v), Hard: uint64(v)})

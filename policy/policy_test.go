@@ -174,6 +174,7 @@ func TestLimitsAndRlimits(t *testing.T) {
 		Memory: 3 << 29, Pids: 10, CPU: 0.5, Cpuset: "0-1", IOWeight: 100,
 		CPUTime: 1500 * time.Millisecond, WallTime: 5 * time.Second, ExtraTime: 200 * time.Millisecond,
 		KillGrace: 2 * time.Second, Output: OutputLimits{Stdout: 1024, Stderr: 1024, Total: 2048}, Kernel: kernel,
+		KernelSet: 1<<0 | 1<<4, // the sysctl keys the policy gave itself
 	}
 	if s.Limits != wantL {
 		t.Errorf("limits:\n got %+v\nwant %+v", s.Limits, wantL)

@@ -127,6 +127,9 @@ type Limits struct {
 	// Kernel holds limits.kernel's sysctl ceilings, every key of KernelLimits with a Sysctl (the policy's
 	// value or the default); its rlimits are in Settings.Rlimits.
 	Kernel KernelValues
+	// KernelSet has bit i set when the policy itself gave KernelLimits[i] (not its default): a ceiling the
+	// policy asked for is refused on a host that cannot set it, a default one is only reported as skipped.
+	KernelSet uint64
 }
 
 // DefaultKillGrace is limits.kill_grace when a policy does not set it: enough for a handler to flush a file

@@ -3,6 +3,7 @@
 package sandbox
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -37,23 +38,32 @@ var kernelSysctls = sync.OnceValues(func() (map[string]bool, string) {
 })
 
 // prepareKernelLimits has the init write limits.kernel's ceilings into the sandbox's own user namespace.
-// Without a user namespace they would be the host's, so nothing is written; a key this kernel lacks, or a
-// read-only /proc/sys, leaves it out and the result's skipped says so.
-func (l *launch) prepareKernelLimits(cfg *spawnConfig) {
+// Without a user namespace they would be the host's, so nothing is written. A key this kernel lacks, or a
+// read-only /proc/sys, leaves a default ceiling out (the result's skipped says so); a ceiling the policy
+// itself set is refused there unless require.best_effort allows it (fail closed).
+func (l *launch) prepareKernelLimits(cfg *spawnConfig) error {
 	if !l.s.Namespaces.User {
-		return
+		return nil
 	}
-	have, _ := kernelSysctls()
+	have, why := kernelSysctls()
 	for i, k := range policy.KernelLimits {
 		if k.Sysctl == "" {
 			continue
 		}
 		if !have[k.Name] {
-			l.res.Skipped = append(l.res.Skipped, "limits.kernel."+k.Name)
+			setting := "limits.kernel." + k.Name
+			if l.s.Limits.KernelSet&(1<<i) != 0 && !l.s.Require.Allows(setting) {
+				if why == "" {
+					why = "this kernel has no " + filepath.Join(procSysUser, k.Sysctl)
+				}
+				return fmt.Errorf("%w: %s: %s (give jailrun a writable /proc/sys, remove the setting, or list it in require.best_effort)", ErrUnsupported, setting, why)
+			}
+			l.res.Skipped = append(l.res.Skipped, setting)
 			continue
 		}
 		cfg.sysctls = append(cfg.sysctls, [2]string{filepath.Join(procSysUser, k.Sysctl), strconv.FormatInt(l.s.Limits.Kernel[i], 10)})
 	}
+	return nil
 }
 
 // enforcedKernelLimits reports the ceilings the init wrote, as enforced.limits["kernel.NAME"].

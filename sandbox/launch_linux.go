@@ -881,7 +881,9 @@ func (l *launch) prepare(pooled bool) (*spawnConfig, error) {
 	for _, rl := range s.Rlimits {
 		cfg.rlimits = append(cfg.rlimits, [3]uint64{uint64(rl.Resource), rl.Soft, rl.Hard})
 	}
-	l.prepareKernelLimits(cfg)
+	if err := l.prepareKernelLimits(cfg); err != nil {
+		return nil, err
+	}
 	if s.Process.Unsafe {
 		l.r.opts.Logf("policy %s: unsafe settings in force (no_new_privs=%v)", s.Name, s.Process.NoNewPrivs)
 	}

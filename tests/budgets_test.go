@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -155,5 +156,49 @@ func TestKernelCeilingsBite(t *testing.T) {
 	r := sh(t, `cat /proc/sys/user/max_user_namespaces; echo 9 > /proc/sys/user/max_user_namespaces && echo raised`)
 	if strings.TrimSpace(r.stdout) != "0" {
 		t.Errorf("inside the sandbox: max_user_namespaces %q, want 0 and read-only: %v", r.stdout, r)
+	}
+}
+
+// On a host whose /proc/sys is read-only (many containers), a ceiling the policy sets itself is refused
+// naming it (fail closed), unless require.best_effort allows it; the default ceilings are only reported in
+// skipped. The host is simulated with a private mount namespace in which /proc/sys is read-only.
+func TestKernelCeilingsOnReadOnlyProcSys(t *testing.T) {
+	requireRoot(t)
+	dir := t.TempDir()
+	explicit := filepath.Join(dir, "explicit.json")
+	os.WriteFile(explicit, []byte(`{"version": 1, "extends": "strict", "limits": {"kernel": {"inotify_instances": 4}}}`), 0o644)
+	allowed := filepath.Join(dir, "allowed.json")
+	os.WriteFile(allowed, []byte(`{"version": 1, "extends": "strict", "limits": {"kernel": {"inotify_instances": 4}},
+		"require": {"best_effort": ["limits.kernel"]}}`), 0o644)
+	run := func(policy string) (int, string, map[string]any) {
+		res := filepath.Join(t.TempDir(), "r.json")
+		c := exec.Command("unshare", "-m", "sh", "-c", `mount --bind /proc/sys /proc/sys && mount -o remount,bind,ro /proc/sys && exec "$0" "$@"`,
+			jailrunBin, "--result", res, "--policy", policy, "--", "/bin/true")
+		c.Env = baseEnv()
+		out, err := c.CombinedOutput()
+		code := 0
+		if ee, ok := err.(*exec.ExitError); ok {
+			code = ee.ExitCode()
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		var r map[string]any
+		if b, err := os.ReadFile(res); err == nil {
+			json.Unmarshal(b, &r)
+		}
+		return code, string(out), r
+	}
+	if code, out, _ := run(explicit); code != 121 || !strings.Contains(out, "limits.kernel.inotify_instances") || !strings.Contains(out, "read-only") {
+		t.Errorf("a ceiling the policy sets, /proc/sys read-only: want exit 121 naming it, got %d %q", code, out)
+	}
+	// Past that check such a host fails further on here (a fresh /proc cannot be mounted over a proc with
+	// a read-only /proc/sys on top: the kernel's "fully visible" rule), so what is checked is that the
+	// default ceilings and an allowed one are not refused, and are named in skipped.
+	for _, pol := range []string{"strict", allowed} {
+		code, out, r := run(pol)
+		skipped, _ := r["skipped"].([]any)
+		if code == 121 || !strings.Contains(fmt.Sprint(skipped), "limits.kernel.inotify_instances") {
+			t.Errorf("%s, /proc/sys read-only: want the ceilings in skipped, not a refusal, got %d %q skipped %v", pol, code, out, skipped)
+		}
 	}
 }
