@@ -71,4 +71,10 @@ type Request struct {
 	// fails the run before anything starts, unless the logger is best-effort), channel.open and
 	// channel.close, limit.hit, seccomp.violation and run.end.
 	Audit *audit.Logger
+	// FilesIn are created in the run's box (the policy's working directory on a tmpfs of the policy) before
+	// the command starts; FilesOut are copied out of it after the run into Result.FilesOut. FileCaps bounds
+	// both. See FileIn and BoxDir. A run with files never uses a pooled sandbox.
+	FilesIn  []FileIn
+	FilesOut []string
+	FileCaps FileCaps
 }

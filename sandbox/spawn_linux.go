@@ -54,6 +54,8 @@ type spawnConfig struct {
 	// listenerDumpable: the parent is not root and the sandbox runs as a subordinate host uid, so the
 	// command must be dumpable for the parent's pidfd_getfd of its seccomp listener.
 	listenerDumpable bool
+	// boxDir is the run's box inside the sandbox when files are copied in or out, else "".
+	boxDir string
 }
 
 // arena owns the C allocations of one spawn.
@@ -190,6 +192,7 @@ func (s *spawnConfig) toC(a *arena) *C.struct_jr_config {
 	c.landlock = s.landlock.toC(a)
 	c.unprivileged = b2i(s.unprivileged)
 	c.listener_dumpable = b2i(s.listenerDumpable)
+	c.box_dir = a.str(s.boxDir)
 	return c
 }
 
@@ -344,6 +347,8 @@ func (e childError) describe(s *spawnConfig) (stage, step string) {
 		return "exec", "execve " + s.path
 	case C.JR_STEP_NOT_ALLOWED:
 		return "exec", "command allowlist"
+	case C.JR_STEP_BOX:
+		return "init", "open the box " + s.boxDir
 	case C.JR_STEP_POOL_CMD:
 		return "init", "receive the command (pooled sandbox)"
 	case C.JR_STEP_LANDLOCK:

@@ -104,6 +104,7 @@ struct jr_config {
 	struct jr_landlock *landlock; // NULL: no Landlock layer; applied after no_new_privs, before seccomp
 	int unprivileged;             // degraded mode: no capabilities to drop, no CAP_SETPCAP to lock securebits
 	int listener_dumpable;        // an unprivileged parent takes the seccomp listener from another host uid
+	const char *box_dir;          // NULL, or the run's box: pid 1 hands the parent a descriptor of it (files in and out)
 };
 
 #define JR_POOL_MAX_FDS 64
@@ -153,6 +154,8 @@ enum {
 	JR_STEP_NOTIFY_WAIT = -24,
 	JR_STEP_LANDLOCK = -25, // detail: the failing rule's index, -1 create, -2 restrict_self
 	JR_STEP_POOL_CMD = -26,
+	JR_STEP_BOX_FD = -27, // not an error: detail is a descriptor of the box, for the parent to take
+	JR_STEP_BOX = -28,    // opening the box failed
 };
 
 // What the reaper reports: the command's wait status.
