@@ -108,7 +108,7 @@ type launch struct {
 	cg       *cgroups.Cgroup
 	sup      *supervisor
 	box      *runBox // the run's files in and out; nil without any
-	killedBy Status // the limit jailrun killed the sandbox for, if any
+	killedBy Status  // the limit jailrun killed the sandbox for, if any
 	killMsg  *LimitHit
 	mu       sync.Mutex
 	memHit   bool
