@@ -202,6 +202,14 @@ func (l *launch) copyOut() {
 			}
 			continue
 		}
+		o.Mode = 0o644
+		if fd, err := openBeneath(int(l.box.f.Fd()), p, unix.O_PATH|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0); err == nil {
+			var st unix.Stat_t
+			if unix.Fstat(fd, &st) == nil {
+				o.Mode = os.FileMode(st.Mode & 0o777)
+			}
+			unix.Close(fd)
+		}
 		o.Content = buf.Bytes()
 		o.Size = int64(len(o.Content))
 		sum := sha256.Sum256(o.Content)

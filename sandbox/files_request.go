@@ -40,6 +40,8 @@ type FileOut struct {
 	// Size is the number of bytes copied; SHA256 their hex digest. Both are absent when Error is set.
 	Size   int64  `json:"size"`
 	SHA256 string `json:"sha256,omitempty"`
+	// Mode is the file's permission bits as the run left them (0755 for a program the run built).
+	Mode os.FileMode `json:"mode,omitempty"`
 	// Error says why the file was not copied: "not found" (the program did not create it), or why it was
 	// refused (a symbolic link, over the cap, ...). Err is the same as a typed error: fs.ErrNotExist,
 	// ErrUnsafeFile, ErrFileTooLarge.

@@ -28,6 +28,7 @@ type runFlags struct {
 	command    commandFlags
 	channels   []string
 	audit      auditFlags
+	copy       copyFlags
 }
 
 func addRunFlags(c *cobra.Command, f *runFlags) {
@@ -44,6 +45,7 @@ func addRunFlags(c *cobra.Command, f *runFlags) {
 	addCommandFlags(c, &f.command)
 	fl.StringArrayVar(&f.channels, "channel", nil, "an extra fd for the child, relayed and accounted for: `NAME=fd:N[:KIND][,file=PATH|socket=PATH][,limit=SIZE][,capture=SIZE]`, KIND out (default), in, socket or seqpacket (repeatable; see docs/ipc.md)")
 	addAuditFlags(c, &f.audit)
+	addCopyFlags(c, &f.copy)
 	c.Flags().SetInterspersed(false)
 }
 
@@ -145,7 +147,7 @@ func runCommand(ctx context.Context, f *runFlags, argv []string) error {
 	}
 	defer runner.Close()
 	var got os.Signal
-	res, runErr := runner.Run(ctx, sandbox.Request{
+	req := sandbox.Request{
 		Policy:     s,
 		Argv:       argv,
 		Env:        os.Environ(),
@@ -155,7 +157,17 @@ func runCommand(ctx context.Context, f *runFlags, argv []string) error {
 		TraceSetup: f.traceSetup,
 		Channels:   channels,
 		Audit:      lg,
-	})
+	}
+	outs, err := f.copy.request(s, &req)
+	if err != nil {
+		return err
+	}
+	res, runErr := runner.Run(ctx, req)
+	if res != nil && runErr == nil {
+		if err := writeCopyOuts(outs, res); err != nil {
+			return err
+		}
+	}
 	select {
 	case got = <-gotSig:
 	default:
@@ -221,6 +233,9 @@ func mapRunError(err error) error {
 		return &exitError{code: exitCannotExec, err: err}
 	case errors.Is(err, sandbox.ErrUnsupported):
 		return &exitError{code: exitUnsupported, err: err}
+	case errors.Is(err, sandbox.ErrFiles):
+		// --copy-in/--copy-out named a path that leaves the box, a file over a cap, ...
+		return &exitError{code: exitUsage, err: err}
 	case errors.Is(err, sandbox.ErrPolicy):
 		return &exitError{code: exitPolicy, err: err}
 	}
