@@ -13,6 +13,7 @@ import (
 	"os"
 	"runtime"
 	"strings"
+	"syscall"
 
 	"golang.org/x/sys/unix"
 )
@@ -90,7 +91,10 @@ func (l *launch) copyIn() error {
 		if mode == 0 {
 			mode = 0o644
 		}
+		// No sandbox may be cloned while the new file is open for writing (see spawn).
+		syscall.ForkLock.RLock()
 		n, err := CopyInAt(l.box.f, clean, srcs[i], mode, caps.FileBytes)
+		syscall.ForkLock.RUnlock()
 		if err != nil {
 			if errors.Is(err, unix.ENOSPC) || errors.Is(err, unix.EDQUOT) {
 				err = fmt.Errorf("the box's tmpfs is full: %w (%w)", ErrFileTooLarge, err)

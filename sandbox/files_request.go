@@ -206,3 +206,14 @@ func boxMount(fsys policy.Filesystem) (string, policy.Mount, error) {
 	}
 	return wd, fsys.Mounts[best], nil
 }
+
+// CheckFiles checks a request's FilesIn, FilesOut and FileCaps against its policy as Run does, without
+// starting anything: a service calls it before the request takes a run slot. The error is a
+// *FileRequestError.
+func CheckFiles(req *Request) error {
+	if req.Policy == nil {
+		return fmt.Errorf("%w: no policy", ErrPolicy)
+	}
+	_, err := validateFiles(req)
+	return err
+}

@@ -13,6 +13,7 @@ import "C"
 import (
 	"encoding/binary"
 	"fmt"
+	"syscall"
 	"unsafe"
 
 	"github.com/jailrun/jailrun/namespaces"
@@ -275,7 +276,12 @@ func spawn(s *spawnConfig) (pid, pidfd int, err error) {
 	defer a.free()
 	c := s.toC(&a)
 	var fd C.int = -1
+	// A clone copies every descriptor jailrun has open, and the child keeps them until its execve. Holding
+	// ForkLock keeps the clone out of the time a run's files are being written (box_linux.go): a copy of a
+	// writable descriptor of a program would make its execve fail with ETXTBSY.
+	syscall.ForkLock.Lock()
 	r := C.jr_spawn(c, &fd)
+	syscall.ForkLock.Unlock()
 	if r < 0 {
 		return 0, -1, unix.Errno(-r)
 	}

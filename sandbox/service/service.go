@@ -83,6 +83,7 @@ type Server struct {
 
 	sched   *sched
 	metrics *metrics
+	files   *fileStore
 	http    *http.Server
 	lim     *connLimiter
 
@@ -161,7 +162,9 @@ func New(o Options) (*Server, error) {
 		}
 		s.tenants = append(s.tenants, t)
 	}
+	s.files = newFileStore(cfg.Files, s.tenants)
 	mux := http.NewServeMux()
+	s.fileRoutes(mux)
 	mux.HandleFunc("POST /"+APIVersion+"/run", s.handleRun)
 	mux.HandleFunc("POST /"+APIVersion+"/interact", s.handleInteract)
 	mux.HandleFunc("GET /"+APIVersion+"/policies", s.handlePolicies)
@@ -309,6 +312,10 @@ func (s *Server) serveRun(w http.ResponseWriter, r *http.Request, start time.Tim
 		return s.reject(t, herr)
 	}
 	resp.Encoding = enc
+	files, herr := s.runFiles(t, pol, req.FilesIn, req.FilesOut)
+	if herr != nil {
+		return s.reject(t, herr)
+	}
 
 	release, herr := s.admit(r, t, 1, start, &resp.QueueMS)
 	if herr != nil {
@@ -329,8 +336,10 @@ func (s *Server) serveRun(w http.ResponseWriter, r *http.Request, start time.Tim
 	if stderr != nil {
 		sreq.Stderr = stderr
 	}
+	files.apply(&sreq)
 	res, err := s.runner.Run(ctx, sreq)
 	resp.Result = res
+	resp.FilesOut = s.collectFiles(t, files, res, err != nil || ctx.Err() != nil)
 	resp.Stdout, resp.StdoutTruncated = stdout.encode(enc)
 	resp.Stderr, resp.StderrTruncated = stderr.encode(enc)
 	herr = s.outcome(ctx, t, err, res)
@@ -569,6 +578,9 @@ func (s *Server) admissionError(t *tenant, n int, err error) *httpError {
 
 // runError maps the library's typed errors to the API's kinds.
 func runError(err error) *httpError {
+	if herr := filesError(err); herr != nil {
+		return herr
+	}
 	kind, code := KindInternal, http.StatusInternalServerError
 	switch {
 	case errors.Is(err, sandbox.ErrNotFound):
@@ -771,6 +783,7 @@ func (s *Server) handleMetrics(w http.ResponseWriter, r *http.Request) {
 	sort.Slice(g.tenants, func(i, j int) bool { return g.tenants[i].name < g.tenants[j].name })
 	var b bytes.Buffer
 	s.metrics.write(&b, g)
+	s.files.writeMetrics(&b)
 	w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
 	w.Write(b.Bytes())
 }
