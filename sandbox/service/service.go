@@ -84,6 +84,7 @@ type Server struct {
 	sched   *sched
 	metrics *metrics
 	files   *fileStore
+	idem    *idemStore
 	http    *http.Server
 	lim     *connLimiter
 
@@ -163,6 +164,7 @@ func New(o Options) (*Server, error) {
 		s.tenants = append(s.tenants, t)
 	}
 	s.files = newFileStore(cfg.Files, s.tenants)
+	s.idem = newIdemStore()
 	mux := http.NewServeMux()
 	s.fileRoutes(mux)
 	mux.HandleFunc("POST /"+APIVersion+"/run", s.handleRun)
@@ -282,6 +284,9 @@ func (s *Server) identify(r *http.Request) (*tenant, *httpError) {
 }
 
 func (s *Server) handleRun(w http.ResponseWriter, r *http.Request) {
+	if s.idempotent(w, r, s.handleRun) {
+		return
+	}
 	start := time.Now()
 	resp := &RunResponse{Encoding: "text"}
 	herr := s.serveRun(w, r, start, resp)
@@ -784,6 +789,7 @@ func (s *Server) handleMetrics(w http.ResponseWriter, r *http.Request) {
 	var b bytes.Buffer
 	s.metrics.write(&b, g)
 	s.files.writeMetrics(&b)
+	s.idem.writeMetrics(&b)
 	w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
 	w.Write(b.Bytes())
 }
