@@ -8,11 +8,13 @@
 //	POST /v1/run       run a command: RunRequest in, RunResponse out
 //	POST /v1/interact  an interactive run: InteractRequest in, InteractResponse out
 //	GET  /v1/policies  the caller's allowed policies
+//	POST /v1/files, GET and DELETE /v1/files/{id}  the tenant's file store (files.go)
 //	GET  /healthz      200 while serving, 503 while draining
 //	GET  /metrics      Prometheus text format (any tenant)
 //
-// The service is stateless: nothing survives a request, so instances scale horizontally behind whatever
-// balances load across them. See docs/service.md.
+// The service is stateless apart from the file store and the kept answers of Idempotency-Key requests
+// (idempotency.go), both per instance: instances scale horizontally behind whatever balances load across
+// them. See docs/service.md.
 package service
 
 import (
