@@ -6,7 +6,7 @@ PKGS    := ./...
 export JAILRUN_REQUIRE_PRIVILEGED ?= 0
 FUZZTIME ?= 10s
 
-.PHONY: help deps build demo test vet unit e2e e2e-rootless fuzz fuzz-long bench bench-check static static-check clean
+.PHONY: help deps build demo test vet unit e2e e2e-rootless fuzz fuzz-long bench bench-check static static-check image clean
 
 help:
 	@echo "make demo        install build deps if missing, build bin/jailrun, run a sample under the default policy"
@@ -102,6 +102,15 @@ static: deps
 # enforced) in a mount namespace where libseccomp is hidden, where the dynamic build cannot even start.
 static-check: static build
 	tests/static/check.sh $(STATIC_BIN) $(BIN)
+
+# image builds deploy/image/Containerfile (the static binary on a debootstrapped Debian with g++ and python3)
+# with podman, no registry needed, and runs sandboxed commands inside, privileged and not (a few minutes; the
+# first build also debootstraps the base, about 8 minutes). Not part of `make test`.
+image: static
+	@missing=""; for p in podman runc debootstrap; do command -v $$p >/dev/null || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then echo "installing:$$missing"; apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq$$missing >/dev/null; fi
+	deploy/image/build.sh $(STATIC_BIN)
 
 include tests/vm/vm.mk
 
