@@ -11,6 +11,7 @@ import (
 // binary in another (copied in), and a file the run does not leave is reported, not written.
 func TestCLICopyInOut(t *testing.T) {
 	requirePrivileged(t)
+	filesInIDMap(t)
 	dir := t.TempDir()
 	src := filepath.Join(dir, "hello.c")
 	if err := os.WriteFile(src, []byte("#include <stdio.h>\nint main(void){char b[64]; if(!fgets(b,sizeof b,stdin)) return 3; printf(\"got %s\", b); return 0;}\n"), 0o644); err != nil {
@@ -52,6 +53,7 @@ func TestCLICopyInOut(t *testing.T) {
 // nothing on the host.
 func TestCLICopyUsageErrors(t *testing.T) {
 	requirePrivileged(t)
+	filesInIDMap(t)
 	dir := t.TempDir()
 	in := filepath.Join(dir, "in.txt")
 	os.WriteFile(in, []byte("x"), 0o644)
@@ -89,4 +91,26 @@ func writeNoBoxPolicy(t *testing.T) string {
 		t.Fatal(err)
 	}
 	return p
+}
+
+// A rootless jailrun mapping subordinate ids cannot create files in the sandbox's box (its tmpfs takes new
+// files only from ids its user namespace maps): --copy-in is refused before anything runs (exit 121, naming
+// the fix), never half done.
+func TestCLICopyInSubordinateRefused(t *testing.T) {
+	if os.Geteuid() == 0 || !rootlessLane() {
+		t.Skip("for the rootless lane, whose user has subordinate ids (make e2e-rootless)")
+	}
+	requirePrivileged(t)
+	in := filepath.Join(t.TempDir(), "in.txt")
+	os.WriteFile(in, []byte("x"), 0o644)
+	r := jailrun(t, []string{"--id-map", "subordinate", "--copy-in", in + ":in.txt", "--", "/bin/cat", "in.txt"})
+	if r.code != 121 || !strings.Contains(r.stderr, "subordinate ids cannot create files") || r.stdout != "" {
+		t.Fatalf("want exit 121 naming the subordinate mapping, got %v", r)
+	}
+	// Copy-out alone works with any mapping.
+	out := filepath.Join(t.TempDir(), "o.txt")
+	r = jailrun(t, []string{"--id-map", "subordinate", "--copy-out", "o.txt:" + out, "--", "/bin/sh", "-c", "echo hi > o.txt"})
+	if b, err := os.ReadFile(out); r.code != 0 || string(b) != "hi\n" {
+		t.Fatalf("copy-out under subordinate ids: %v, %q %v", r, b, err)
+	}
 }

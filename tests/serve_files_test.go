@@ -58,6 +58,7 @@ func (s *serveProc) upload(token string, data []byte, query string) (int, servic
 // Files in and out through POST /v1/run and the file store, and every way to get them wrong.
 func TestServeFiles(t *testing.T) {
 	requirePrivileged(t)
+	filesInIDMap(t)
 	s := startServe(t, filesConfig(`, "files": {"max_file_bytes": "64K", "max_inline_bytes": 100, "tenant_files": 3}`))
 	ctx := context.Background()
 
@@ -188,6 +189,7 @@ func TestServeFiles(t *testing.T) {
 // inputs, each in a fresh sandbox that gets the binary by its id, and compare with the expected outputs.
 func TestServeCompileThenRun(t *testing.T) {
 	requirePrivileged(t)
+	filesInIDMap(t)
 	if _, err := os.Stat("/usr/bin/g++"); err != nil {
 		t.Skip("g++ is not installed")
 	}
