@@ -80,6 +80,13 @@ func (r *Runner) Run(ctx context.Context, req Request) (*Result, error) {
 		return nil, err
 	}
 	l := &launch{r: r, req: &req, s: req.Policy, start: time.Now()}
+	if req.wantsFiles() {
+		dir, err := validateFiles(&req)
+		if err != nil {
+			return nil, err
+		}
+		l.box = &runBox{dir: dir}
+	}
 	return l.run(ctx)
 }
 
@@ -106,7 +113,8 @@ type launch struct {
 	pidfd    int
 	cg       *cgroups.Cgroup
 	sup      *supervisor
-	killedBy Status // the limit jailrun killed the sandbox for, if any
+	box      *runBox // the run's files in and out; nil without any
+	killedBy Status  // the limit jailrun killed the sandbox for, if any
 	killMsg  *LimitHit
 	mu       sync.Mutex
 	memHit   bool
@@ -309,6 +317,20 @@ func (l *launch) run(ctx context.Context) (res *Result, err error) {
 			<-l.sup.done
 		}
 	}()
+	if n == childErrorSize && l.box != nil {
+		// pid 1 hands over the box and waits until the files are in (box_linux.go).
+		if ce := decodeChildError(eb[:]); ce.step == jrStepBoxFD {
+			if err := l.takeBox(int(ce.detail)); err != nil {
+				endWatchdog()
+				return l.setupError("init", "copy files in", err)
+			}
+			if _, err := notifyW.Write([]byte{1}); err != nil {
+				return l.setupError("init", "release after copying files in", err)
+			}
+			l.phase("files in")
+			n, rerr = io.ReadFull(errR, eb[:])
+		}
+	}
 	if n == childErrorSize && l.sup != nil {
 		if ce := decodeChildError(eb[:]); ce.step == jrStepNotifyFD {
 			fd, err := takeListener(pid, int(ce.detail))
@@ -419,6 +441,9 @@ func (l *launch) run(ctx context.Context) (res *Result, err error) {
 	l.res.MaxRSSBytes = ru.Maxrss * 1024
 	l.res.VoluntaryCSW, l.res.ForcedCSW = ru.Nvcsw, ru.Nivcsw
 	l.res.Stdout, l.res.Stderr = streams[0], streams[1]
+	if l.box != nil {
+		l.copyOut()
+	}
 	l.verdict(cmdStatus, haveStatus)
 	l.enforced(cfg)
 	if err := l.auditEnd(); err != nil {
@@ -433,6 +458,7 @@ const (
 	jrStepExec         = -18
 	jrStepNotAllowed   = -19
 	jrStepNotifyFD     = -23
+	jrStepBoxFD        = -28
 )
 
 func hasSlash(s string) bool {
@@ -872,6 +898,16 @@ func (l *launch) prepare(pooled bool) (*spawnConfig, error) {
 	if !s.Namespaces.Mount {
 		cfg.plan = nil
 	}
+	if l.box != nil {
+		if !s.Namespaces.Mount || l.dg != nil {
+			return nil, &FileRequestError{Dir: "files", Index: -1, Err: fmt.Errorf("%w: copying files in or out needs the sandbox's own mount namespace and tmpfs box", ErrUnsupported)}
+		}
+		if len(l.req.FilesIn) > 0 && !l.r.plat.root && l.r.plat.ids.Kind == "subordinate" {
+			// The box's tmpfs takes new files only from an id its user namespace maps (see copyIn).
+			return nil, &FileRequestError{Dir: "files_in", Index: -1, Err: fmt.Errorf("%w: an unprivileged jailrun mapping subordinate ids cannot create files in the sandbox's box (run as root, or with the caller's own id mapping)", ErrUnsupported)}
+		}
+		cfg.boxDir = l.box.dir
+	}
 	if !s.Namespaces.UTS {
 		cfg.hostname = ""
 	}
@@ -925,7 +961,7 @@ func (l *launch) prepare(pooled bool) (*spawnConfig, error) {
 	cfg.syncFD, cfg.errFD, cfg.statusFD = int(p.syncR.Fd()), int(p.errW.Fd()), int(p.statusW.Fd())
 	cfg.notifySyncFD = -1
 	cfg.parentFDs = [5]int{int(p.syncW.Fd()), int(p.errR.Fd()), int(p.statusR.Fd()), -1, -1}
-	if l.sup != nil {
+	if l.sup != nil || cfg.boxDir != "" {
 		if err := pipe(&p.notifyR, &p.notifyW); err != nil {
 			return nil, err
 		}

@@ -134,7 +134,7 @@ func (p *Pool) Run(ctx context.Context, req Request) (*Result, error) {
 	if err := validateRequest(&req); err != nil {
 		return nil, err
 	}
-	if !p.Serves(req.Policy) {
+	if !p.Serves(req.Policy) || req.wantsFiles() {
 		p.count(func(s *PoolStats) { s.Bypassed++ })
 		return p.r.Run(ctx, req)
 	}

@@ -129,6 +129,10 @@ type Result struct {
 	// Channels accounts for each extra channel (Request.Channels): bytes, messages and SHA-256 per
 	// direction, open and close times.
 	Channels []ipc.ChannelStats `json:"channels,omitempty"`
+	// FilesIn is how many files and bytes were copied into the box (Request.FilesIn); FilesOut has one
+	// entry per Request.FilesOut path, in order: its size and SHA-256, or why it was not copied.
+	FilesIn  *FilesInStats `json:"files_in,omitempty"`
+	FilesOut []FileOut     `json:"files_out,omitempty"`
 
 	Violation *Violation `json:"seccomp_violation,omitempty"`
 	// DeniedSyscalls counts every call the seccomp filter did not simply allow, whatever the policy's
@@ -203,4 +207,10 @@ type LandlockInfo struct {
 type Phase struct {
 	Name string  `json:"name"`
 	MS   float64 `json:"ms"`
+}
+
+// FilesInStats accounts for Request.FilesIn.
+type FilesInStats struct {
+	Count int   `json:"count"`
+	Bytes int64 `json:"bytes"`
 }

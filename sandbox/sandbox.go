@@ -87,4 +87,10 @@ type Request struct {
 	// usual, and calls through another ABI (i386, x32) or unknown to jailrun's table keep the policy's
 	// answer. For writing a policy (jailrun learn), never for running untrusted code in production.
 	LearnSeccomp bool
+	// FilesIn are created in the run's box (the policy's working directory on a tmpfs of the policy) before
+	// the command starts; FilesOut are copied out of it after the run into Result.FilesOut. FileCaps bounds
+	// both. See FileIn and BoxDir. A run with files never uses a pooled sandbox.
+	FilesIn  []FileIn
+	FilesOut []string
+	FileCaps FileCaps
 }

@@ -884,6 +884,28 @@ __attribute__((noreturn)) static void child_main(struct jr_config *c) {
 	}
 	if (c->workdir && chdir(c->workdir) < 0)
 		die(c, JR_STEP_CHDIR, errno, 0);
+	if (c->box_dir) {
+		// The parent copies the run's files in through a descriptor of the box, taken with pidfd_getfd while
+		// this process waits, and keeps it to copy files out once the run is over: nothing of the sandbox has
+		// run yet, and the descriptor keeps the box's tmpfs alive after the sandbox is gone.
+		int bfd = open(c->box_dir, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (bfd < 0)
+			die(c, JR_STEP_BOX, errno, 0);
+		// An unprivileged parent can take it only from a dumpable process (see listener_dumpable).
+		if (c->listener_dumpable && prctl(PR_SET_DUMPABLE, 1, 0, 0, 0) < 0)
+			die(c, JR_STEP_BOX, errno, 1);
+		report(c, JR_STEP_BOX_FD, 0, bfd);
+		char ack;
+		ssize_t got;
+		do {
+			got = read(c->notify_sync_fd, &ack, 1);
+		} while (got < 0 && errno == EINTR);
+		if (got != 1)
+			_exit(125);
+		if (c->listener_dumpable)
+			prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+		close(bfd);
+	}
 	// A new session has no controlling terminal, so TIOCSTI cannot push input into the caller's terminal.
 	if (setsid() < 0)
 		die(c, JR_STEP_SETSID, errno, 0);

@@ -13,6 +13,7 @@ import "C"
 import (
 	"encoding/binary"
 	"fmt"
+	"syscall"
 	"unsafe"
 
 	"github.com/jailrun/jailrun/namespaces"
@@ -62,6 +63,8 @@ type spawnConfig struct {
 	// sysctls are limits.kernel's /proc/sys/user files and values, written by the init inside the
 	// sandbox's user namespace (never without one: they would be the host's).
 	sysctls [][2]string
+	// boxDir is the run's box inside the sandbox when files are copied in or out, else "".
+	boxDir string
 }
 
 // arena owns the C allocations of one spawn.
@@ -212,6 +215,7 @@ func (s *spawnConfig) toC(a *arena) *C.struct_jr_config {
 		c.sysctl_values = (**C.char)(unsafe.Pointer(a.strv(vals)))
 		c.nsysctl = C.int(n)
 	}
+	c.box_dir = a.str(s.boxDir)
 	return c
 }
 
@@ -294,7 +298,12 @@ func spawn(s *spawnConfig) (pid, pidfd int, err error) {
 	defer a.free()
 	c := s.toC(&a)
 	var fd C.int = -1
+	// A clone copies every descriptor jailrun has open, and the child keeps them until its execve. Holding
+	// ForkLock keeps the clone out of the time a run's files are being written (box_linux.go): a copy of a
+	// writable descriptor of a program would make its execve fail with ETXTBSY.
+	syscall.ForkLock.Lock()
 	r := C.jr_spawn(c, &fd)
+	syscall.ForkLock.Unlock()
 	if c.owner_err != 0 {
 		s.ownerErr = unix.Errno(c.owner_err)
 	}
@@ -375,6 +384,8 @@ func (e childError) describe(s *spawnConfig) (stage, step string) {
 			return "init", "write " + s.sysctls[e.detail][0] + " (limits.kernel)"
 		}
 		return "init", "write limits.kernel sysctls"
+	case C.JR_STEP_BOX:
+		return "init", "open the box " + s.boxDir
 	case C.JR_STEP_POOL_CMD:
 		return "init", "receive the command (pooled sandbox)"
 	case C.JR_STEP_LANDLOCK:

@@ -115,6 +115,7 @@ struct jr_config {
 	const char *const *sysctl_paths;
 	const char *const *sysctl_values;
 	int nsysctl;
+	const char *box_dir;          // NULL, or the run's box: pid 1 hands the parent a descriptor of it (files in and out)
 };
 
 #define JR_POOL_MAX_FDS 64
@@ -163,6 +164,8 @@ enum {
 	JR_STEP_LANDLOCK = -25, // detail: the failing rule's index, -1 create, -2 restrict_self
 	JR_STEP_POOL_CMD = -26,
 	JR_STEP_SYSCTL = -27, // detail: the index of the sysctl
+	JR_STEP_BOX_FD = -28, // not an error: detail is a descriptor of the box, for the parent to take
+	JR_STEP_BOX = -29,    // opening the box failed
 };
 
 // What the reaper reports: the command's wait status.

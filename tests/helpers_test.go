@@ -240,7 +240,19 @@ func baseEnv() []string {
 	if p := os.Getenv("JAILRUN_CGROUP_PARENT"); p != "" {
 		env = append(env, "JAILRUN_CGROUP_PARENT="+p)
 	}
+	if p := os.Getenv("JAILRUN_ID_MAP"); p != "" {
+		env = append(env, "JAILRUN_ID_MAP="+p)
+	}
 	return env
+}
+
+// filesInIDMap makes a test that copies files into a sandbox work rootless: a parent mapping subordinate ids
+// cannot create files in the sandbox's box (sandbox.ErrUnsupported, docs/library.md), so rootless runs of
+// such tests map the sandbox's user to the caller's own ids.
+func filesInIDMap(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Setenv("JAILRUN_ID_MAP", "caller")
+	}
 }
 
 // requireUserns is for tests that also run rootless: they need root or unprivileged user namespaces.

@@ -34,6 +34,7 @@ type runFlags struct {
 	bareArgs bool
 	learn    *learnState // set by `jailrun learn`
 	client   clientFlags
+	copy     copyFlags
 }
 
 func addRunFlags(c *cobra.Command, f *runFlags) {
@@ -53,6 +54,7 @@ func addRunFlags(c *cobra.Command, f *runFlags) {
 	fl.StringArrayVar(&f.channels, "channel", nil, "an extra fd for the child, relayed and accounted for: `NAME=fd:N[:KIND][,file=PATH|socket=PATH][,limit=SIZE][,capture=SIZE]`, KIND out (default), in, socket or seqpacket (repeatable; see docs/ipc.md)")
 	addAuditFlags(c, &f.audit)
 	addClientFlags(c, &f.client)
+	addCopyFlags(c, &f.copy)
 	c.Flags().SetInterspersed(false)
 }
 
@@ -192,8 +194,17 @@ func runCommand(ctx context.Context, f *runFlags, argv []string) (retErr error) 
 			req.Stdout = os.Stderr // stdout is for the policy
 		}
 	}
+	outs, err := f.copy.request(s, &req)
+	if err != nil {
+		return err
+	}
 	var runErr error
 	res, runErr = runner.Run(ctx, req)
+	if res != nil && runErr == nil {
+		if err := writeCopyOuts(outs, res); err != nil {
+			return err
+		}
+	}
 	select {
 	case got = <-gotSig:
 	default:
@@ -272,9 +283,10 @@ func mapRunError(err error) error {
 		return &exitError{code: exitCannotExec, err: err}
 	case errors.Is(err, sandbox.ErrUnsupported):
 		return &exitError{code: exitUnsupported, err: err}
-	case errors.Is(err, sandbox.ErrArgument):
-		// A refused command (an argv where the policy's template fixes the command, a bad parameter): the
-		// same usage error the flags give.
+	case errors.Is(err, sandbox.ErrArgument), errors.Is(err, sandbox.ErrFiles):
+		// A refused command (an argv where the policy's template fixes the command, a bad parameter), or
+		// --copy-in/--copy-out naming a path that leaves the box, a file over a cap: the same usage error
+		// the flags give.
 		return &exitError{code: exitUsage, err: err}
 	case errors.Is(err, sandbox.ErrPolicy):
 		return &exitError{code: exitPolicy, err: err}

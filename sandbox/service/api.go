@@ -34,6 +34,10 @@ type RunRequest struct {
 	// Overrides may only tighten the policy (and the tenant's caps).
 	Overrides *Limits `json:"overrides,omitempty"`
 	Capture   Capture `json:"capture"`
+	// FilesIn are put in the run's box before the command starts; FilesOut are taken out after it
+	// (files.go, docs/service.md).
+	FilesIn  []FileInSpec  `json:"files_in,omitempty"`
+	FilesOut []FileOutSpec `json:"files_out,omitempty"`
 }
 
 // Capture says how much of the child's output comes back in the response. It is separate from the
@@ -61,6 +65,8 @@ type RunResponse struct {
 	// StdoutTruncated and StderrTruncated say the capture cap cut what is returned (not the run).
 	StdoutTruncated bool `json:"stdout_truncated,omitempty"`
 	StderrTruncated bool `json:"stderr_truncated,omitempty"`
+	// FilesOut answers the request's files_out, in order: inline content or a stored file's id, or why not.
+	FilesOut []FileOutResult `json:"files_out,omitempty"`
 	// QueueMS is how long the request waited for a run slot.
 	QueueMS float64   `json:"queue_ms"`
 	Error   *APIError `json:"error,omitempty"`

@@ -34,6 +34,8 @@ type Config struct {
 	MaxConnections int `json:"max_connections,omitempty"`
 	// Tenants are the callers. A request from anyone else is refused.
 	Tenants []Tenant `json:"tenants"`
+	// Files caps run files and the per-tenant file store (files.go).
+	Files FilesConfig `json:"files,omitzero"`
 
 	plainTokens bool // some tenant's token was written in plain text (LoadConfig checks the file mode)
 }
@@ -166,6 +168,7 @@ func (c *Config) normalize() error {
 	if len(c.Tenants) == 0 {
 		bad("no tenants: nobody could use the service")
 	}
+	errs = append(errs, c.Files.normalize()...)
 	names, uids, gids, tokens := map[string]bool{}, map[uint32]string{}, map[uint32]string{}, map[string]string{}
 	for i := range c.Tenants {
 		t := &c.Tenants[i]

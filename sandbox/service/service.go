@@ -9,11 +9,13 @@
 //	POST /v1/interact  an interactive run: InteractRequest in, InteractResponse out
 //	POST /v1/exec      a run with its stdio streamed over the upgraded connection (exec_wire.go)
 //	GET  /v1/policies  the caller's allowed policies
+//	POST /v1/files, GET and DELETE /v1/files/{id}  the tenant's file store (files.go)
 //	GET  /healthz      200 while serving, 503 while draining
 //	GET  /metrics      Prometheus text format (any tenant)
 //
-// The service is stateless: nothing survives a request, so instances scale horizontally behind whatever
-// balances load across them. See docs/service.md.
+// The service is stateless apart from the file store and the kept answers of Idempotency-Key requests
+// (idempotency.go), both per instance: instances scale horizontally behind whatever balances load across
+// them. See docs/service.md.
 package service
 
 import (
@@ -84,6 +86,8 @@ type Server struct {
 
 	sched   *sched
 	metrics *metrics
+	files   *fileStore
+	idem    *idemStore
 	http    *http.Server
 	lim     *connLimiter
 
@@ -162,7 +166,10 @@ func New(o Options) (*Server, error) {
 		}
 		s.tenants = append(s.tenants, t)
 	}
+	s.files = newFileStore(cfg.Files, s.tenants)
+	s.idem = newIdemStore()
 	mux := http.NewServeMux()
+	s.fileRoutes(mux)
 	mux.HandleFunc("POST /"+APIVersion+"/run", s.handleRun)
 	mux.HandleFunc("POST /"+APIVersion+"/interact", s.handleInteract)
 	mux.HandleFunc("POST /"+APIVersion+"/exec", s.handleExec)
@@ -283,6 +290,9 @@ func (s *Server) identify(r *http.Request) (*tenant, *httpError) {
 }
 
 func (s *Server) handleRun(w http.ResponseWriter, r *http.Request) {
+	if s.idempotent(w, r, s.handleRun) {
+		return
+	}
 	start := time.Now()
 	resp := &RunResponse{Encoding: "text"}
 	herr := s.serveRun(w, r, start, resp)
@@ -313,6 +323,10 @@ func (s *Server) serveRun(w http.ResponseWriter, r *http.Request, start time.Tim
 		return s.reject(t, herr)
 	}
 	resp.Encoding = enc
+	files, herr := s.runFiles(t, pol, req.FilesIn, req.FilesOut)
+	if herr != nil {
+		return s.reject(t, herr)
+	}
 
 	release, herr := s.admit(r, t, 1, start, &resp.QueueMS)
 	if herr != nil {
@@ -333,8 +347,10 @@ func (s *Server) serveRun(w http.ResponseWriter, r *http.Request, start time.Tim
 	if stderr != nil {
 		sreq.Stderr = stderr
 	}
+	files.apply(&sreq)
 	res, err := s.runner.Run(ctx, sreq)
 	resp.Result, resp.Meta = res, res.MetaText()
+	resp.FilesOut = s.collectFiles(t, files, res, err != nil || ctx.Err() != nil)
 	resp.Stdout, resp.StdoutTruncated = stdout.encode(enc)
 	resp.Stderr, resp.StderrTruncated = stderr.encode(enc)
 	herr = s.outcome(ctx, t, err, res)
@@ -590,6 +606,9 @@ func (s *Server) admissionError(t *tenant, n int, err error) *httpError {
 
 // runError maps the library's typed errors to the API's kinds.
 func runError(err error) *httpError {
+	if herr := filesError(err); herr != nil {
+		return herr
+	}
 	kind, code := KindInternal, http.StatusInternalServerError
 	switch {
 	case errors.Is(err, sandbox.ErrNotFound):
@@ -792,6 +811,8 @@ func (s *Server) handleMetrics(w http.ResponseWriter, r *http.Request) {
 	sort.Slice(g.tenants, func(i, j int) bool { return g.tenants[i].name < g.tenants[j].name })
 	var b bytes.Buffer
 	s.metrics.write(&b, g)
+	s.files.writeMetrics(&b)
+	s.idem.writeMetrics(&b)
 	w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
 	w.Write(b.Bytes())
 }

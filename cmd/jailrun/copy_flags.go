@@ -1,0 +1,106 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/jailrun/jailrun/policy"
+	"github.com/jailrun/jailrun/sandbox"
+	"github.com/spf13/cobra"
+)
+
+// copyFlags are --copy-in HOST:SANDBOX and --copy-out SANDBOX:HOST. SANDBOX is relative to the run's box,
+// the policy's working directory on a tmpfs of the policy (sandbox.BoxDir): /tmp under strict, /box under
+// compile. The copies go through the library's Request.FilesIn and FilesOut, so the same symlink-safe copy
+// and caps apply as in the service.
+type copyFlags struct {
+	in, out []string
+}
+
+func addCopyFlags(c *cobra.Command, f *copyFlags) {
+	fl := c.Flags()
+	fl.StringArrayVar(&f.in, "copy-in", nil, "copy the host file HOST into the sandbox's box as SANDBOX (relative to the policy's working directory) before the run: `HOST:SANDBOX` (repeatable)")
+	fl.StringArrayVar(&f.out, "copy-out", nil, "after the run, copy the file SANDBOX (relative to the box) to the host file HOST: `SANDBOX:HOST` (repeatable; a file the run did not leave is reported and not written)")
+}
+
+// copyOut is one --copy-out destination.
+type copyOut struct {
+	inside, host string
+}
+
+// request checks the flags and fills req. Every misuse is an exitUsage error naming the flag, found before
+// anything runs.
+func (f *copyFlags) request(s *policy.Settings, req *sandbox.Request) ([]copyOut, error) {
+	if len(f.in) == 0 && len(f.out) == 0 {
+		return nil, nil
+	}
+	if _, err := sandbox.BoxDir(s.Filesystem); err != nil {
+		return nil, fail(exitUsage, "--copy-in/--copy-out: policy %s: %v", s.Name, err)
+	}
+	for _, spec := range f.in {
+		host, inside, ok := strings.Cut(spec, ":")
+		if !ok || host == "" || inside == "" {
+			return nil, fail(exitUsage, "--copy-in %q: want HOST:SANDBOX, e.g. --copy-in main.c:main.c", spec)
+		}
+		st, err := os.Stat(host)
+		if err != nil {
+			return nil, fail(exitUsage, "--copy-in %q: %v", spec, err)
+		}
+		if !st.Mode().IsRegular() {
+			return nil, fail(exitUsage, "--copy-in %q: %s is not a regular file", spec, host)
+		}
+		req.FilesIn = append(req.FilesIn, sandbox.FileIn{Path: inside, Src: host, Mode: st.Mode().Perm() & 0o755})
+	}
+	var outs []copyOut
+	for _, spec := range f.out {
+		inside, host, ok := strings.Cut(spec, ":")
+		if !ok || host == "" || inside == "" {
+			return nil, fail(exitUsage, "--copy-out %q: want SANDBOX:HOST, e.g. --copy-out a.out:./a.out", spec)
+		}
+		if st, err := os.Stat(filepath.Dir(host)); err != nil || !st.IsDir() {
+			return nil, fail(exitUsage, "--copy-out %q: the directory of %s does not exist", spec, host)
+		}
+		if st, err := os.Lstat(host); err == nil && !st.Mode().IsRegular() {
+			return nil, fail(exitUsage, "--copy-out %q: %s exists and is not a regular file", spec, host)
+		}
+		req.FilesOut = append(req.FilesOut, inside)
+		outs = append(outs, copyOut{inside: inside, host: host})
+	}
+	return outs, nil
+}
+
+// write puts the copied-out files on the host: each through a temporary file renamed into place, so a
+// failure never leaves a partial file. A file the run did not leave is reported on stderr.
+func writeCopyOuts(outs []copyOut, res *sandbox.Result) error {
+	for i, o := range outs {
+		if i >= len(res.FilesOut) {
+			break
+		}
+		got := res.FilesOut[i]
+		if got.Err != nil {
+			fmt.Fprintf(os.Stderr, "jailrun: --copy-out %s: %s\n", o.inside, got.Error)
+			continue
+		}
+		tmp, err := os.CreateTemp(filepath.Dir(o.host), ".jailrun-copy-out-*")
+		if err != nil {
+			return fail(exitInput, "--copy-out %s: %v", o.inside, err)
+		}
+		_, werr := tmp.Write(got.Content)
+		if werr == nil {
+			werr = tmp.Chmod(got.Mode.Perm() &^ 0o022)
+		}
+		if cerr := tmp.Close(); werr == nil {
+			werr = cerr
+		}
+		if werr == nil {
+			werr = os.Rename(tmp.Name(), o.host)
+		}
+		if werr != nil {
+			os.Remove(tmp.Name())
+			return fail(exitInput, "--copy-out %s: %v", o.inside, werr)
+		}
+	}
+	return nil
+}
