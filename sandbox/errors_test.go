@@ -17,11 +17,11 @@ func TestTypedErrorsReachLibraryCallers(t *testing.T) {
 	s := strict.Clone()
 	s.Limits.Cpuset = "4095" // a CPU this host does not have
 	_, err := r.Run(context.Background(), sandbox.Request{Policy: s, Argv: []string{"/bin/true"}})
-	var le *cgroups.LimitError
-	if !errors.As(err, &le) || le.Setting != "limits.cpuset" {
-		t.Fatalf("want a *cgroups.LimitError for limits.cpuset, got %T %v", err, err)
+	var ue *cgroups.UnsupportedError
+	if !errors.As(err, &ue) || ue.Setting != "limits.cpuset" {
+		t.Fatalf("want a *cgroups.UnsupportedError for limits.cpuset, got %T %v", err, err)
 	}
-	if !errors.Is(err, sandbox.ErrPolicy) && !errors.Is(err, sandbox.ErrUnsupported) {
-		t.Fatalf("want ErrPolicy or ErrUnsupported too, got %v", err)
+	if !errors.Is(err, sandbox.ErrUnsupported) {
+		t.Fatalf("want ErrUnsupported too, got %v", err)
 	}
 }
