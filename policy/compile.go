@@ -26,18 +26,23 @@ func Compile(p *Policy) (*Settings, error) {
 	return s.Clone(), nil
 }
 
+func digest(canon []byte) string {
+	sum := sha256.Sum256(canon)
+	return hex.EncodeToString(sum[:])
+}
+
 // build turns an effective policy into Settings. It never fails on a policy that passed validate.
 func build(e *Policy) (*Settings, error) {
 	canon, err := Format(e)
 	if err != nil {
 		return nil, err
 	}
-	sum := sha256.Sum256(canon)
 	s := &Settings{
 		Name:        e.Name.Value,
 		Description: e.Description.Value,
 		Source:      e.Source,
-		SHA256:      hex.EncodeToString(sum[:]),
+		SHA256:      digest(canon),
+		canonical:   canon,
 	}
 	ns := e.Namespaces
 	s.Namespaces = Namespaces{

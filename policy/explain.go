@@ -21,6 +21,9 @@ func Explain(s *Settings) string {
 		w("  %s\n", s.Description)
 	}
 	w("  sha256 %s\n", s.SHA256)
+	for _, o := range s.Overrides {
+		w("  override %s\n", o)
+	}
 
 	w("\nnamespaces (on = a fresh namespace of this kind)\n")
 	ns := s.Namespaces

@@ -25,6 +25,16 @@ type Settings struct {
 	Process    Process
 	Command    Command
 	Require    Require
+
+	// Overrides lists the settings put on top of the policy for this run (ApplyOverrides), e.g.
+	// "limits.memory=64M", "filesystem.mounts+=bind:/src:/box:rw"; SHA256 is then that of the policy with
+	// them. Empty for a policy as written.
+	Overrides []string
+
+	// canonical is the canonical JSON of the effective policy this was compiled from (SHA256 is its
+	// digest), so that ApplyOverrides can merge on top of it and notice a Settings changed since
+	// (sandbox.Tighten changes the digest).
+	canonical []byte
 }
 
 // Namespaces says which namespaces the child gets. A true field means "a fresh namespace of this kind".
@@ -297,5 +307,6 @@ func (s *Settings) Clone() *Settings {
 		}
 	}
 	c.Require.BestEffort = append([]string(nil), s.Require.BestEffort...)
+	c.Overrides = append([]string(nil), s.Overrides...)
 	return &c
 }

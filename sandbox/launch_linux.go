@@ -160,7 +160,7 @@ func (l *launch) newResult() {
 		ExitCode:        -1,
 		PeakMemoryBytes: -1,
 		PeakPids:        -1,
-		Policy:          PolicyInfo{Name: s.Name, Source: s.Source, SHA256: s.SHA256},
+		Policy:          PolicyInfo{Name: s.Name, Source: s.Source, SHA256: s.SHA256, Overrides: s.Overrides},
 		Skipped:         []string{},
 	}
 }

@@ -83,6 +83,7 @@ func init() {
 	policyFmtCmd.Flags().BoolVarP(&policyFmtList, "list", "l", false, "only list the files whose formatting differs; exit 1 if any")
 	policyFmtCmd.Flags().BoolVar(&policyFmtEffective, "effective", false, "format the effective policy (after extends and defaults)")
 	policyExplainCmd.Flags().BoolVar(&policyExplainJSON, "json", false, "print the effective policy as canonical JSON")
+	addOverrideFlags(policyExplainCmd, &policyExplainOverrides)
 	policyCmd.AddCommand(policyCheckCmd, policyFmtCmd, policyExplainCmd, policyListCmd)
 	rootCmd.AddCommand(policyCmd)
 }
@@ -252,11 +253,29 @@ func writeFileAtomic(path string, data []byte) error {
 	return werr
 }
 
+var policyExplainOverrides overrideFlags
+
 func runPolicyExplain(cmd *cobra.Command, args []string) error {
 	out := cmd.OutOrStdout()
 	p, err := policy.ResolvePolicy(args[0])
 	if err != nil {
 		return policyError(err)
+	}
+	if policyExplainOverrides.given() {
+		// The same flags as jailrun run: show the policy a run with them would get.
+		s, err := policy.Compile(p)
+		if err != nil {
+			return policyError(err)
+		}
+		if s, err = policyExplainOverrides.apply(s); err != nil {
+			return err
+		}
+		if policyExplainJSON {
+			_, err = out.Write(s.Canonical())
+			return err
+		}
+		_, err = io.WriteString(out, policy.Explain(s))
+		return err
 	}
 	if policyExplainJSON {
 		e, err := policy.Effective(p)

@@ -28,6 +28,7 @@ type runFlags struct {
 	command    commandFlags
 	channels   []string
 	audit      auditFlags
+	overrides  overrideFlags
 }
 
 func addRunFlags(c *cobra.Command, f *runFlags) {
@@ -44,6 +45,7 @@ func addRunFlags(c *cobra.Command, f *runFlags) {
 	addCommandFlags(c, &f.command)
 	fl.StringArrayVar(&f.channels, "channel", nil, "an extra fd for the child, relayed and accounted for: `NAME=fd:N[:KIND][,file=PATH|socket=PATH][,limit=SIZE][,capture=SIZE]`, KIND out (default), in, socket or seqpacket (repeatable; see docs/ipc.md)")
 	addAuditFlags(c, &f.audit)
+	addOverrideFlags(c, &f.overrides)
 	c.Flags().SetInterspersed(false)
 }
 
@@ -53,7 +55,7 @@ func init() {
 	addRunFlags(rootCmd, &rootRun)
 	rootCmd.Args = cobra.ArbitraryArgs
 	rootCmd.RunE = func(c *cobra.Command, args []string) error {
-		if len(args) == 0 && !rootRun.command.given() && !c.Flags().Changed("policy") {
+		if len(args) == 0 && !rootRun.command.given() && !rootRun.overrides.given() && !c.Flags().Changed("policy") {
 			return c.Help()
 		}
 		return runCommand(c.Context(), &rootRun, args)
@@ -96,6 +98,9 @@ func loadPolicy(ref string) (*policy.Settings, error) {
 func runCommand(ctx context.Context, f *runFlags, argv []string) error {
 	s, err := loadPolicy(f.policy)
 	if err != nil {
+		return err
+	}
+	if s, err = f.overrides.apply(s); err != nil {
 		return err
 	}
 	argv, params, err := buildArgv(s, &f.command, argv)
