@@ -87,7 +87,13 @@ func toJSON(p *Policy) jobj {
 	addI(&o, "version", p.Version)
 	addS(&o, "name", p.Name)
 	addS(&o, "description", p.Description)
-	addS(&o, "extends", p.Extends)
+	switch len(p.Extends) {
+	case 0:
+	case 1:
+		addS(&o, "extends", p.Extends[0])
+	default:
+		addList(&o, "extends", p.Extends)
+	}
 
 	var ns jobj
 	n := p.Namespaces

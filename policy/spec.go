@@ -14,7 +14,8 @@ type Policy struct {
 	Version     Field[int64]
 	Name        Field[string]
 	Description Field[string]
-	Extends     Field[string]
+	// Extends lists the parents, as written: one string or an array of them, applied left to right.
+	Extends []Field[string]
 
 	Namespaces NamespacesSpec
 	Network    NetworkSpec

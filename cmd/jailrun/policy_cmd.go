@@ -274,7 +274,7 @@ func runPolicyExplain(cmd *cobra.Command, args []string) error {
 			_, err = out.Write(s.Canonical())
 			return err
 		}
-		_, err = io.WriteString(out, policy.Explain(s))
+		_, err = io.WriteString(out, withExtendsOrder(p, policy.Explain(s)))
 		return err
 	}
 	if policyExplainJSON {
@@ -302,8 +302,19 @@ func runPolicyExplain(cmd *cobra.Command, args []string) error {
 			return nil
 		}
 	}
-	_, err = io.WriteString(out, policy.Explain(s))
+	_, err = io.WriteString(out, withExtendsOrder(p, policy.Explain(s)))
 	return err
+}
+
+// withExtendsOrder adds to an explanation, under its first line, the policies its extends graph applies, in
+// order.
+func withExtendsOrder(p *policy.Policy, text string) string {
+	order, err := policy.ExtendsOrder(p)
+	if err != nil || len(order) == 0 {
+		return text
+	}
+	head, rest, _ := strings.Cut(text, "\n")
+	return head + "\n  extends " + strings.Join(append(order, p.Source), " -> ") + " (applied in this order, each once)\n" + rest
 }
 
 func runPolicyList(cmd *cobra.Command, _ []string) error {
