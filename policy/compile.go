@@ -73,6 +73,7 @@ func build(e *Policy) (*Settings, error) {
 	s.Filesystem.Workdir = e.Filesystem.Workdir.Value
 	s.Filesystem.MaskedPaths = values(e.Filesystem.MaskedPaths)
 	s.Filesystem.Landlock = e.Filesystem.Landlock.Value
+	s.Filesystem.CgroupView = e.Filesystem.CgroupView.Value
 
 	l := e.Limits
 	s.Limits = Limits{

@@ -566,6 +566,7 @@ func (d *decoder) filesystem(n *node, path string, fs *FilesystemSpec) {
 				}
 			}
 		}},
+		{"cgroup_view", func(v *node, path string) { fs.CgroupView = d.boolean(v, path) }},
 		{"masked_paths", func(v *node, path string) {
 			fs.MaskedPaths = d.uniqueStrings(v, path, MaxMaskedPaths, maxStringLen, func(s string) string {
 				if msg := checkSandboxPath(s); msg != "" {

@@ -74,6 +74,9 @@ func Explain(s *Settings) string {
 	default:
 		w("  landlock auto: the mounts above are also a Landlock ruleset when the kernel has Landlock (the result says)\n")
 	}
+	if s.Filesystem.CgroupView {
+		w("  cgroup view: the run's own cgroup read-only at /sys/fs/cgroup (v1: memory, cpu, cpuacct, cpuset, pids), so runtimes size themselves to its limits\n")
+	}
 	if len(s.Filesystem.MaskedPaths) > 0 {
 		w("  masked (hidden under an empty read-only mount): %s\n", strings.Join(s.Filesystem.MaskedPaths, " "))
 	}

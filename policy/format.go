@@ -122,6 +122,7 @@ func toJSON(p *Policy) jobj {
 	if l := p.Filesystem.Landlock; l.Set {
 		fs.add("landlock", string(l.Value))
 	}
+	addB(&fs, "cgroup_view", p.Filesystem.CgroupView)
 	addObj(&o, "filesystem", fs)
 
 	var lim jobj

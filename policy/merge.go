@@ -203,6 +203,7 @@ func merge(parent, child *Policy) *Policy {
 	m.Filesystem.Workdir = over(parent.Filesystem.Workdir, child.Filesystem.Workdir)
 	m.Filesystem.MaskedPaths = union(parent.Filesystem.MaskedPaths, child.Filesystem.MaskedPaths)
 	m.Filesystem.Landlock = over(parent.Filesystem.Landlock, child.Filesystem.Landlock)
+	m.Filesystem.CgroupView = over(parent.Filesystem.CgroupView, child.Filesystem.CgroupView)
 
 	pl, cl := parent.Limits, child.Limits
 	m.Limits = LimitsSpec{

@@ -93,6 +93,9 @@ type Filesystem struct {
 	MaskedPaths []string
 	// Landlock says whether the launcher adds a Landlock layer derived from Mounts.
 	Landlock LandlockMode
+	// CgroupView mounts a read-only view of the run's own cgroup at /sys/fs/cgroup, so that runtimes (the
+	// JVM, Go, Node, .NET) size their heaps and thread pools from the sandbox's limits.
+	CgroupView bool
 }
 
 // LandlockMode is filesystem.landlock: whether a Landlock ruleset derived from the mounts restricts the

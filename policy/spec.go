@@ -71,6 +71,7 @@ type FilesystemSpec struct {
 	Workdir     Field[string]
 	MaskedPaths []Field[string]
 	Landlock    Field[LandlockMode]
+	CgroupView  Field[bool]
 }
 
 // MountSpec is one entry of filesystem.mounts. Which fields may be set depends on Type.

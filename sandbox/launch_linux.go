@@ -855,6 +855,7 @@ func (l *launch) prepare(pooled bool) (*spawnConfig, error) {
 	if err := l.prepareCgroup(cfg); err != nil {
 		return nil, err
 	}
+	l.addCgroupView(cfg)
 	l.phase("cgroup")
 
 	p := &l.pipes
