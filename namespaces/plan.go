@@ -52,6 +52,10 @@ type Op struct {
 	Flags     uint64
 	Mode      uint32
 	Recursive bool
+	// ParentFD, when > 0, is a detached copy of the source that the parent made (open_tree): OpOpenSrc uses
+	// it instead of opening Src, OpBind moves it into place (a source behind a directory the sandbox's ids
+	// cannot search; see sandbox/bindhint_linux.go).
+	ParentFD int
 	// What names the step in an error message: "mount /usr", "mask /proc/kcore".
 	What string
 }

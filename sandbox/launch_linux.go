@@ -319,6 +319,10 @@ func (l *launch) run(ctx context.Context) (res *Result, err error) {
 		stage, step := ce.describe(cfg)
 		e := error(unix.Errno(ce.errno))
 		switch {
+		case ce.step >= 0 && unix.Errno(ce.errno) == unix.EACCES && cfg.plan != nil && int(ce.step) < len(cfg.plan.Ops) && cfg.plan.Ops[ce.step].Kind == namespaces.OpOpenSrc:
+			if hint := bindSourceHint(cfg.plan.Ops[ce.step].Src, l.r.plat.ids.HostUID, l.r.plat.ids.HostGID); hint != "" {
+				e = fmt.Errorf("%w: %s", unix.EACCES, hint)
+			}
 		case ce.step >= 0 && unix.Errno(ce.errno) == unix.EXDEV:
 			e = errors.New("its mount point is missing inside a host bind, and jailrun never creates files on the host: create it on the host, or mount a tmpfs above it")
 		case ce.step == jrStepExecNotFound:
@@ -856,6 +860,9 @@ func (l *launch) prepare(pooled bool) (*spawnConfig, error) {
 		return nil, err
 	}
 	l.addCgroupView(cfg)
+	if err := l.openForSandbox(cfg.plan); err != nil {
+		return nil, err
+	}
 	l.phase("cgroup")
 
 	p := &l.pipes

@@ -38,6 +38,8 @@ struct jr_op {
 	uint64_t flags;        // MS_* flags
 	uint32_t mode;
 	int recursive;         // JR_OP_BIND: MS_REC
+	int parent_fd;         // > 0: OPEN_SRC: a detached tree the parent cloned from src; BIND: move it, don't bind
+
 };
 
 struct jr_rlimit {
