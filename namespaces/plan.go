@@ -28,6 +28,7 @@ const (
 	OpRemount
 	OpMask
 	OpPivot
+	OpDevpts
 )
 
 // Mount flags (MS_*), spelled out so this package builds on every platform.
@@ -176,6 +177,12 @@ func BuildPlan(fs policy.Filesystem) (*Plan, error) {
 			}
 			for _, l := range [][2]string{{"/proc/self/fd", "fd"}, {"/proc/self/fd/0", "stdin"}, {"/proc/self/fd/1", "stdout"}, {"/proc/self/fd/2", "stderr"}} {
 				p.Ops = append(p.Ops, Op{Kind: OpSymlink, Src: l[0], Dst: dst + "/" + l[1], What: "symlink " + m.Dst + "/" + l[1]})
+			}
+			if m.Pts {
+				// A new devpts instance: ptys numbered from 0 that no other sandbox and not the host sees.
+				p.Ops = append(p.Ops,
+					Op{Kind: OpDevpts, Dst: dst + "/pts", Flags: MsNosuid | MsNoexec, Data: "newinstance,ptmxmode=0666,mode=0620", What: "mount devpts " + m.Dst + "/pts"},
+					Op{Kind: OpSymlink, Src: "pts/ptmx", Dst: dst + "/ptmx", What: "symlink " + m.Dst + "/ptmx"})
 			}
 			p.Ops = append(p.Ops,
 				Op{Kind: OpDir, Dst: dst + "/shm", Mode: 0o755, What: "mkdir " + m.Dst + "/shm"},

@@ -58,6 +58,7 @@ func build(e *Policy) (*Settings, error) {
 			NoSuid: m.NoSuid.Value, NoDev: m.NoDev.Value, NoExec: m.NoExec.Value,
 			Size: m.Size.Value, Inodes: m.Inodes.Value, Mode: m.Mode.Value, Content: m.Content.Value,
 			NoLandlock: m.Landlock.Set && !m.Landlock.Value,
+			Pts:        m.Pts.Value,
 		}
 		// The flags a policy cannot choose for these kinds, stated so the launcher applies them uniformly.
 		switch m.Type.Value {

@@ -666,6 +666,8 @@ func (d *decoder) mount(n *node, path string) (MountSpec, bool) {
 			}},
 			field{"mode", func(v *node, path string) { m.Mode = d.octal(v, path, 0o7777) }},
 			named("readonly", b(&m.ReadOnly)))
+	case MountDev:
+		fields = append(fields, named("pts", b(&m.Pts)))
 	}
 	d.obj(n, path, fields)
 

@@ -211,7 +211,10 @@ func explainMount(m Mount) string {
 		opts = append(opts, "the sandbox's own pids")
 	case MountDev:
 		head = fmt.Sprintf("dev   %s", m.Dst)
-		opts = append(opts, "null zero full random urandom tty, pts, shm")
+		opts = append(opts, "null zero full random urandom, shm")
+		if m.Pts {
+			opts = append(opts, "a private devpts at pts and ptmx")
+		}
 	}
 	if m.Kind == MountBind || m.Kind == MountTmpfs {
 		flag(m.NoSuid, "nosuid")

@@ -241,6 +241,7 @@ func mountJSON(m MountSpec) jobj {
 	addB(&o, "nodev", m.NoDev)
 	addB(&o, "noexec", m.NoExec)
 	addB(&o, "landlock", m.Landlock)
+	addB(&o, "pts", m.Pts)
 	addSize(&o, "size", m.Size)
 	addI(&o, "inodes", m.Inodes)
 	if m.Mode.Set {

@@ -80,6 +80,9 @@ type Mount struct {
 	// NoLandlock leaves this bind out of the Landlock rules: it is mounted, but the Landlock layer grants
 	// nothing beneath it (filesystem.mounts[].landlock false).
 	NoLandlock bool
+	// Pts (dev mounts) adds a private devpts instance at DST/pts and DST/ptmx: pseudo-terminals that only
+	// this sandbox sees.
+	Pts bool
 	// Content is the inline content of a file mount.
 	Content string
 }

@@ -87,6 +87,8 @@ type MountSpec struct {
 	ReadOnly, Optional, NoSuid, NoDev, NoExec Field[bool]
 	// Landlock false leaves a bind out of the Landlock rules (bind mounts only).
 	Landlock Field[bool]
+	// Pts gives a dev mount a private devpts instance at pts and /dev/ptmx (dev mounts only).
+	Pts Field[bool]
 
 	Size, Inodes Field[int64]
 	Mode         Field[uint32]

@@ -375,6 +375,13 @@ static void run_ops(struct jr_config *c) {
 				die(c, i, -r, 1);
 			break;
 		}
+		case JR_OP_DEVPTS:
+			fd = walk(rootfd, op->dst, 0755, 0, 0);
+			if (fd < 0)
+				die(c, i, -fd, 0);
+			if (mount("devpts", fdpath(buf, fd), "devpts", op->flags, op->data) < 0)
+				die(c, i, errno, 0);
+			break;
 		case JR_OP_TMPFS:
 		case JR_OP_PROC:
 			fd = walk(rootfd, op->dst, 0755, 0, 0);

@@ -147,3 +147,18 @@ func TestCIPolicyTestSuites(t *testing.T) {
 		})
 	}
 }
+
+// The ci policy's private devpts: a pty can be opened and used; strict has none.
+func TestCIPolicyPty(t *testing.T) {
+	requirePrivileged(t)
+	needPython(t)
+	script := "import os, pty\nm, s = pty.openpty()\nos.write(s, b'hi\\n')\nprint(os.ttyname(s), os.read(m, 16))"
+	r := jailrun(t, []string{"--quiet", "--policy", "ci", "--", "/usr/bin/python3", "-c", script})
+	if r.code != 0 || r.stdout != "/dev/pts/0 b'hi\\r\\n'\n" {
+		t.Errorf("no working pty under ci:\n%v", r)
+	}
+	r = jailrun(t, []string{"--quiet", "--", "/bin/sh", "-c", "ls /dev/ptmx /dev/pts"})
+	if r.code == 0 {
+		t.Errorf("strict has ptys:\n%v", r)
+	}
+}
