@@ -50,6 +50,26 @@ func (c *Cgroup) Path() string {
 // Paths lists every directory of the cgroup (one per v1 hierarchy).
 func (c *Cgroup) Paths() []string { return append([]string(nil), c.order...) }
 
+// ViewDirs lists the run's directories a view of its own cgroup shows, by the name of their mount under
+// /sys/fs/cgroup: on v2 {"": dir}; on v1 the hierarchies of memory, cpu, cpuacct, cpuset and pids, each
+// named after its host mount point ("memory", or "cpu,cpuacct" for a joint one).
+func (c *Cgroup) ViewDirs() map[string]string {
+	out := map[string]string{}
+	if d := c.dirs[""]; d != "" {
+		out[""] = d
+		return out
+	}
+	for _, ctl := range []string{"memory", "cpu", "cpuacct", "cpuset", "pids"} {
+		d := c.dirs[ctl]
+		h := c.m.hier[ctl]
+		if d == "" || h == nil {
+			continue
+		}
+		out[filepath.Base(h.mount)] = d
+	}
+	return out
+}
+
 // Skipped lists the settings that were not enforced because the host cannot and the policy allows it.
 func (c *Cgroup) Skipped() []string { return append([]string(nil), c.skipped...) }
 

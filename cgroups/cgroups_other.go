@@ -19,13 +19,14 @@ type Cgroup struct{}
 
 func NewManager(o Options) (*Manager, error) { return nil, errPlatform }
 func (m *Manager) Mode() Mode                { return ModeNone }
-func (m *Manager) Create(string, policy.Limits, policy.Require) (*Cgroup, error) {
+func (m *Manager) Create(string, policy.Limits, policy.Require, ...string) (*Cgroup, error) {
 	return nil, errPlatform
 }
 func (m *Manager) Janitor() ([]string, error)      { return nil, errPlatform }
 func (m *Manager) Close() error                    { return nil }
 func (c *Cgroup) Path() string                     { return "" }
 func (c *Cgroup) Paths() []string                  { return nil }
+func (c *Cgroup) ViewDirs() map[string]string      { return nil }
 func (c *Cgroup) Skipped() []string                { return nil }
 func (c *Cgroup) CloneFD() (int, bool)             { return -1, false }
 func (c *Cgroup) Add(int) error                    { return errPlatform }

@@ -366,8 +366,10 @@ type problem struct {
 }
 
 // Create makes the run's cgroup and applies lim; see the package documentation for fail-closed rules.
-// id is the caller's run id, kept (sanitized) in the cgroup's name for people reading the tree.
-func (m *Manager) Create(id string, lim policy.Limits, req policy.Require) (*Cgroup, error) {
+// id is the caller's run id, kept (sanitized) in the cgroup's name for people reading the tree. extra names
+// v1 controllers the run should also get a directory in when the host can give one (no limit is set in
+// them): the cgroup view needs cpu and cpuset, which the JVM requires to find its limits.
+func (m *Manager) Create(id string, lim policy.Limits, req policy.Require, extra ...string) (*Cgroup, error) {
 	if m.mode == ModeNone {
 		for _, a := range m.asks(lim) {
 			if !req.Allows(a.setting) {
@@ -380,6 +382,13 @@ func (m *Manager) Create(id string, lim policy.Limits, req policy.Require) (*Cgr
 	}
 	asks := m.asks(lim)
 	want := m.accounting()
+	if !m.v2 {
+		for _, c := range extra {
+			if h := m.hier[c]; h != nil && h.err == nil && !contains(want, c) {
+				want = append(want, c)
+			}
+		}
+	}
 	for _, a := range asks {
 		if a.ctrl != "" && !contains(want, a.ctrl) {
 			want = append(want, a.ctrl)

@@ -103,6 +103,18 @@ func (m *Manager) applyV1(c *Cgroup, lim policy.Limits, req policy.Require) erro
 			return err
 		}
 	}
+	if dir := c.dirs["cpuset"]; dir != "" && lim.Cpuset == "" {
+		// A new v1 cpuset starts empty and no task could join it: the parent's sets, as it had before.
+		for _, f := range []string{"cpuset.cpus", "cpuset.mems"} {
+			v, err := readString(filepath.Join(filepath.Dir(dir), f))
+			if err != nil {
+				return fmt.Errorf("cgroups: %w", err)
+			}
+			if err := writeFile(filepath.Join(dir, f), v); err != nil {
+				return fmt.Errorf("cgroups: %s/%s: %w", dir, f, err)
+			}
+		}
+	}
 	if dir := c.dirs["cpuset"]; dir != "" && lim.Cpuset != "" {
 		mems, err := readString(filepath.Join(filepath.Dir(dir), "cpuset.mems"))
 		if err != nil {

@@ -37,7 +37,9 @@ func addSeeds(f *testing.F) {
 		f.Add(data)
 	}
 	for _, s := range []string{
-		``, `{}`, `{"version": 1}`, `{"version": 1, "extends": "strict"}`, `null`, `[`, `{"version": 1}{`,
+		``, `{}`, `{"version": 1}`, `{"version": 1, "extends": "strict"}`, `null`,
+		`{"version": 1, "extends": ["compile", "network-loopback"]}`, `{"version": 1, "extends": ["strict", "strict"]}`,
+		`{"version": 1, "extends": []}`, `{"version": 1, "extends": ["interpreter", "compile", "interactive", "default"]}`, `[`, `{"version": 1}{`,
 		`{"version": 1, "limits": {"memory": "1.5G", "cpu": 0.5, "cpuset": "0-3,1"}}`,
 		`{"version": 1, "process": {"umask": 18}, "command": {"template": ["/bin/x", "{{a}}{b}"], "params": {"b": {"type": "int"}}}}`,
 	} {

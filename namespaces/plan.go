@@ -28,6 +28,7 @@ const (
 	OpRemount
 	OpMask
 	OpPivot
+	OpDevpts
 )
 
 // Mount flags (MS_*), spelled out so this package builds on every platform.
@@ -52,6 +53,10 @@ type Op struct {
 	Flags     uint64
 	Mode      uint32
 	Recursive bool
+	// ParentFD, when > 0, is a detached copy of the source that the parent made (open_tree): OpOpenSrc uses
+	// it instead of opening Src, OpBind moves it into place (a source behind a directory the sandbox's ids
+	// cannot search; see sandbox/bindhint_linux.go).
+	ParentFD int
 	// What names the step in an error message: "mount /usr", "mask /proc/kcore".
 	What string
 }
@@ -184,6 +189,12 @@ func BuildPlan(fs policy.Filesystem) (*Plan, error) {
 			}
 			for _, l := range [][2]string{{"/proc/self/fd", "fd"}, {"/proc/self/fd/0", "stdin"}, {"/proc/self/fd/1", "stdout"}, {"/proc/self/fd/2", "stderr"}} {
 				p.Ops = append(p.Ops, Op{Kind: OpSymlink, Src: l[0], Dst: dst + "/" + l[1], What: "symlink " + m.Dst + "/" + l[1]})
+			}
+			if m.Pts {
+				// A new devpts instance: ptys numbered from 0 that no other sandbox and not the host sees.
+				p.Ops = append(p.Ops,
+					Op{Kind: OpDevpts, Dst: dst + "/pts", Flags: MsNosuid | MsNoexec, Data: "newinstance,ptmxmode=0666,mode=0620", What: "mount devpts " + m.Dst + "/pts"},
+					Op{Kind: OpSymlink, Src: "pts/ptmx", Dst: dst + "/ptmx", What: "symlink " + m.Dst + "/ptmx"})
 			}
 			p.Ops = append(p.Ops,
 				Op{Kind: OpDir, Dst: dst + "/shm", Mode: 0o755, What: "mkdir " + m.Dst + "/shm"},

@@ -17,7 +17,8 @@ var update = flag.Bool("update", false, "rewrite the golden mount plans in testd
 // root in its namespace, for each shipped policy. A change to a plan shows up as a diff to review.
 func render(p *Plan) string {
 	kinds := map[OpKind]string{OpOpenSrc: "open-src", OpRoot: "root", OpBind: "bind", OpTmpfs: "tmpfs", OpFile: "file",
-		OpProc: "proc", OpDir: "dir", OpSymlink: "symlink", OpRemount: "remount", OpMask: "mask", OpPivot: "pivot"}
+		OpProc: "proc", OpDir: "dir", OpSymlink: "symlink", OpRemount: "remount", OpMask: "mask", OpPivot: "pivot",
+		OpDevpts: "devpts"}
 	var b strings.Builder
 	fmt.Fprintf(&b, "slots %d\n", p.Slots)
 	for _, op := range p.Ops {

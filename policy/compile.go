@@ -26,18 +26,23 @@ func Compile(p *Policy) (*Settings, error) {
 	return s.Clone(), nil
 }
 
+func digest(canon []byte) string {
+	sum := sha256.Sum256(canon)
+	return hex.EncodeToString(sum[:])
+}
+
 // build turns an effective policy into Settings. It never fails on a policy that passed validate.
 func build(e *Policy) (*Settings, error) {
 	canon, err := Format(e)
 	if err != nil {
 		return nil, err
 	}
-	sum := sha256.Sum256(canon)
 	s := &Settings{
 		Name:        e.Name.Value,
 		Description: e.Description.Value,
 		Source:      e.Source,
-		SHA256:      hex.EncodeToString(sum[:]),
+		SHA256:      digest(canon),
+		canonical:   canon,
 	}
 	ns := e.Namespaces
 	s.Namespaces = Namespaces{
@@ -53,6 +58,7 @@ func build(e *Policy) (*Settings, error) {
 			NoSuid: m.NoSuid.Value, NoDev: m.NoDev.Value, NoExec: m.NoExec.Value,
 			Size: m.Size.Value, Inodes: m.Inodes.Value, Mode: m.Mode.Value, Content: m.Content.Value,
 			NoLandlock: m.Landlock.Set && !m.Landlock.Value,
+			Pts:        m.Pts.Value,
 		}
 		// The flags a policy cannot choose for these kinds, stated so the launcher applies them uniformly.
 		switch m.Type.Value {
@@ -68,6 +74,7 @@ func build(e *Policy) (*Settings, error) {
 	s.Filesystem.Workdir = e.Filesystem.Workdir.Value
 	s.Filesystem.MaskedPaths = values(e.Filesystem.MaskedPaths)
 	s.Filesystem.Landlock = e.Filesystem.Landlock.Value
+	s.Filesystem.CgroupView = e.Filesystem.CgroupView.Value
 
 	l := e.Limits
 	s.Limits = Limits{

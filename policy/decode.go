@@ -414,12 +414,24 @@ func parse(data []byte, source string, errs *problems) *Policy {
 			}
 		}},
 		{"extends", func(v *node, path string) {
+			if v.kind == kindArray {
+				if len(v.arr) == 0 {
+					d.errs.add(v, path, "is an empty list (name at least one policy, or leave extends out)")
+					return
+				}
+				p.Extends = d.uniqueStrings(v, path, MaxExtendsDepth, maxStringLen, checkExtends)
+				return
+			}
+			if v.kind != kindString {
+				d.errs.add(v, path, fmt.Sprintf("expected a policy name or file, or a list of them, got %s", describe(v)))
+				return
+			}
 			if f, ok := d.str(v, path, maxStringLen); ok {
 				if msg := checkExtends(f.Value); msg != "" {
 					d.errs.add(v, path, msg)
 					return
 				}
-				p.Extends = f
+				p.Extends = []Field[string]{f}
 			}
 		}},
 		{"namespaces", func(v *node, path string) { d.namespaces(v, path, &p.Namespaces) }},
@@ -564,6 +576,7 @@ func (d *decoder) filesystem(n *node, path string, fs *FilesystemSpec) {
 				}
 			}
 		}},
+		{"cgroup_view", func(v *node, path string) { fs.CgroupView = d.boolean(v, path) }},
 		{"masked_paths", func(v *node, path string) {
 			fs.MaskedPaths = d.uniqueStrings(v, path, MaxMaskedPaths, maxStringLen, func(s string) string {
 				if msg := checkSandboxPath(s); msg != "" {
@@ -663,6 +676,8 @@ func (d *decoder) mount(n *node, path string) (MountSpec, bool) {
 			}},
 			field{"mode", func(v *node, path string) { m.Mode = d.octal(v, path, 0o7777) }},
 			named("readonly", b(&m.ReadOnly)))
+	case MountDev:
+		fields = append(fields, named("pts", b(&m.Pts)))
 	}
 	d.obj(n, path, fields)
 

@@ -21,6 +21,9 @@ func Explain(s *Settings) string {
 		w("  %s\n", s.Description)
 	}
 	w("  sha256 %s\n", s.SHA256)
+	for _, o := range s.Overrides {
+		w("  override %s\n", o)
+	}
 
 	w("\nnamespaces (on = a fresh namespace of this kind)\n")
 	ns := s.Namespaces
@@ -70,6 +73,9 @@ func Explain(s *Settings) string {
 		w("  landlock required: the mounts above are also a Landlock ruleset (read-only: read/execute; writable: read/write; nothing else); refused on a kernel without Landlock\n")
 	default:
 		w("  landlock auto: the mounts above are also a Landlock ruleset when the kernel has Landlock (the result says)\n")
+	}
+	if s.Filesystem.CgroupView {
+		w("  cgroup view: the run's own cgroup read-only at /sys/fs/cgroup (v1: memory, cpu, cpuacct, cpuset, pids), so runtimes size themselves to its limits\n")
 	}
 	if len(s.Filesystem.MaskedPaths) > 0 {
 		w("  masked (hidden under an empty read-only mount): %s\n", strings.Join(s.Filesystem.MaskedPaths, " "))
@@ -217,7 +223,10 @@ func explainMount(m Mount) string {
 		opts = append(opts, "the sandbox's own pids")
 	case MountDev:
 		head = fmt.Sprintf("dev   %s", m.Dst)
-		opts = append(opts, "null zero full random urandom tty, pts, shm")
+		opts = append(opts, "null zero full random urandom, shm")
+		if m.Pts {
+			opts = append(opts, "a private devpts at pts and ptmx")
+		}
 	}
 	if m.Kind == MountBind || m.Kind == MountTmpfs {
 		flag(m.NoSuid, "nosuid")

@@ -87,7 +87,13 @@ func toJSON(p *Policy) jobj {
 	addI(&o, "version", p.Version)
 	addS(&o, "name", p.Name)
 	addS(&o, "description", p.Description)
-	addS(&o, "extends", p.Extends)
+	switch len(p.Extends) {
+	case 0:
+	case 1:
+		addS(&o, "extends", p.Extends[0])
+	default:
+		addList(&o, "extends", p.Extends)
+	}
 
 	var ns jobj
 	n := p.Namespaces
@@ -116,6 +122,7 @@ func toJSON(p *Policy) jobj {
 	if l := p.Filesystem.Landlock; l.Set {
 		fs.add("landlock", string(l.Value))
 	}
+	addB(&fs, "cgroup_view", p.Filesystem.CgroupView)
 	addObj(&o, "filesystem", fs)
 
 	var lim jobj
@@ -238,6 +245,7 @@ func mountJSON(m MountSpec) jobj {
 	addB(&o, "nodev", m.NoDev)
 	addB(&o, "noexec", m.NoExec)
 	addB(&o, "landlock", m.Landlock)
+	addB(&o, "pts", m.Pts)
 	addSize(&o, "size", m.Size)
 	addI(&o, "inodes", m.Inodes)
 	if m.Mode.Set {

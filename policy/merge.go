@@ -7,7 +7,9 @@ import (
 	"strings"
 )
 
-// The extends rules (documented in docs/policy.md):
+// The extends rules (documented in docs/policy.md). The policies of the extends graph are applied one on
+// top of the other in the order linearize gives (ancestors first, a list left to right, each policy once),
+// each by these rules:
 //   - a single value set in the child replaces the parent's;
 //   - name and description are never inherited;
 //   - filesystem.mounts: a child mount at the same dst as a parent mount replaces it in place, the others
@@ -18,85 +20,134 @@ import (
 //     the parent's, so for a syscall both mention the child decides (first match wins);
 //   - command is replaced as a whole.
 
-// chain returns p followed by its ancestors, loading each extends. Problems (missing parent, cycle, too
-// deep, and every problem inside a parent) are recorded in errs.
-func chain(p *Policy, errs *problems) []*Policy {
-	out := []*Policy{p}
-	seen := map[string]string{policyKey(p): displayName(p)}
-	order := []string{displayName(p)}
-	cur := p
-	for cur.Extends.Set {
-		ref := cur.Extends.Value
-		pos := cur.Extends.Pos
-		if len(out) > MaxExtendsDepth {
-			errs.addAt(pos, "extends", fmt.Sprintf("extends chain is deeper than %d policies", MaxExtendsDepth))
-			return nil
+// maxExtendsPolicies caps how many distinct policies one extends graph may load.
+const maxExtendsPolicies = 64
+
+// linearize returns the policies of p's extends graph in the order they are applied: each parent's own
+// ancestors before it, the parents in the order p lists them, each policy once (a policy reached twice, such
+// as "strict" under both "compile" and "network-loopback", is applied where it is first reached), p last.
+// Problems (unknown or unreadable parent, cycle, too deep, and every problem inside a parent) are recorded
+// in errs and the result is nil.
+func linearize(p *Policy, errs *problems) []*Policy {
+	r := &linearizer{errs: errs, state: map[string]int{}, names: map[string]string{}}
+	key := policyKey(p)
+	r.names[key] = displayName(p)
+	if !r.visit(p, key, 0) {
+		return nil
+	}
+	return r.order
+}
+
+type linearizer struct {
+	errs  *problems
+	state map[string]int // key -> 1 while its ancestors are being visited, 2 once applied
+	names map[string]string
+	stack []string
+	order []*Policy
+}
+
+func (r *linearizer) visit(p *Policy, key string, depth int) bool {
+	r.state[key] = 1
+	r.stack = append(r.stack, r.names[key])
+	for _, ref := range p.Extends {
+		if depth >= MaxExtendsDepth {
+			r.errs.addAt(ref.Pos, "extends", fmt.Sprintf("extends chain is deeper than %d policies", MaxExtendsDepth))
+			return false
 		}
-		var parent *Policy
-		var key string
-		switch {
-		case isBuiltinRef(ref):
-			data, ok := builtinData(ref)
-			if !ok {
-				errs.addAt(pos, "extends", unknownMsg("built-in policy", ref, BuiltinNames()))
-				return nil
-			}
-			key = "builtin:" + ref
-			if _, cyc := seen[key]; !cyc {
-				parent = parse(data, key, errs)
-				if parent != nil {
-					parent.builtin = true
-				}
-			}
-		case cur.builtin:
-			// A built-in may extend another by file name; it never reaches the host's files.
-			name := strings.TrimSuffix(filepath.Base(ref), ".json")
-			data, ok := builtinData(name)
-			if !ok || filepath.Clean(ref) != name+".json" {
-				errs.addAt(pos, "extends", fmt.Sprintf("%q is not a built-in policy", ref))
-				return nil
-			}
-			key = "builtin:" + name
-			if _, cyc := seen[key]; !cyc {
-				parent = parse(data, key, errs)
-				if parent != nil {
-					parent.builtin = true
-				}
-			}
-		default:
-			file := filepath.Join(cur.dir, ref)
-			abs, err := filepath.Abs(file)
-			if err != nil {
-				abs = file
-			}
-			key = abs
-			if _, cyc := seen[key]; !cyc {
-				data, err := readPolicyFile(file)
-				if err != nil {
-					errs.addAt(pos, "extends", fmt.Sprintf("cannot read %q: %v", ref, unwrapRead(err)))
-					return nil
-				}
-				parent = parse(data, file, errs)
-			}
+		pkey, load, msg := resolveExtends(p, ref.Value)
+		if msg != "" {
+			r.errs.addAt(ref.Pos, "extends", msg)
+			return false
 		}
-		if _, cyc := seen[key]; cyc {
-			errs.addAt(pos, "extends", fmt.Sprintf("cycle: %s -> %s", strings.Join(order, " -> "), seen[key]))
-			return nil
+		switch r.state[pkey] {
+		case 1:
+			r.errs.addAt(ref.Pos, "extends", fmt.Sprintf("cycle: %s -> %s", strings.Join(r.stack, " -> "), r.names[pkey]))
+			return false
+		case 2:
+			continue // already applied before this policy: its settings are in, once
+		}
+		if len(r.names) >= maxExtendsPolicies {
+			r.errs.addAt(ref.Pos, "extends", fmt.Sprintf("the extends graph names more than %d policies", maxExtendsPolicies))
+			return false
+		}
+		parent, msg := load(r.errs)
+		if msg != "" {
+			r.errs.addAt(ref.Pos, "extends", msg)
+			return false
 		}
 		if parent == nil {
-			return nil
+			return false
 		}
-		if !errs.empty() {
+		if !r.errs.empty() {
 			// The parent's own problems are reported in its file; say here why they matter.
-			errs.addAt(pos, "extends", fmt.Sprintf("%q is not a valid policy (see its problems)", ref))
-			return nil
+			r.errs.addAt(ref.Pos, "extends", fmt.Sprintf("%q is not a valid policy (see its problems)", ref.Value))
+			return false
 		}
-		seen[key] = displayName(parent)
-		order = append(order, displayName(parent))
-		out = append(out, parent)
-		cur = parent
+		r.names[pkey] = displayName(parent)
+		if !r.visit(parent, pkey, depth+1) {
+			return false
+		}
 	}
-	return out
+	r.stack = r.stack[:len(r.stack)-1]
+	r.state[key] = 2
+	r.order = append(r.order, p)
+	return true
+}
+
+// resolveExtends finds what one extends entry of cur names: its key (to detect cycles and repeats before
+// reading anything) and a loader. A reference that cannot name a policy is msg.
+func resolveExtends(cur *Policy, ref string) (key string, load func(*problems) (*Policy, string), msg string) {
+	builtin := func(name string) func(*problems) (*Policy, string) {
+		return func(errs *problems) (*Policy, string) {
+			data, _ := builtinData(name)
+			p := parse(data, "builtin:"+name, errs)
+			if p != nil {
+				p.builtin = true
+			}
+			return p, ""
+		}
+	}
+	switch {
+	case isBuiltinRef(ref):
+		if _, ok := builtinData(ref); !ok {
+			return "", nil, unknownMsg("built-in policy", ref, BuiltinNames())
+		}
+		return "builtin:" + ref, builtin(ref), ""
+	case cur.builtin:
+		// A built-in may extend another by file name; it never reaches the host's files.
+		name := strings.TrimSuffix(filepath.Base(ref), ".json")
+		if _, ok := builtinData(name); !ok || filepath.Clean(ref) != name+".json" {
+			return "", nil, fmt.Sprintf("%q is not a built-in policy", ref)
+		}
+		return "builtin:" + name, builtin(name), ""
+	}
+	file := filepath.Join(cur.dir, ref)
+	abs, err := filepath.Abs(file)
+	if err != nil {
+		abs = file
+	}
+	return abs, func(errs *problems) (*Policy, string) {
+		data, err := readPolicyFile(file)
+		if err != nil {
+			return nil, fmt.Sprintf("cannot read %q: %v", ref, unwrapRead(err))
+		}
+		return parse(data, file, errs), ""
+	}, ""
+}
+
+// ExtendsOrder lists the sources of the policies p's extends graph applies before p, in the order they are
+// applied (see linearize), for `jailrun policy explain`.
+func ExtendsOrder(p *Policy) ([]string, error) {
+	errs := &problems{}
+	order := linearize(p, errs)
+	if err := errs.err(); err != nil {
+		return nil, err
+	}
+	out := make([]string, 0, len(order)-1)
+	for _, q := range order[:len(order)-1] {
+		out = append(out, q.Source)
+	}
+	return out, nil
 }
 
 func policyKey(p *Policy) string {
@@ -124,7 +175,7 @@ func unwrapRead(err error) error {
 // merge applies child on top of parent.
 func merge(parent, child *Policy) *Policy {
 	m := *child
-	m.Extends = Field[string]{}
+	m.Extends = nil
 
 	pn, cn := parent.Namespaces, child.Namespaces
 	m.Namespaces = NamespacesSpec{
@@ -152,6 +203,7 @@ func merge(parent, child *Policy) *Policy {
 	m.Filesystem.Workdir = over(parent.Filesystem.Workdir, child.Filesystem.Workdir)
 	m.Filesystem.MaskedPaths = union(parent.Filesystem.MaskedPaths, child.Filesystem.MaskedPaths)
 	m.Filesystem.Landlock = over(parent.Filesystem.Landlock, child.Filesystem.Landlock)
+	m.Filesystem.CgroupView = over(parent.Filesystem.CgroupView, child.Filesystem.CgroupView)
 
 	pl, cl := parent.Limits, child.Limits
 	m.Limits = LimitsSpec{
@@ -309,13 +361,13 @@ func effective(p *Policy, errs *problems) *Policy {
 		errs.addAt(Pos{}, "", "no policy")
 		return nil
 	}
-	ch := chain(p, errs)
-	if ch == nil || !errs.empty() {
+	order := linearize(p, errs)
+	if order == nil || !errs.empty() {
 		return nil
 	}
-	m := ch[len(ch)-1]
-	for i := len(ch) - 2; i >= 0; i-- {
-		m = merge(m, ch[i])
+	m := order[0]
+	for _, q := range order[1:] {
+		m = merge(m, q)
 	}
 	m.Name = p.Name
 	if !m.Name.Set {

@@ -630,3 +630,101 @@ func defaultKernel() KernelValues {
 	}
 	return v
 }
+
+// extends as a list: the parents are applied left to right, each policy of the graph once, the child last.
+func TestExtendsList(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, content string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	write("base.json", `{"version": 1, "limits": {"memory": "64M", "pids": 5},
+		"filesystem": {"mounts": [{"type": "tmpfs", "dst": "/tmp", "size": "8M"}, {"type": "tmpfs", "dst": "/a", "size": "8M"}]},
+		"seccomp": {"default_action": "errno(EPERM)", "rules": [{"syscalls": ["read"], "action": "allow"}]}}`)
+	write("big.json", `{"version": 1, "extends": "base.json", "limits": {"memory": "128M"},
+		"filesystem": {"mounts": [{"type": "tmpfs", "dst": "/tmp", "size": "16M"}]},
+		"seccomp": {"rules": [{"syscalls": ["write"], "action": "allow"}]}}`)
+	write("many.json", `{"version": 1, "extends": "base.json", "limits": {"pids": 50},
+		"filesystem": {"mounts": [{"type": "tmpfs", "dst": "/tmp", "size": "32M"}]},
+		"seccomp": {"rules": [{"syscalls": ["write"], "action": "kill_process"}]}}`)
+	write("plain.json", `{"version": 1, "limits": {"pids": 7}}`)
+	for _, tc := range []struct {
+		name, extends, own string
+		memory, pids       int64
+		tmp                int64
+		rules              string // syscall:action in filter order
+		order              string
+	}{
+		{name: "diamond left to right", extends: `["big.json", "many.json"]`, memory: 128 << 20, pids: 50, tmp: 32 << 20,
+			rules: "write:kill_process write:allow read:allow", order: "base big many"},
+		{name: "diamond right to left", extends: `["many.json", "big.json"]`, memory: 128 << 20, pids: 50, tmp: 16 << 20,
+			rules: "write:allow write:kill_process read:allow", order: "base many big"},
+		{name: "the child wins", extends: `["big.json", "many.json"]`, own: `, "limits": {"pids": 9}`, memory: 128 << 20, pids: 9, tmp: 32 << 20,
+			rules: "write:kill_process write:allow read:allow", order: "base big many"},
+		{name: "a later unrelated parent wins", extends: `["many.json", "plain.json"]`, memory: 64 << 20, pids: 7, tmp: 32 << 20,
+			rules: "write:kill_process read:allow", order: "base many plain"},
+		{name: "a one-element list is a string", extends: `["big.json"]`, memory: 128 << 20, pids: 5, tmp: 16 << 20,
+			rules: "write:allow read:allow", order: "base big"},
+		{name: "a parent already applied through another", extends: `["big.json", "base.json"]`, memory: 128 << 20, pids: 5, tmp: 16 << 20,
+			rules: "write:allow read:allow", order: "base big"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := write("child.json", `{"version": 1, "extends": `+tc.extends+tc.own+`}`)
+			s, err := Load(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if s.Limits.Memory != tc.memory || s.Limits.Pids != tc.pids {
+				t.Errorf("memory %d pids %d, want %d %d", s.Limits.Memory, s.Limits.Pids, tc.memory, tc.pids)
+			}
+			var dsts []string
+			for _, m := range s.Filesystem.Mounts {
+				dsts = append(dsts, m.Dst)
+				if m.Dst == "/tmp" && m.Size != tc.tmp {
+					t.Errorf("/tmp size %d, want %d", m.Size, tc.tmp)
+				}
+			}
+			if strings.Join(dsts, " ") != "/tmp /a" {
+				t.Errorf("mounts %v: a mount at the same dst is replaced in place", dsts)
+			}
+			var rules []string
+			for _, r := range s.Seccomp.Rules {
+				rules = append(rules, r.Syscalls[0]+":"+string(r.Action.Kind))
+			}
+			if got := strings.Join(rules, " "); got != tc.rules {
+				t.Errorf("rules %s, want %s (each policy's rules once, the later policy's first)", got, tc.rules)
+			}
+			pol, _ := LoadPolicy(p)
+			order, err := ExtendsOrder(pol)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i, o := range order {
+				order[i] = strings.TrimSuffix(filepath.Base(o), ".json")
+			}
+			if got := strings.Join(order, " "); got != tc.order {
+				t.Errorf("order %s, want %s", got, tc.order)
+			}
+		})
+	}
+}
+
+// The built-ins combine without copying rules: strict's seccomp rules appear once.
+func TestExtendsListBuiltins(t *testing.T) {
+	s, err := Compile(mustParse(t, `{"version": 1, "extends": ["compile", "network-loopback"]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	compile, _ := Builtin("compile")
+	loop, _ := Builtin("network-loopback")
+	strict, _ := Builtin("strict")
+	if !s.Network.LoopbackUp || s.Limits.Memory != compile.Limits.Memory || s.Filesystem.Workdir != "/box" {
+		t.Errorf("not both: loopback %v memory %d workdir %s", s.Network.LoopbackUp, s.Limits.Memory, s.Filesystem.Workdir)
+	}
+	if want := len(loop.Seccomp.Rules) + len(compile.Seccomp.Rules) - len(strict.Seccomp.Rules); len(s.Seccomp.Rules) != want {
+		t.Errorf("%d seccomp rules, want %d (strict's once)", len(s.Seccomp.Rules), want)
+	}
+}

@@ -25,6 +25,16 @@ type Settings struct {
 	Process    Process
 	Command    Command
 	Require    Require
+
+	// Overrides lists the settings put on top of the policy for this run (ApplyOverrides), e.g.
+	// "limits.memory=64M", "filesystem.mounts+=bind:/src:/box:rw"; SHA256 is then that of the policy with
+	// them. Empty for a policy as written.
+	Overrides []string
+
+	// canonical is the canonical JSON of the effective policy this was compiled from (SHA256 is its
+	// digest), so that ApplyOverrides can merge on top of it and notice a Settings changed since
+	// (sandbox.Tighten changes the digest).
+	canonical []byte
 }
 
 // Namespaces says which namespaces the child gets. A true field means "a fresh namespace of this kind".
@@ -70,6 +80,9 @@ type Mount struct {
 	// NoLandlock leaves this bind out of the Landlock rules: it is mounted, but the Landlock layer grants
 	// nothing beneath it (filesystem.mounts[].landlock false).
 	NoLandlock bool
+	// Pts (dev mounts) adds a private devpts instance at DST/pts and DST/ptmx: pseudo-terminals that only
+	// this sandbox sees.
+	Pts bool
 	// Content is the inline content of a file mount.
 	Content string
 }
@@ -83,6 +96,9 @@ type Filesystem struct {
 	MaskedPaths []string
 	// Landlock says whether the launcher adds a Landlock layer derived from Mounts.
 	Landlock LandlockMode
+	// CgroupView mounts a read-only view of the run's own cgroup at /sys/fs/cgroup, so that runtimes (the
+	// JVM, Go, Node, .NET) size their heaps and thread pools from the sandbox's limits.
+	CgroupView bool
 }
 
 // LandlockMode is filesystem.landlock: whether a Landlock ruleset derived from the mounts restricts the
@@ -314,5 +330,6 @@ func (s *Settings) Clone() *Settings {
 		}
 	}
 	c.Require.BestEffort = append([]string(nil), s.Require.BestEffort...)
+	c.Overrides = append([]string(nil), s.Overrides...)
 	return &c
 }

@@ -14,7 +14,8 @@ type Policy struct {
 	Version     Field[int64]
 	Name        Field[string]
 	Description Field[string]
-	Extends     Field[string]
+	// Extends lists the parents, as written: one string or an array of them, applied left to right.
+	Extends []Field[string]
 
 	Namespaces NamespacesSpec
 	Network    NetworkSpec
@@ -70,6 +71,7 @@ type FilesystemSpec struct {
 	Workdir     Field[string]
 	MaskedPaths []Field[string]
 	Landlock    Field[LandlockMode]
+	CgroupView  Field[bool]
 }
 
 // MountSpec is one entry of filesystem.mounts. Which fields may be set depends on Type.
@@ -85,6 +87,8 @@ type MountSpec struct {
 	ReadOnly, Optional, NoSuid, NoDev, NoExec Field[bool]
 	// Landlock false leaves a bind out of the Landlock rules (bind mounts only).
 	Landlock Field[bool]
+	// Pts gives a dev mount a private devpts instance at pts and /dev/ptmx (dev mounts only).
+	Pts Field[bool]
 
 	Size, Inodes Field[int64]
 	Mode         Field[uint32]

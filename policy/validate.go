@@ -43,6 +43,9 @@ func validate(e *Policy, errs *problems) {
 			errs.addAt(at(ns.Mount.Pos), "namespaces.mount", "is false, but mounts need a mount namespace and "+what)
 		}
 	}
+	if cv := fs.CgroupView; cv.Value && (!ns.Mount.Value || !ns.Cgroup.Value) {
+		errs.addAt(at(cv.Pos), "filesystem.cgroup_view", "needs namespaces.mount and namespaces.cgroup (the view is a mount, and without a cgroup namespace it would show the host's cgroup paths)")
+	}
 	if e.Network.Loopback.Value && !ns.Net.Value {
 		errs.addAt(at(e.Network.Loopback.Pos), "network.loopback", "needs namespaces.net (without it the sandbox shares the host's network)")
 	}

@@ -25,7 +25,11 @@ func (l *launch) prepareCgroup(cfg *spawnConfig) error {
 	if m == nil {
 		return l.withoutCgroup(l.r.plat.cgErr)
 	}
-	cg, err := m.Create(l.res.RunID, cgroupLimits(l.s.Limits), l.s.Require)
+	var extra []string
+	if l.s.Filesystem.CgroupView {
+		extra = cgroupViewControllers
+	}
+	cg, err := m.Create(l.res.RunID, cgroupLimits(l.s.Limits), l.s.Require, extra...)
 	if errors.Is(err, cgroups.ErrNoCgroup) {
 		// Not even an accounting cgroup can be made here (an unprivileged caller without delegation).
 		return l.withoutCgroup(err)
@@ -111,6 +115,29 @@ func (l *launch) startOOMWatch(stop <-chan struct{}, wg *sync.WaitGroup) {
 		<-stop
 		_ = l.oom.Close()
 	}()
+}
+
+// cgroupViewControllers are the v1 hierarchies the cgroup view needs a run directory in beyond the ones every
+// run gets: the JVM refuses a v1 view without cpu and cpuset.
+var cgroupViewControllers = []string{"cpu", "cpuset"}
+
+// addCgroupView mounts the run's own cgroup read-only at /sys/fs/cgroup (filesystem.cgroup_view) and lets
+// the Landlock layer read it. Without a cgroup (limits skipped as best effort) there is nothing to show; the
+// result's skipped says so.
+func (l *launch) addCgroupView(cfg *spawnConfig) {
+	if !l.s.Filesystem.CgroupView || cfg.plan == nil {
+		return
+	}
+	if l.cg == nil {
+		l.res.Skipped = append(l.res.Skipped, "filesystem.cgroup_view")
+		return
+	}
+	cfg.plan.AddCgroupView(l.cg.ViewDirs())
+	if ll := cfg.landlock; ll != nil {
+		if acc := (llReadFile | llReadDir) & ll.handledFS; acc != 0 {
+			ll.paths = append(ll.paths, landlockPath{path: "/sys/fs/cgroup", access: acc})
+		}
+	}
 }
 
 // withoutCgroup runs without a cgroup when every cgroup limit the policy asks for may be skipped.

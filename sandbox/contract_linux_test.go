@@ -47,6 +47,7 @@ func TestContractOpKinds(t *testing.T) {
 		"OpenSrc": namespaces.OpOpenSrc, "Root": namespaces.OpRoot, "Bind": namespaces.OpBind, "Tmpfs": namespaces.OpTmpfs,
 		"File": namespaces.OpFile, "Proc": namespaces.OpProc, "Dir": namespaces.OpDir, "Symlink": namespaces.OpSymlink,
 		"Remount": namespaces.OpRemount, "Mask": namespaces.OpMask, "Pivot": namespaces.OpPivot,
+		"Devpts": namespaces.OpDevpts,
 	}
 	// namespaces/plan.go must declare exactly the kinds listed here: count its Op* constants.
 	plan := readFile(t, "../namespaces/plan.go")

@@ -176,6 +176,9 @@ func buildLandlock(s *policy.Settings, abi int, view llView, o llOpts) *landlock
 			if !o.hostView {
 				add(at+"/shm", llWrite, true)
 			}
+			if m.Pts && !o.hostView {
+				add(at+"/pts", llDevice|llReadDir, false)
+			}
 		}
 	}
 	return p

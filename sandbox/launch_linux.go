@@ -178,7 +178,7 @@ func (l *launch) newResult() {
 		ExitCode:        -1,
 		PeakMemoryBytes: -1,
 		PeakPids:        -1,
-		Policy:          PolicyInfo{Name: s.Name, Source: s.Source, SHA256: s.SHA256},
+		Policy:          PolicyInfo{Name: s.Name, Source: s.Source, SHA256: s.SHA256, Overrides: s.Overrides},
 		Skipped:         []string{},
 		LimitsHit:       []LimitHit{},
 	}
@@ -363,6 +363,10 @@ func (l *launch) run(ctx context.Context) (res *Result, err error) {
 		stage, step := ce.describe(cfg)
 		e := error(unix.Errno(ce.errno))
 		switch {
+		case ce.step >= 0 && unix.Errno(ce.errno) == unix.EACCES && cfg.plan != nil && int(ce.step) < len(cfg.plan.Ops) && cfg.plan.Ops[ce.step].Kind == namespaces.OpOpenSrc:
+			if hint := bindSourceHint(cfg.plan.Ops[ce.step].Src, l.r.plat.ids.HostUID, l.r.plat.ids.HostGID); hint != "" {
+				e = fmt.Errorf("%w: %s", unix.EACCES, hint)
+			}
 		case ce.step >= 0 && unix.Errno(ce.errno) == unix.EXDEV:
 			e = errors.New("its mount point is missing inside a host bind, and jailrun never creates files on the host: create it on the host, or mount a tmpfs above it")
 		case ce.step == jrStepExecNotFound:
@@ -935,6 +939,10 @@ func (l *launch) prepare(pooled bool) (*spawnConfig, error) {
 	}
 	l.phase("prepare")
 	if err := l.prepareCgroup(cfg); err != nil {
+		return nil, err
+	}
+	l.addCgroupView(cfg)
+	if err := l.openForSandbox(cfg.plan); err != nil {
 		return nil, err
 	}
 	l.phase("cgroup")

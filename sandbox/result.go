@@ -162,6 +162,9 @@ type PolicyInfo struct {
 	Name   string `json:"name"`
 	Source string `json:"source"`
 	SHA256 string `json:"sha256"`
+	// Overrides lists the settings put on top of the policy for this run (CLI --memory, --bind, ...: see
+	// policy.ApplyOverrides); SHA256 is then that of the policy with them.
+	Overrides []string `json:"overrides,omitempty"`
 }
 
 // Enforced is what the run actually had in force, as opposed to what was asked for.

@@ -332,6 +332,10 @@ static void run_ops(struct jr_config *c) {
 		int fd = -1, r = 0;
 		switch (op->kind) {
 		case JR_OP_OPEN_SRC:
+			if (op->parent_fd > 0) {
+				c->slots[op->slot] = op->parent_fd;
+				continue;
+			}
 			fd = open(op->src, O_PATH | O_CLOEXEC);
 			if (fd < 0) {
 				if (errno == ENOENT && op->optional) {
@@ -369,12 +373,23 @@ static void run_ops(struct jr_config *c) {
 			fd = walk(rootfd, op->dst, 0755, !S_ISDIR(st.st_mode), 0644);
 			if (fd < 0)
 				die(c, i, -fd, 0);
-			if (mount(fdpath(buf, src), fdpath(buf2, fd), NULL, MS_BIND | (op->recursive ? MS_REC : 0), NULL) < 0)
+			if (op->parent_fd > 0) {
+				// A detached tree the parent cloned (open_tree): moved into place, not bound.
+				if (syscall(SYS_move_mount, src, "", fd, "", 0x4 | 0x40) < 0) // MOVE_MOUNT_F_EMPTY_PATH | T_EMPTY_PATH
+					die(c, i, errno, 0);
+			} else if (mount(fdpath(buf, src), fdpath(buf2, fd), NULL, MS_BIND | (op->recursive ? MS_REC : 0), NULL) < 0)
 				die(c, i, errno, 0);
 			if (op->flags && (r = remount_path(rootfd, op->dst, op->flags)) < 0)
 				die(c, i, -r, 1);
 			break;
 		}
+		case JR_OP_DEVPTS:
+			fd = walk(rootfd, op->dst, 0755, 0, 0);
+			if (fd < 0)
+				die(c, i, -fd, 0);
+			if (mount("devpts", fdpath(buf, fd), "devpts", op->flags, op->data) < 0)
+				die(c, i, errno, 0);
+			break;
 		case JR_OP_TMPFS:
 		case JR_OP_PROC:
 			fd = walk(rootfd, op->dst, 0755, 0, 0);

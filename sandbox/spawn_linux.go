@@ -157,6 +157,7 @@ func (s *spawnConfig) toC(a *arena) *C.struct_jr_config {
 			o.flags = C.uint64_t(op.Flags)
 			o.mode = C.uint32_t(op.Mode)
 			o.recursive = b2i(op.Recursive)
+			o.parent_fd = C.int(op.ParentFD)
 		}
 		c.ops, c.nops = &ops[0], C.int(n)
 		c.nslots = C.int(s.plan.Slots)

@@ -25,6 +25,7 @@ enum jr_op_kind {
 	JR_OP_REMOUNT,      // remount dst (a mount point) with flags
 	JR_OP_MASK,         // hide dst if it exists: /dev/null over a file, an empty read-only tmpfs over a dir
 	JR_OP_PIVOT,        // pivot_root into the root fd and detach the old root
+	JR_OP_DEVPTS,       // a new devpts instance at dst with data options
 };
 
 struct jr_op {
@@ -39,6 +40,8 @@ struct jr_op {
 	uint64_t flags;        // MS_* flags
 	uint32_t mode;
 	int recursive;         // JR_OP_BIND: MS_REC
+	int parent_fd;         // > 0: OPEN_SRC: a detached tree the parent cloned from src; BIND: move it, don't bind
+
 };
 
 struct jr_rlimit {

@@ -16,9 +16,20 @@ func TestShippedPolicies(t *testing.T) {
 		t.Fatalf("no shipped policies: %v", err)
 	}
 	// Deliberate differences from strict, per policy.
+	ioUring := map[string]policy.Action{"io_uring_setup": enosys, "io_uring_enter": enosys, "io_uring_register": enosys}
+	loopback := map[string]policy.Action{"socket[2]": allow, "socket[10]": allow, "socket[4294967298]": allow /* AF_INET with junk above 32 bits */}
+	both := map[string]policy.Action{}
+	for _, m := range []map[string]policy.Action{ioUring, loopback} {
+		for k, v := range m {
+			both[k] = v
+		}
+	}
 	overrides := map[string]map[string]policy.Action{
-		"interpreter":      {"io_uring_setup": enosys, "io_uring_enter": enosys, "io_uring_register": enosys},
-		"network-loopback": {"socket[2]": allow, "socket[10]": allow, "socket[4294967298]": allow /* AF_INET with junk above 32 bits */},
+		"interpreter":      ioUring,
+		"node":             ioUring, // extends interpreter
+		"pypy":             ioUring, // extends interpreter
+		"network-loopback": loopback,
+		"ci":               both, // extends interpreter and network-loopback
 	}
 	for _, f := range files {
 		name := strings.TrimSuffix(filepath.Base(f), ".json")

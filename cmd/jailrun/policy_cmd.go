@@ -83,6 +83,7 @@ func init() {
 	policyFmtCmd.Flags().BoolVarP(&policyFmtList, "list", "l", false, "only list the files whose formatting differs; exit 1 if any")
 	policyFmtCmd.Flags().BoolVar(&policyFmtEffective, "effective", false, "format the effective policy (after extends and defaults)")
 	policyExplainCmd.Flags().BoolVar(&policyExplainJSON, "json", false, "print the effective policy as canonical JSON")
+	addOverrideFlags(policyExplainCmd, &policyExplainOverrides)
 	policyCmd.AddCommand(policyCheckCmd, policyFmtCmd, policyExplainCmd, policyListCmd)
 	rootCmd.AddCommand(policyCmd)
 }
@@ -252,11 +253,29 @@ func writeFileAtomic(path string, data []byte) error {
 	return werr
 }
 
+var policyExplainOverrides overrideFlags
+
 func runPolicyExplain(cmd *cobra.Command, args []string) error {
 	out := cmd.OutOrStdout()
 	p, err := policy.ResolvePolicy(args[0])
 	if err != nil {
 		return policyError(err)
+	}
+	if policyExplainOverrides.given() {
+		// The same flags as jailrun run: show the policy a run with them would get.
+		s, err := policy.Compile(p)
+		if err != nil {
+			return policyError(err)
+		}
+		if s, err = policyExplainOverrides.apply(s); err != nil {
+			return err
+		}
+		if policyExplainJSON {
+			_, err = out.Write(s.Canonical())
+			return err
+		}
+		_, err = io.WriteString(out, withExtendsOrder(p, policy.Explain(s)))
+		return err
 	}
 	if policyExplainJSON {
 		e, err := policy.Effective(p)
@@ -283,8 +302,19 @@ func runPolicyExplain(cmd *cobra.Command, args []string) error {
 			return nil
 		}
 	}
-	_, err = io.WriteString(out, policy.Explain(s))
+	_, err = io.WriteString(out, withExtendsOrder(p, policy.Explain(s)))
 	return err
+}
+
+// withExtendsOrder adds to an explanation, under its first line, the policies its extends graph applies, in
+// order.
+func withExtendsOrder(p *policy.Policy, text string) string {
+	order, err := policy.ExtendsOrder(p)
+	if err != nil || len(order) == 0 {
+		return text
+	}
+	head, rest, _ := strings.Cut(text, "\n")
+	return head + "\n  extends " + strings.Join(append(order, p.Source), " -> ") + " (applied in this order, each once)\n" + rest
 }
 
 func runPolicyList(cmd *cobra.Command, _ []string) error {

@@ -31,10 +31,11 @@ type runFlags struct {
 	audit      auditFlags
 	// bareArgs: the command came as plain arguments to jailrun itself, without "--"; a name that is not
 	// found may then be a mistyped subcommand (see typoOf).
-	bareArgs bool
-	learn    *learnState // set by `jailrun learn`
-	client   clientFlags
-	copy     copyFlags
+	bareArgs  bool
+	learn     *learnState // set by `jailrun learn`
+	client    clientFlags
+	copy      copyFlags
+	overrides overrideFlags
 }
 
 func addRunFlags(c *cobra.Command, f *runFlags) {
@@ -55,6 +56,7 @@ func addRunFlags(c *cobra.Command, f *runFlags) {
 	addAuditFlags(c, &f.audit)
 	addClientFlags(c, &f.client)
 	addCopyFlags(c, &f.copy)
+	addOverrideFlags(c, &f.overrides)
 	c.Flags().SetInterspersed(false)
 }
 
@@ -65,7 +67,7 @@ func init() {
 	rootCmd.Args = cobra.ArbitraryArgs
 	rootCmd.RunE = func(c *cobra.Command, args []string) error {
 		dash := c.Flags().ArgsLenAtDash()
-		if len(args) == 0 && dash < 0 && !rootRun.command.given() && !c.Flags().Changed("policy") {
+		if len(args) == 0 && dash < 0 && !rootRun.command.given() && !rootRun.overrides.given() && !c.Flags().Changed("policy") {
 			return c.Help()
 		}
 		rootRun.bareArgs = dash < 0 && len(args) > 0
@@ -120,6 +122,9 @@ func runCommand(ctx context.Context, f *runFlags, argv []string) (retErr error) 
 	defer func() { retErr = meta.finish(res, retErr) }()
 	s, err := loadPolicy(f.policy)
 	if err != nil {
+		return err
+	}
+	if s, err = f.overrides.apply(s); err != nil {
 		return err
 	}
 	argv, params, err := buildArgv(s, &f.command, argv)

@@ -1,0 +1,240 @@
+package policy
+
+import (
+	"fmt"
+	"strings"
+)
+
+// Override is one setting an operator puts on top of a policy for one run: jailrun's --memory, --bind,
+// --env ... flags, and the layer other front ends (an isolate-compatible command, a service) build on.
+// Key is one of OverrideKeys; Value is written as on jailrun's command line:
+//
+//	memory     SIZE              limits.memory ("256M", bytes, "1.5G")
+//	cpu-time   DURATION          limits.cpu_time ("2s", "1500ms")
+//	wall-time  DURATION          limits.wall_time
+//	extra-time DURATION          limits.extra_time
+//	pids       N                 limits.pids
+//	open-files N                 limits.open_files
+//	file-size  SIZE              limits.file_size
+//	stack      SIZE              limits.stack
+//	bind       SRC:DST[:ro|:rw]  a bind mount of host SRC at DST (writable unless :ro)
+//	tmpfs      DST[:SIZE]        a writable tmpfs at DST (64M unless SIZE)
+//	env        NAME=VALUE        process.env.set.NAME
+//	chdir      DIR               filesystem.workdir
+//
+// Unlike sandbox.Tighten, an override may loosen the policy: it comes from whoever runs jailrun, who owns
+// the host. Each value goes through the same decoder and the same whole-policy checks as a policy file, so
+// a value a policy file could not hold is refused with the same message.
+type Override struct {
+	Key, Value string
+	// Flag names the override in errors (e.g. "--memory"); "--" + Key when empty.
+	Flag string
+}
+
+// OverrideKeys lists the keys ApplyOverrides accepts.
+var OverrideKeys = []string{"memory", "cpu-time", "wall-time", "extra-time", "pids", "open-files", "file-size", "stack", "bind", "tmpfs", "env", "chdir"}
+
+// overrideLimit maps a limit key to its field in "limits" and whether a policy writes it as a number.
+var overrideLimit = map[string]struct {
+	field  string
+	number bool
+}{
+	"memory": {"memory", false}, "cpu-time": {"cpu_time", false}, "wall-time": {"wall_time", false},
+	"extra-time": {"extra_time", false}, "pids": {"pids", true}, "open-files": {"open_files", true},
+	"file-size": {"file_size", false}, "stack": {"stack", false},
+}
+
+// DefaultOverrideTmpfsSize is the size of a tmpfs override that names none.
+const DefaultOverrideTmpfsSize = "64M"
+
+// ApplyOverrides returns a copy of s with the overrides applied in order, as if they were a policy that
+// extends s: a limit replaces the policy's, a mount at the same place as one of the policy's replaces it in
+// place (others are added after the policy's), an env variable replaces the policy's value of that name.
+// The result is checked as a whole like any policy (a bind over /proc, a mount hiding another, a value out
+// of range: an *InvalidError naming the flag, matching ErrInvalid), its SHA256 is the digest of the new
+// effective policy, and its Overrides list what was applied, for the run's result.
+//
+// s must come from Compile (Load, Builtin, Resolve, or an earlier ApplyOverrides) and not have been
+// modified since: the overrides are merged into the effective policy s was compiled from.
+func ApplyOverrides(s *Settings, list []Override) (*Settings, error) {
+	if s == nil || len(s.canonical) == 0 || digest(s.canonical) != s.SHA256 {
+		return nil, &InvalidError{Problems: []Problem{{Msg: "overrides need a policy as compiled by policy.Compile, Load or Builtin, unmodified (apply them before sandbox.Tighten)"}}}
+	}
+	if len(list) == 0 {
+		return s.Clone(), nil
+	}
+	errs := &problems{}
+	layer := &Policy{Source: s.Source}
+	d := &decoder{errs: errs}
+	var applied []string
+	for _, o := range list {
+		flag := o.Flag
+		if flag == "" {
+			flag = "--" + o.Key
+		}
+		pos := Pos{File: flag}
+		str := func(v string) *node { return &node{kind: kindString, str: v, pos: pos} }
+		if lim, ok := overrideLimit[o.Key]; ok {
+			v := str(o.Value)
+			if lim.number {
+				v.kind = kindNumber
+				if _, isInt := intLiteral(o.Value); !isInt || strings.ContainsAny(o.Value, "+ ") {
+					errs.addAt(pos, "limits."+lim.field, fmt.Sprintf("%q is not an integer", o.Value))
+					continue
+				}
+			}
+			n := len(errs.list)
+			d.limits(&node{kind: kindObject, pos: pos, obj: []member{{key: lim.field, keyPos: pos, val: v}}}, "limits", &layer.Limits)
+			if len(errs.list) == n {
+				applied = append(applied, fmt.Sprintf("limits.%s=%s", lim.field, o.Value))
+			}
+			continue
+		}
+		switch o.Key {
+		case "bind", "tmpfs":
+			mn, desc, msg := mountNode(o.Key, o.Value, pos)
+			if msg != "" {
+				errs.addAt(pos, "filesystem.mounts", msg)
+				continue
+			}
+			n := len(errs.list)
+			m, ok := d.mount(mn, "filesystem.mounts")
+			if !ok || len(errs.list) != n {
+				continue
+			}
+			replaced := false
+			for i := range layer.Filesystem.Mounts {
+				if layer.Filesystem.Mounts[i].Dst.Value == m.Dst.Value {
+					layer.Filesystem.Mounts[i], replaced = m, true
+				}
+			}
+			if !replaced {
+				layer.Filesystem.Mounts = append(layer.Filesystem.Mounts, m)
+			}
+			applied = append(applied, "filesystem.mounts+="+desc)
+		case "env":
+			name, value, ok := strings.Cut(o.Value, "=")
+			if !ok {
+				errs.addAt(pos, "process.env.set", fmt.Sprintf("%q: want NAME=VALUE", shortText(o.Value)))
+				continue
+			}
+			var env EnvSpec
+			n := len(errs.list)
+			d.env(&node{kind: kindObject, pos: pos, obj: []member{{key: "set", keyPos: pos, val: &node{kind: kindObject, pos: pos,
+				obj: []member{{key: name, keyPos: pos, val: str(value)}}}}}}, "process.env", &env)
+			if len(errs.list) != n {
+				continue
+			}
+			set := layer.Process.Env.Set[:0:0]
+			for _, v := range layer.Process.Env.Set {
+				if v.Name != name {
+					set = append(set, v)
+				}
+			}
+			layer.Process.Env.Set = append(set, env.Set...)
+			// The value is not listed: an operator's token must not end up in every result file.
+			applied = append(applied, "process.env.set."+name)
+		case "chdir":
+			var fs FilesystemSpec
+			n := len(errs.list)
+			d.filesystem(&node{kind: kindObject, pos: pos, obj: []member{{key: "workdir", keyPos: pos, val: str(o.Value)}}}, "filesystem", &fs)
+			if len(errs.list) == n {
+				layer.Filesystem.Workdir = fs.Workdir
+				applied = append(applied, "filesystem.workdir="+o.Value)
+			}
+		default:
+			errs.addAt(pos, "", unknownMsg("override", o.Key, OverrideKeys))
+		}
+	}
+	if err := errs.err(); err != nil {
+		return nil, err
+	}
+
+	base, err := Parse(s.canonical, s.Source)
+	if err != nil {
+		return nil, err
+	}
+	m := merge(base, layer)
+	m.Name, m.Description, m.Version, m.Source, m.Pos = base.Name, base.Description, base.Version, base.Source, base.Pos
+	// A variable the operator fixes is no longer taken from the caller's environment.
+	for _, v := range layer.Process.Env.Set {
+		allow := m.Process.Env.Allow[:0:0]
+		for _, a := range m.Process.Env.Allow {
+			if a.Value != v.Name {
+				allow = append(allow, a)
+			}
+		}
+		m.Process.Env.Allow = allow
+	}
+	e := withDefaults(m)
+	validate(e, errs)
+	if err := errs.err(); err != nil {
+		return nil, err
+	}
+	out, err := build(e)
+	if err != nil {
+		return nil, err
+	}
+	out.Overrides = append(append([]string(nil), s.Overrides...), applied...)
+	return out.Clone(), nil
+}
+
+// mountNode turns a --bind or --tmpfs value into the mount object a policy file would hold, and describes
+// it for the result. A problem with the value's shape is returned as msg.
+func mountNode(key, value string, pos Pos) (n *node, desc, msg string) {
+	str := func(v string) *node { return &node{kind: kindString, str: v, pos: pos} }
+	boolean := func(b bool) *node { return &node{kind: kindBool, b: b, pos: pos} }
+	obj := &node{kind: kindObject, pos: pos}
+	add := func(k string, v *node) { obj.obj = append(obj.obj, member{key: k, keyPos: pos, val: v}) }
+	parts := strings.Split(value, ":")
+	switch key {
+	case "bind":
+		ro := false
+		if len(parts) == 3 {
+			switch parts[2] {
+			case "ro":
+				ro = true
+			case "rw":
+			default:
+				return nil, "", fmt.Sprintf("%q: the option after the second ':' must be ro or rw", shortText(value))
+			}
+			parts = parts[:2]
+		}
+		if len(parts) != 2 || parts[0] == "" || parts[1] == "" {
+			return nil, "", fmt.Sprintf("%q: want SRC:DST or SRC:DST:ro (host path, then the path inside)", shortText(value))
+		}
+		add("type", str("bind"))
+		add("src", str(parts[0]))
+		add("dst", str(parts[1]))
+		add("readonly", boolean(ro))
+		mode := "rw"
+		if ro {
+			mode = "ro"
+		}
+		return obj, fmt.Sprintf("bind:%s:%s:%s", parts[0], parts[1], mode), ""
+	default: // tmpfs
+		size := DefaultOverrideTmpfsSize
+		switch {
+		case len(parts) == 2 && parts[1] != "":
+			size = parts[1]
+		case len(parts) != 1 || parts[0] == "":
+			return nil, "", fmt.Sprintf("%q: want DST or DST:SIZE (e.g. /work:256M)", shortText(value))
+		}
+		add("type", str("tmpfs"))
+		add("dst", str(parts[0]))
+		add("size", str(size))
+		return obj, fmt.Sprintf("tmpfs:%s:%s", parts[0], size), ""
+	}
+}
+
+// shortText keeps a hostile value from making a megabyte-long error line.
+func shortText(s string) string {
+	if len(s) <= 64 {
+		return s
+	}
+	return fmt.Sprintf("%.64s... (%d bytes)", s, len(s))
+}
+
+// Canonical is the canonical JSON of the effective policy s was compiled from (after extends, defaults and
+// overrides; SHA256 is its digest), for tools that print it; nil if s was not made by Compile.
+func (s *Settings) Canonical() []byte { return append([]byte(nil), s.canonical...) }
