@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"strconv"
 	"sync"
 	"time"
 
@@ -107,7 +108,10 @@ func (l *launch) startOOMWatch(stop <-chan struct{}, wg *sync.WaitGroup) {
 	go func() {
 		defer wg.Done()
 		if l.oom.Wait() {
-			l.kill("", nil)
+			// The event is the kernel's own word that the cgroup ran out of memory (memory.oom_control).
+			// Name it as the reason: this kill can come before the OOM killer's own, and then oom_kill is
+			// still 0 and the verdict would read "signaled".
+			l.kill(StatusMemoryLimit, &LimitHit{Name: "limits.memory", Value: strconv.FormatInt(l.s.Limits.Memory, 10)})
 		}
 	}()
 	go func() {

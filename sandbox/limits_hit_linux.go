@@ -33,6 +33,8 @@ func (l *launch) limitsHit(killedBy Status, hit *LimitHit) []LimitHit {
 			add(hit.Name, hit.Value, fmt.Sprintf("%s %.1f ms", l.cpuCounter(), res.CPUTimeMS.TotalMS))
 		case StatusOutputLimit:
 			add(hit.Name, hit.Value, "bytes counted on the pipe by jailrun")
+		case StatusMemoryLimit:
+			add(hit.Name, hit.Value, "memory.oom_control OOM event (cgroup v1)")
 		}
 	}
 	if c := l.counters; c != nil {
