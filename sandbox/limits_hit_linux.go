@@ -33,8 +33,6 @@ func (l *launch) limitsHit(killedBy Status, hit *LimitHit) []LimitHit {
 			add(hit.Name, hit.Value, fmt.Sprintf("%s %.1f ms", l.cpuCounter(), res.CPUTimeMS.TotalMS))
 		case StatusOutputLimit:
 			add(hit.Name, hit.Value, "bytes counted on the pipe by jailrun")
-		case StatusMemoryLimit:
-			add(hit.Name, hit.Value, "memory.oom_control OOM event (cgroup v1)")
 		}
 	}
 	if c := l.counters; c != nil {
@@ -45,6 +43,11 @@ func (l *launch) limitsHit(killedBy Status, hit *LimitHit) []LimitHit {
 					c.MemoryLimitEvents, c.MemorySwapLimitEvents, c.OOMKills)
 			}
 			add("limits.memory", strconv.FormatInt(lim.Memory, 10), counter)
+		}
+		if killedBy == StatusMemoryLimit && hit != nil {
+			// jailrun's v1 OOM watch ended the sandbox on the kernel's OOM event, possibly before the OOM
+			// killer's own kill was counted.
+			add(hit.Name, hit.Value, fmt.Sprintf("memory.oom_control OOM event, oom_kill=%d", c.OOMKills))
 		}
 		if c.PidsLimitEvents > 0 {
 			add("limits.pids", strconv.FormatInt(lim.Pids, 10), fmt.Sprintf("pids.events max=%d", c.PidsLimitEvents))
