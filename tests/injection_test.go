@@ -367,8 +367,8 @@ func TestTemplateEnforcedEverywhere(t *testing.T) {
 		ctx := context.Background()
 		for _, argv := range [][]string{{"/bin/sh", "-c", "id"}, {"/probe/argvprobe", "--evil"}} {
 			a := s.run(ctx, "", map[string]any{"policy": pol, "argv": argv})
-			if a.code != 422 || a.body.Error == nil || a.body.Error.Kind != "policy" || !strings.Contains(a.body.Error.Message, "template") || a.body.Result != nil {
-				t.Errorf("argv %q: want 422 policy naming the template and no run, got %d %s", argv, a.code, short(a.raw))
+			if a.code != 422 || a.body.Error == nil || a.body.Error.Kind != "argument" || !strings.Contains(a.body.Error.Message, "template") || a.body.Result != nil {
+				t.Errorf("argv %q: want 422 argument naming the template and no run, got %d %s", argv, a.code, short(a.raw))
 			}
 		}
 		a := s.run(ctx, "", map[string]any{"policy": pol, "params": map[string]string{"w": "-rf"}})

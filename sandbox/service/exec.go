@@ -62,9 +62,6 @@ func (s *Server) serveExec(w http.ResponseWriter, r *http.Request, start time.Ti
 	if herr := s.decode(w, r, &req); herr != nil {
 		return s.reject(t, herr)
 	}
-	if herr := t.commandShape(req.Policy, req.Argv, req.Params); herr != nil {
-		return s.reject(t, herr)
-	}
 	pol, herr := t.policy(req.Policy, req.Argv, req.Params, req.Overrides, "")
 	if herr != nil {
 		return s.reject(t, herr)
@@ -137,32 +134,6 @@ func upgradeTo(h http.Header, proto string) bool {
 		return false
 	}
 	return hasToken("Connection", "upgrade") && hasToken("Upgrade", proto)
-}
-
-// commandShape refuses, as KindArgument, a command given the way the policy does not take it, so that
-// the CLI in client mode exits as a local run does (2, a usage error). t.policy checks the same with
-// the same library function and reports KindPolicy, which /v1/run keeps for compatibility.
-func (t *tenant) commandShape(name string, argv []string, params map[string]string) *httpError {
-	base, ok := t.policies[name]
-	if !ok {
-		return nil // t.policy refuses it
-	}
-	refuse := func(format string, a ...any) *httpError {
-		return errorf(http.StatusUnprocessableEntity, KindArgument, format, a...)
-	}
-	if len(base.Command.Template) == 0 {
-		if len(params) > 0 {
-			return refuse("policy %q has no command template to fill in: give the command itself (argv), not parameters", name)
-		}
-		return nil
-	}
-	if len(argv) > 0 {
-		return refuse("policy %q fixes the command with a template: give its parameters (params; --param NAME=VALUE), not a command", name)
-	}
-	if _, err := sandbox.ExpandTemplate(base.Command, params); err != nil {
-		return refuse("%v", err)
-	}
-	return nil
 }
 
 // execSession is the server's end of one admitted exec: a reader of the client's frames, writers of

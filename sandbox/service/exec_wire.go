@@ -69,9 +69,9 @@ type ExecResponse struct {
 	Error   *APIError `json:"error,omitempty"`
 }
 
-// KindArgument is the error kind of /v1/exec when the command is refused as given: an argv for a policy
-// with a command template, params for one without, a parameter value its type refuses (422). /v1/run
-// reports these as KindPolicy.
+// KindArgument is the error kind, on every endpoint, of a command refused as given: an argv for a policy
+// with a command template, params for one without, a parameter value its type refuses (422). The client
+// mode maps it to exit 2, as a local run's refused argument.
 const KindArgument = "argument"
 
 // KindCanceled is the error kind of an exec run the client stopped with FrameSignal; the Result is

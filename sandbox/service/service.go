@@ -459,14 +459,14 @@ func (t *tenant) policy(name string, argv []string, params map[string]string, o 
 	}
 	if len(base.Command.Template) > 0 {
 		if len(argv) > 0 {
-			return nil, errorf(http.StatusUnprocessableEntity, KindPolicy, "request body: %sargv is refused: policy %q fixes the command with a template; send its parameters as %sparams", what, name, what)
+			return nil, errorf(http.StatusUnprocessableEntity, KindArgument, "request body: %sargv is refused: policy %q fixes the command with a template; send its parameters as %sparams", what, name, what)
 		}
 		if _, err := sandbox.ExpandTemplate(base.Command, params); err != nil {
-			return nil, errorf(http.StatusUnprocessableEntity, KindPolicy, "request body: %sparams: %v", what, err)
+			return nil, errorf(http.StatusUnprocessableEntity, KindArgument, "request body: %sparams: %v", what, err)
 		}
 	} else {
 		if len(params) > 0 {
-			return nil, errorf(http.StatusUnprocessableEntity, KindPolicy, "request body: %sparams are refused: policy %q has no command template; send the command as %sargv", what, name, what)
+			return nil, errorf(http.StatusUnprocessableEntity, KindArgument, "request body: %sparams are refused: policy %q has no command template; send the command as %sargv", what, name, what)
 		}
 		if len(argv) == 0 || argv[0] == "" {
 			return nil, errorf(http.StatusBadRequest, KindBadRequest, "request body: %sargv is required", what)
