@@ -504,6 +504,10 @@ func (l *launch) verdict(ws unix.WaitStatus, have bool) {
 		if hit != nil {
 			res.Message = fmt.Sprintf("%s exceeded (%s)", hit.Name, hit.Value)
 		}
+		if killedBy == StatusMemoryLimit {
+			// The same words whichever of the kernel and the v1 OOM watch killed first.
+			res.Message = fmt.Sprintf("limits.memory exceeded (%d bytes)", l.s.Limits.Memory)
+		}
 	case res.OOMKills > 0 || (l.memHit && (res.Signal != 0 || res.ExitCode != 0)):
 		res.Status = StatusMemoryLimit
 		res.Limit = &LimitHit{Name: "limits.memory", Value: strconv.FormatInt(l.s.Limits.Memory, 10)}
