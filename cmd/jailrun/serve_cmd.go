@@ -128,8 +128,8 @@ func serve(c *cobra.Command, f *serveFlags) error {
 	if err != nil {
 		return mapRunError(err)
 	}
-	pr := &pooledRunner{Runner: runner}
-	defer pr.close()
+	pr := &pooledRunner{Runner: runner, Pools: sandbox.NewPools(runner)}
+	defer pr.Close()
 	for _, spec := range f.pools {
 		name, n, ok := strings.Cut(spec, "=")
 		size, err := strconv.Atoi(n)
@@ -144,7 +144,7 @@ func serve(c *cobra.Command, f *serveFlags) error {
 		if err != nil {
 			return mapRunError(err)
 		}
-		pr.pools = append(pr.pools, p)
+		pr.Add(p)
 	}
 	srv, err := service.New(service.Options{Runner: pr, Config: cfg, Logf: logf, AccessLog: f.accessLog,
 		// Interactive runs are two cold sandboxes: the pools serve single runs.
@@ -277,32 +277,20 @@ func sdNotify(state string) {
 	_, _ = c.Write([]byte(state))
 }
 
-// pooledRunner sends a request to the warm pool of its policy when there is one, else runs it cold.
+// pooledRunner is the service's runner: runs go through the warm pools (sandbox.Pools), and the
+// service's metrics read their size.
 type pooledRunner struct {
 	*sandbox.Runner
-	pools []*sandbox.Pool
+	*sandbox.Pools
 }
 
+// Run routes to the pools (the embedded Runner's Run would bypass them).
 func (p *pooledRunner) Run(ctx context.Context, req sandbox.Request) (*sandbox.Result, error) {
-	for _, pl := range p.pools {
-		if pl.Serves(req.Policy) {
-			return pl.Run(ctx, req)
-		}
-	}
-	return p.Runner.Run(ctx, req)
+	return p.Pools.Run(ctx, req)
 }
 
 // PoolSize is the number of prepared sandboxes waiting now (the jailrun_pool_size gauge).
-func (p *pooledRunner) PoolSize() int {
-	n := 0
-	for _, pl := range p.pools {
-		n += pl.Stats().Ready
-	}
-	return n
-}
+func (p *pooledRunner) PoolSize() int { return p.Ready() }
 
-func (p *pooledRunner) close() {
-	for _, pl := range p.pools {
-		pl.Close()
-	}
-}
+// Close closes the pools; the Runner is closed by its own defer.
+func (p *pooledRunner) Close() { p.Pools.Close() }
