@@ -30,7 +30,8 @@ import (
 //   - ```json: must parse. ```text: diagrams and synopses, not code.
 //
 // A block that cannot run in CI is preceded by <!-- not-run: REASON -->; its subtest is skipped with the
-// reason, so every run lists them.
+// reason, so every run lists them. A block preceded by <!-- root-only: REASON --> runs as root and is
+// skipped, with the reason, in the rootless lanes.
 func TestReadmeCodeBlocks(t *testing.T) {
 	blocks := readmeBlocks(t, "../README.md")
 	if len(blocks) == 0 {
@@ -40,6 +41,9 @@ func TestReadmeCodeBlocks(t *testing.T) {
 		t.Run(fmt.Sprintf("line%d_%s", b.line, b.lang), func(t *testing.T) {
 			if b.notRun != "" {
 				t.Skipf("not-run (README.md:%d): %s", b.line, b.notRun)
+			}
+			if b.rootOnly != "" && os.Geteuid() != 0 {
+				t.Skipf("root-only (README.md:%d): %s", b.line, b.rootOnly)
 			}
 			switch b.lang {
 			case "go":
@@ -115,13 +119,17 @@ func needGoToolchain(t *testing.T) string {
 }
 
 type readmeBlock struct {
-	line   int // of the opening fence
-	lang   string
-	text   string
-	notRun string
+	line     int // of the opening fence
+	lang     string
+	text     string
+	notRun   string
+	rootOnly string
 }
 
-var notRunMark = regexp.MustCompile(`^<!-- not-run: (.+) -->$`)
+var (
+	notRunMark   = regexp.MustCompile(`^<!-- not-run: (.+) -->$`)
+	rootOnlyMark = regexp.MustCompile(`^<!-- root-only: (.+) -->$`)
+)
 
 func readmeBlocks(t *testing.T, path string) []readmeBlock {
 	t.Helper()
@@ -143,6 +151,9 @@ func readmeBlocks(t *testing.T, path string) []readmeBlock {
 		b := readmeBlock{line: i + 1, lang: strings.TrimSpace(strings.TrimPrefix(l, "```"))}
 		if m := notRunMark.FindStringSubmatch(lastText); m != nil {
 			b.notRun = m[1]
+		}
+		if m := rootOnlyMark.FindStringSubmatch(lastText); m != nil {
+			b.rootOnly = m[1]
 		}
 		var body []string
 		for i++; i < len(lines) && !strings.HasPrefix(lines[i], "```"); i++ {
