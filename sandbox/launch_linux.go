@@ -897,9 +897,10 @@ func (l *launch) prepare(pooled bool) (*spawnConfig, error) {
 		noNewPrivs:       s.Process.NoNewPrivs,
 		workdir:          s.Filesystem.Workdir,
 		allowed:          s.Command.AllowedCommands,
-		// The user namespace belongs to the run's own allocated uid, so that the kernel's per-user budgets
-		// at the host level are charged to it and not to root (see hostids_linux.go).
-		owner:    l.r.plat.root && s.Namespaces.User && l.ids.Kind == "allocated",
+		// The user namespace belongs to the run's host uid (its own allocated one, or the fixed one a library
+		// caller such as jailrun isolate chose), so that the kernel's per-user budgets at the host level are
+		// charged to it and never to root (see hostids_linux.go).
+		owner:    l.r.plat.root && s.Namespaces.User && (l.ids.Kind == "allocated" || l.ids.Kind == "fixed") && l.ids.HostUID != 0,
 		ownerUID: l.ids.HostUID,
 		ownerGID: l.ids.HostGID,
 	}
