@@ -104,6 +104,11 @@ public class Hog { public static void main(String[] a) { ArrayList<byte[]> keep 
 		{"heap above the limit", []string{"-Xmx1g"}, "memory_limit"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			if os.Getenv("JAILRUN_VM") != "" {
+				// Seen in the v2 lane: the JVM itself dies of SIGSEGV (hs_err) filling its heap in the
+				// software-emulated 2 GiB guest. The heap sizing above ran there; the hog runs on the host.
+				t.Skip("a JVM filling its heap crashes in the emulated VM lane's guest; covered on the host")
+			}
 			argv := append(append([]string{java}, tc.flags...), "/src/Hog.java")
 			r := jailrun(t, append([]string{"--quiet", "--policy", cgroupViewPolicy(t, "compile", true), "--memory", "256M", "--cpu-time", "20s", "--wall-time", "40s", "--bind", dir + ":/src:ro", "--"}, argv...))
 			switch st := r.status(); {
