@@ -101,6 +101,14 @@ func TestCLICopyInSubordinateRefused(t *testing.T) {
 		t.Skip("for the rootless lane, whose user has subordinate ids (make e2e-rootless)")
 	}
 	requirePrivileged(t)
+	if _, _, ok := callerSubIDs(t); !ok {
+		// The v2 VM lane's rootless user (nobody) has no range; make e2e-rootless gives its user one and
+		// sets JAILRUN_REQUIRE_SUBIDS=1, which makes that a failure.
+		if os.Getenv("JAILRUN_REQUIRE_SUBIDS") == "1" {
+			t.Fatal("JAILRUN_REQUIRE_SUBIDS=1 but this user has no subordinate ids or newuidmap is missing")
+		}
+		t.Skip("this user has no subordinate ids (or newuidmap is missing)")
+	}
 	in := filepath.Join(t.TempDir(), "in.txt")
 	os.WriteFile(in, []byte("x"), 0o644)
 	r := jailrun(t, []string{"--id-map", "subordinate", "--copy-in", in + ":in.txt", "--", "/bin/cat", "in.txt"})

@@ -12,11 +12,11 @@ VM_PKGS ?= ./tests/vm/selftest ./cgroups ./sandbox ./seccomp ./tests
 # Extra flags for every test binary (-test.v, -test.run=..., -test.count=...); words split on spaces.
 VM_TESTFLAGS ?=
 # -test.timeout of each test binary (Go tests run 5-13x slower under software emulation).
-VM_TEST_TIMEOUT ?= 4m
+VM_TEST_TIMEOUT ?= 8m
 # 1: a second pass as uid 65534 in a delegated cgroup, with JAILRUN_ROOTLESS=1.
 VM_ROOTLESS ?= 1
 # Seconds the whole VM may run before the lane fails with 125.
-VM_TIMEOUT ?= 720
+VM_TIMEOUT ?= 1500
 VM_MEM ?= 2G
 VM_SMP ?= 2
 # Downloads (per package version), the initramfs, the test binaries and the console log. Gitignored.
