@@ -45,6 +45,17 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
+// inVM says the tests run in the cgroup v2 VM lane's software-emulated guest (tests/vm), where programs
+// run 5-13 times slower: tests that only add load there skip it (skipInVM), covered on the host.
+func inVM() bool { return os.Getenv("JAILRUN_VM") != "" }
+
+func skipInVM(t *testing.T, why string) {
+	t.Helper()
+	if inVM() {
+		t.Skipf("%s in the emulated VM lane; covered on the host", why)
+	}
+}
+
 // rootlessLane says the tests run as an unprivileged user on purpose (make e2e-rootless, the VM lane's
 // rootless pass): a test that needs root skips there even under JAILRUN_REQUIRE_PRIVILEGED=1, because that
 // skip is what the lane expects, not a host that failed to provide root.

@@ -442,6 +442,7 @@ print(a + b)
 // configuration through a symlink into /etc/java-17-openjdk, which a grader binds with --dir (with isolate
 // too: its default rules have no /etc).
 func TestIsolateCMSJava(t *testing.T) {
+	skipInVM(t, "javac and the JVM are too slow")
 	javaConf, _ := filepath.Glob("/etc/java-*-openjdk")
 	if _, err := exec.LookPath("javac"); err != nil || len(javaConf) == 0 {
 		t.Skip("needs a JDK (javac and /etc/java-*-openjdk)")

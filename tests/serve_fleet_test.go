@@ -92,6 +92,7 @@ func TestServeIdempotencyKey(t *testing.T) {
 // or runs) and elsewhere once it is gone (its runs died with it). The survivors' run counters must equal the
 // answers they gave: nothing ran twice, nothing ran unanswered.
 func TestServeFleetFailover(t *testing.T) {
+	skipInVM(t, "600 runs over three servers take too long")
 	requirePrivileged(t)
 	const n, workers, killAt = 600, 6, 200
 	var servers [3]*serveProc
