@@ -32,7 +32,7 @@ var (
 func budgetProbe(t *testing.T) string {
 	t.Helper()
 	budgetProbeOnce.Do(func() {
-		budgetProbeDir, budgetProbeErr = os.MkdirTemp("", "jailrun-budget-probe-")
+		budgetProbeDir, budgetProbeErr = runTempDir("jailrun-budget-probe-")
 		if budgetProbeErr != nil {
 			return
 		}

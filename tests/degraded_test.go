@@ -27,7 +27,7 @@ func nousernsBin(t *testing.T) string {
 		return p // built by the lane (make e2e-rootless), for a test user that cannot run the Go toolchain
 	}
 	nousernsOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "jailrun-nouserns-")
+		dir, err := runTempDir("jailrun-nouserns-")
 		if err != nil {
 			nousernsOnce.err = err
 			return

@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -40,9 +41,37 @@ func TestMain(m *testing.M) {
 				return 1
 			}
 		}
+		defer removeRunDirs()
 		return m.Run()
 	}()
 	os.Exit(code)
+}
+
+// runDirs are directories made once per test run (compiled probes shared by many tests), removed when
+// the run ends: a test suite leaves nothing behind either.
+var (
+	runDirsMu sync.Mutex
+	runDirs   []string
+)
+
+// runTempDir makes such a directory, readable by the sandbox's unprivileged ids.
+func runTempDir(prefix string) (string, error) {
+	dir, err := os.MkdirTemp("", prefix)
+	if err != nil {
+		return "", err
+	}
+	runDirsMu.Lock()
+	runDirs = append(runDirs, dir)
+	runDirsMu.Unlock()
+	return dir, os.Chmod(dir, 0o755)
+}
+
+func removeRunDirs() {
+	runDirsMu.Lock()
+	defer runDirsMu.Unlock()
+	for _, d := range runDirs {
+		os.RemoveAll(d)
+	}
 }
 
 // inVM says the tests run in the cgroup v2 VM lane's software-emulated guest (tests/vm), where programs

@@ -25,7 +25,7 @@ var (
 func syscallProbe(t *testing.T) string {
 	t.Helper()
 	sysProbeOnce.Do(func() {
-		sysProbeDir, sysProbeErr = os.MkdirTemp("", "jailrun-probe-")
+		sysProbeDir, sysProbeErr = runTempDir("jailrun-probe-")
 		if sysProbeErr != nil {
 			return
 		}
