@@ -1,11 +1,8 @@
 package tests
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"sync"
@@ -18,23 +15,7 @@ import (
 
 // runKey sends a run request with an Idempotency-Key.
 func (s *serveProc) runKey(ctx context.Context, key string, req map[string]any) answer {
-	b, _ := json.Marshal(req)
-	hr, _ := http.NewRequestWithContext(ctx, "POST", "http://jailrun/v1/run", bytes.NewReader(b))
-	hr.Header.Set("Idempotency-Key", key)
-	start := time.Now()
-	resp, err := s.client.Do(hr)
-	if err != nil {
-		return answer{err: err, took: time.Since(start)}
-	}
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(resp.Body)
-	a := answer{code: resp.StatusCode, header: resp.Header, raw: string(raw), err: err, took: time.Since(start)}
-	if err == nil {
-		if jerr := json.Unmarshal(raw, &a.body); jerr != nil {
-			a.err = fmt.Errorf("response is not JSON: %v: %s", jerr, raw)
-		}
-	}
-	return a
+	return s.post(ctx, http.Header{"Idempotency-Key": {key}}, req)
 }
 
 func fleetConfig() string {

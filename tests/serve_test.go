@@ -121,10 +121,19 @@ type answer struct {
 }
 
 func (s *serveProc) run(ctx context.Context, token string, req map[string]any) answer {
+	h := http.Header{}
+	if token != "" {
+		h.Set("Authorization", "Bearer "+token)
+	}
+	return s.post(ctx, h, req)
+}
+
+// post sends req to POST /v1/run with the headers h.
+func (s *serveProc) post(ctx context.Context, h http.Header, req map[string]any) answer {
 	b, _ := json.Marshal(req)
 	hr, _ := http.NewRequestWithContext(ctx, "POST", "http://jailrun/v1/run", bytes.NewReader(b))
-	if token != "" {
-		hr.Header.Set("Authorization", "Bearer "+token)
+	for k, v := range h {
+		hr.Header[k] = v
 	}
 	start := time.Now()
 	resp, err := s.client.Do(hr)
