@@ -245,9 +245,10 @@ func TestPoolReportsAPolicyThatCannotRun(t *testing.T) {
 	}
 	defer p.Close()
 	// The pool prepares in the background, and the bad bind fails in the prepared sandbox's init stage, which
-	// the run that takes it finds out: wait until one is prepared (a fixed 50 ms sleep was too short on a
-	// loaded machine, and the run then went cold and counted no failure).
-	for end := time.Now().Add(20 * time.Second); p.Stats().Prepared == 0 && time.Now().Before(end); {
+	// the run that takes it finds out: wait until one is ready to take (a fixed 50 ms sleep was too short on
+	// a loaded machine, and the run then went cold and counted no failure). Ready, not Prepared: the pool
+	// counts a sandbox as prepared just before it hands it over, and a run in between finds none.
+	for end := time.Now().Add(20 * time.Second); p.Stats().Ready == 0 && time.Now().Before(end); {
 		time.Sleep(10 * time.Millisecond)
 	}
 	res, err := p.Run(context.Background(), shReq(bad, "true"))
