@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jailrun/jailrun/internal/testenv"
 	"github.com/jailrun/jailrun/policy"
 )
 
@@ -405,7 +406,9 @@ func TestCPUUsageFollowsBusyLoop(t *testing.T) {
 			if diff := sum - s.CPUTotal; diff < -s.CPUTotal/10 || diff > s.CPUTotal/10 {
 				t.Errorf("user %v + system %v = %v, total %v", s.CPUUser, s.CPUSystem, sum, s.CPUTotal)
 			}
-			if s.CPUUser < s.CPUTotal/2 {
+			// Under the VM lane's emulation the user/system split is tick-sampled and most ticks land in the
+			// emulated kernel (351 ms total showed 98 ms user there); the total above still bites.
+			if s.CPUUser < s.CPUTotal/2 && !testenv.InVM() {
 				t.Errorf("a busy loop in user space shows user %v of %v", s.CPUUser, s.CPUTotal)
 			}
 		})

@@ -76,7 +76,7 @@ func removeRunDirs() {
 
 // inVM says the tests run in the cgroup v2 VM lane's software-emulated guest (tests/vm), where programs
 // run 5-13 times slower: tests that only add load there skip it (skipInVM), covered on the host.
-func inVM() bool { return os.Getenv("JAILRUN_VM") != "" }
+func inVM() bool { return testenv.InVM() }
 
 func skipInVM(t *testing.T, why string) {
 	t.Helper()

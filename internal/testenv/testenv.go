@@ -32,3 +32,8 @@ func SkipMissingFeature(t testing.TB, feature, detail string) {
 	t.Helper()
 	t.Skipf("kernel feature missing: %s (%s); not a privilege skip", feature, detail)
 }
+
+// InVM reports whether the tests run in the cgroup v2 VM lane (tests/vm), an emulated machine that is an
+// order of magnitude slower than the host and whose CPU time accounting is tick-sampled under emulation:
+// tests skip or relax only what emulation distorts, never what the kernel enforces.
+func InVM() bool { return os.Getenv("JAILRUN_VM") != "" }
