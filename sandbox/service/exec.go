@@ -66,13 +66,11 @@ func (s *Server) serveExec(w http.ResponseWriter, r *http.Request, start time.Ti
 	if herr != nil {
 		return s.reject(t, herr)
 	}
-	release, herr := s.admit(r, t, 1, start, &resp.QueueMS)
+	ctx, leave, herr := s.admit(r, t, 1, start, &resp.QueueMS)
 	if herr != nil {
 		return herr
 	}
-	defer release()
-	ctx, done := s.runContext(r)
-	defer done()
+	defer leave()
 	conn, brw, err := http.NewResponseController(w).Hijack()
 	if err != nil {
 		return errorf(http.StatusInternalServerError, KindInternal, "cannot take over the connection: %v", err)

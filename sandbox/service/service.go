@@ -328,13 +328,11 @@ func (s *Server) serveRun(w http.ResponseWriter, r *http.Request, start time.Tim
 		return s.reject(t, herr)
 	}
 
-	release, herr := s.admit(r, t, 1, start, &resp.QueueMS)
+	ctx, leave, herr := s.admit(r, t, 1, start, &resp.QueueMS)
 	if herr != nil {
 		return herr
 	}
-	defer release()
-	ctx, done := s.runContext(r)
-	defer done()
+	defer leave()
 
 	stdout, stderr := newCapture(outMax), newCapture(errMax)
 	sreq := sandbox.Request{Policy: pol, Argv: req.Argv, Params: req.Params, Env: req.Env}
@@ -404,13 +402,11 @@ func (s *Server) serveInteract(w http.ResponseWriter, r *http.Request, start tim
 		return s.reject(t, errorf(http.StatusBadRequest, KindBadRequest, "request body: transcript_max must be at most %d bytes", s.cfg.MaxCaptureBytes))
 	}
 
-	release, herr := s.admit(r, t, 2, start, &resp.QueueMS)
+	ctx, leave, herr := s.admit(r, t, 2, start, &resp.QueueMS)
 	if herr != nil {
 		return herr
 	}
-	defer release()
-	ctx, done := s.runContext(r)
-	defer done()
+	defer leave()
 
 	solErr, intErr := newCapture(errMax), newCapture(errMax)
 	sol := sandbox.Request{Policy: solPol, Argv: req.Solution.Argv, Params: req.Solution.Params, Env: req.Solution.Env}
@@ -489,19 +485,21 @@ func (s *Server) reject(t *tenant, herr *httpError) *httpError {
 	return herr
 }
 
-// admit waits for n run slots of tenant t, recording the time spent in *queueMS.
-func (s *Server) admit(r *http.Request, t *tenant, n int, start time.Time, queueMS *float64) (func(), *httpError) {
+// admit waits for n run slots of tenant t, recording the time spent in *queueMS, and gives the context of
+// the admitted runs (see runContext). leave gives the slots back and must be called once the runs have
+// returned. Admission and the run context go together so that no handler can hold slots outside the
+// shutdown accounting.
+func (s *Server) admit(r *http.Request, t *tenant, n int, start time.Time, queueMS *float64) (ctx context.Context, leave func(), herr *httpError) {
 	release, err := s.sched.acquire(r.Context(), t.slots, n)
 	*queueMS = float64(time.Since(start).Microseconds()) / 1000
 	if err != nil {
-		return nil, s.reject(t, s.admissionError(t, n, err))
+		return nil, nil, s.reject(t, s.admissionError(t, n, err))
 	}
 	s.metrics.observe(s.metrics.queue, time.Since(start).Seconds())
-	return release, nil
+	ctx, done := s.runContext(r)
+	return ctx, func() { done(); release() }, nil
 }
 
-// runContext is the context of an admitted request's runs: it ends when the client goes away or when the
-// shutdown grace period is over. done must be called when the runs have returned.
 func (s *Server) runContext(r *http.Request) (context.Context, func()) {
 	ctx, cancel := context.WithCancelCause(r.Context())
 	stop := context.AfterFunc(s.runsCtx, func() { cancel(context.Cause(s.runsCtx)) })
