@@ -36,21 +36,6 @@ type degraded struct {
 	dirs map[string]string
 }
 
-var nsKinds = []struct {
-	name    string
-	on      func(policy.Namespaces) bool
-	missing string
-}{
-	{"user", func(n policy.Namespaces) bool { return n.User }, "user: no user namespace: the command runs as the caller's own uid and gid on the host, not as a mapped id"},
-	{"pid", func(n policy.Namespaces) bool { return n.PID }, "pid: no pid namespace: the host's processes are visible in /proc; what the command leaves in its process group is killed when it ends, but a process that starts its own session can outlive the run (and keep its output pipes open) unless a cgroup holds it"},
-	{"mount", func(n policy.Namespaces) bool { return n.Mount }, "mount: no mount namespace: the command sees the host's tree, confined by Landlock to the bind sources (at their host paths), /proc and the /dev device files; file entries and masked_paths are not applied; each writable tmpfs is a private directory removed after the run"},
-	{"net", func(n policy.Namespaces) bool { return n.Net }, "net: no network namespace: the host's network; only the seccomp filter and Landlock (TCP bind/connect denied) restrict it"},
-	{"ipc", func(n policy.Namespaces) bool { return n.IPC }, "ipc: no ipc namespace: the host's System V IPC objects and POSIX message queues are reachable"},
-	{"uts", func(n policy.Namespaces) bool { return n.UTS }, "uts: no uts namespace: the host's hostname (process.hostname not applied)"},
-	{"cgroup", func(n policy.Namespaces) bool { return n.Cgroup }, "cgroup: no cgroup namespace: the host's cgroup paths are visible"},
-	{"time", func(n policy.Namespaces) bool { return n.Time }, "time: no time namespace: the host's clocks"},
-}
-
 // chooseMode decides between a normal run and degraded mode, or refuses. It runs before anything is created.
 func (l *launch) chooseMode() error {
 	s := l.s
@@ -81,11 +66,11 @@ func (l *launch) chooseMode() error {
 		return nil
 	}
 	var asked, refused []string
-	for _, k := range nsKinds {
-		if k.on(s.Namespaces) {
-			asked = append(asked, k.name)
-			if !s.Require.Allows("namespaces." + k.name) {
-				refused = append(refused, "namespaces."+k.name)
+	for _, k := range policy.NamespaceKinds {
+		if k.On(s.Namespaces) {
+			asked = append(asked, k.Name)
+			if !s.Require.Allows(k.Setting()) {
+				refused = append(refused, k.Setting())
 			}
 		}
 	}
@@ -111,10 +96,10 @@ func (l *launch) chooseMode() error {
 	l.s = c
 	l.dg = &degraded{orig: s, dirs: map[string]string{}}
 	l.res.Mode = ModeDegraded
-	for _, k := range nsKinds {
-		if k.on(s.Namespaces) {
-			l.res.Skipped = append(l.res.Skipped, "namespaces."+k.name)
-			l.res.MissingIsolation = append(l.res.MissingIsolation, k.missing)
+	for _, k := range policy.NamespaceKinds {
+		if k.On(s.Namespaces) {
+			l.res.Skipped = append(l.res.Skipped, k.Setting())
+			l.res.MissingIsolation = append(l.res.MissingIsolation, k.Missing)
 		}
 	}
 	if s.Network.LoopbackUp {
