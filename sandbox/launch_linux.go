@@ -597,9 +597,6 @@ func (l *launch) checkEnforceable() error {
 		return err
 	}
 	s := l.s
-	if !l.r.plat.root && !s.Namespaces.User && l.dg == nil {
-		return fmt.Errorf("%w: namespaces.user is off, which needs root; jailrun runs as uid %d", ErrUnsupported, os.Geteuid())
-	}
 	if !s.Namespaces.User && s.Process.UID == 0 && !s.Process.Unsafe {
 		return fmt.Errorf("%w: process.uid 0 without a user namespace would be host root", ErrPolicy)
 	}
