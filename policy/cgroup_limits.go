@@ -10,7 +10,7 @@ import (
 // decoding, merging, formatting, compiling, the invariants, policy explain, require.best_effort, the cgroups
 // package (which controller to ask for, doctor's trial), the result's enforced.limits and the launcher's
 // refusal without a cgroup all walk it. The kernel files are written by the cgroups package, which keeps one
-// writer per Name (cgroups/apply_linux.go) and a test that every entry has one.
+// writer per Name (cgroups/limits_linux.go) and a test that every entry has one.
 type CgroupLimit struct {
 	// Name is the key under "limits"; the setting (require.best_effort, skipped, errors) is "limits."+Name.
 	Name string
