@@ -351,13 +351,6 @@ func swapTotal() (int64, error) {
 	return 0, nil
 }
 
-func (m *Manager) apply(c *Cgroup, lim policy.Limits, req policy.Require) error {
-	if m.v2 {
-		return m.applyV2(c, lim, req)
-	}
-	return m.applyV1(c, lim, req)
-}
-
 // open keeps the fds the hot paths need.
 func (c *Cgroup) open() error {
 	if c.m.v2 {

@@ -329,23 +329,12 @@ type ask struct {
 
 func (m *Manager) asks(lim policy.Limits) []ask {
 	var out []ask
-	add := func(on bool, setting, v2ctrl, v1ctrl string) {
-		if !on {
-			return
+	for _, k := range policy.CgroupLimits {
+		// A limit enforced with another (memory_swap) is asked for with it.
+		if k.With == "" && k.On(lim) {
+			out = append(out, ask{k.Setting(), m.limitCtrl(k)})
 		}
-		c := v1ctrl
-		if m.v2 {
-			c = v2ctrl
-		}
-		out = append(out, ask{setting, c})
 	}
-	add(lim.Memory > 0, "limits.memory", "memory", "memory")
-	add(lim.Pids > 0, "limits.pids", "pids", "pids")
-	add(lim.CPU > 0, "limits.cpu", "cpu", "cpu")
-	add(lim.Cpuset != "", "limits.cpuset", "cpuset", "cpuset")
-	add(lim.IOWeight > 0, "limits.io_weight", "io", "blkio")
-	// CPU time is measured from the cgroup: v2's cpu.stat needs no controller, v1 needs cpuacct.
-	add(lim.CPUTime > 0, "limits.cpu_time", "", "cpuacct")
 	return out
 }
 

@@ -2,7 +2,6 @@ package cgroups
 
 import (
 	"fmt"
-	"time"
 
 	"github.com/jailrun/jailrun/policy"
 )
@@ -58,30 +57,23 @@ func (r *Report) Problems() []string {
 	return out
 }
 
-// limitKinds are the cgroup-backed limits, with a representative value to try when the policy does not set
-// one (the report covers every kind, the verdict only the requested ones).
-func limitKinds(lim policy.Limits) []struct {
+// limitKind is one cgroup-backed limit of the report.
+type limitKind struct {
 	setting   string
 	requested bool
 	trial     policy.Limits
-} {
-	pick := func(set bool, l policy.Limits, def policy.Limits) policy.Limits {
-		if set {
-			return l
+}
+
+// limitKinds are the cgroup-backed limits, with a representative value to try when the policy does not set
+// one (the report covers every kind, the verdict only the requested ones).
+func limitKinds(lim policy.Limits) []limitKind {
+	out := make([]limitKind, 0, len(policy.CgroupLimits))
+	for _, k := range policy.CgroupLimits {
+		lk := limitKind{setting: k.Setting(), requested: k.On(lim), trial: k.Trial}
+		if lk.requested {
+			lk.trial = k.Part(lim)
 		}
-		return def
+		out = append(out, lk)
 	}
-	return []struct {
-		setting   string
-		requested bool
-		trial     policy.Limits
-	}{
-		{"limits.memory", lim.Memory > 0, pick(lim.Memory > 0, policy.Limits{Memory: lim.Memory}, policy.Limits{Memory: 256 << 20})},
-		{"limits.memory_swap", lim.Memory > 0, pick(lim.Memory > 0, policy.Limits{Memory: lim.Memory, MemorySwap: lim.MemorySwap}, policy.Limits{Memory: 256 << 20})},
-		{"limits.pids", lim.Pids > 0, pick(lim.Pids > 0, policy.Limits{Pids: lim.Pids}, policy.Limits{Pids: 64})},
-		{"limits.cpu", lim.CPU > 0, pick(lim.CPU > 0, policy.Limits{CPU: lim.CPU}, policy.Limits{CPU: 1})},
-		{"limits.cpuset", lim.Cpuset != "", pick(lim.Cpuset != "", policy.Limits{Cpuset: lim.Cpuset}, policy.Limits{Cpuset: "0"})},
-		{"limits.io_weight", lim.IOWeight > 0, pick(lim.IOWeight > 0, policy.Limits{IOWeight: lim.IOWeight}, policy.Limits{IOWeight: 100})},
-		{"limits.cpu_time", lim.CPUTime > 0, policy.Limits{CPUTime: time.Second}},
-	}
+	return out
 }

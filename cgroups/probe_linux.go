@@ -78,41 +78,15 @@ func Probe(o Options, lim policy.Limits, req policy.Require) *Report {
 
 // enforcedBy names the file that enforces setting in this cgroup, for the report.
 func (c *Cgroup) enforcedBy(setting string) string {
-	v2 := c.m.v2
-	f := map[string][2]string{
-		"limits.memory":    {"memory.max", "memory.limit_in_bytes"},
-		"limits.pids":      {"pids.max", "pids.max"},
-		"limits.cpu":       {"cpu.max", "cpu.cfs_quota_us"},
-		"limits.cpuset":    {"cpuset.cpus", "cpuset.cpus"},
-		"limits.io_weight": {"io.weight", "blkio.bfq.weight"},
-		"limits.cpu_time":  {"cpu.stat usage_usec", "cpuacct.usage"},
-	}[setting]
-	if setting == "limits.memory_swap" {
-		file, ctl := "memory.memsw.limit_in_bytes", "memory"
-		if v2 {
-			file = "memory.swap.max"
-		}
-		if contains(c.skipped, setting) {
-			return "not enforced (skipped)"
-		}
-		if !exists(filepath.Join(c.dirs[ctl], file)) {
-			return "no " + file + " (no swap accounting), but swap is off: nothing can be swapped"
-		}
-		return file
+	name := strings.TrimPrefix(setting, "limits.")
+	if w := writers[name]; w.report != nil {
+		return w.report(c, setting)
 	}
-	if setting == "limits.io_weight" {
-		for _, name := range []string{"io.weight", "io.bfq.weight", "blkio.bfq.weight", "blkio.weight"} {
-			for _, d := range c.order {
-				if exists(filepath.Join(d, name)) {
-					return name + " (" + bfqDevices() + ")"
-				}
-			}
-		}
+	k, _ := policy.CgroupLimitByName(name)
+	if c.m.v2 {
+		return k.V2File
 	}
-	if v2 {
-		return f[0]
-	}
-	return f[1]
+	return k.V1File
 }
 
 // bfqDevices says which block devices an io weight can act on: a weight is enforced by the BFQ scheduler (and

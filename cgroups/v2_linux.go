@@ -7,8 +7,6 @@ import (
 	"strconv"
 
 	"golang.org/x/sys/unix"
-
-	"github.com/jailrun/jailrun/policy"
 )
 
 // prepareV2 makes controller c usable by run cgroups: the parent exists and c is enabled in its
@@ -116,83 +114,4 @@ func (m *Manager) moveBack() {
 		unix.Rmdir(proc.leaf)
 		proc.leaf, proc.leafFrom = "", ""
 	}
-}
-
-// applyV2 writes the limits into the run's cgroup. Controllers that were skipped are not in c.dirs.
-func (m *Manager) applyV2(c *Cgroup, lim policy.Limits, req policy.Require) error {
-	dir := c.dirs[""]
-	if c.dirs["memory"] != "" {
-		if lim.Memory > 0 {
-			if err := c.set("limits.memory", dir, "memory.max", strconv.FormatInt(lim.Memory, 10)); err != nil {
-				return err
-			}
-			if !m.noSwap && exists(filepath.Join(dir, "memory.swap.max")) {
-				if err := c.set("limits.memory_swap", dir, "memory.swap.max", strconv.FormatInt(lim.MemorySwap, 10)); err != nil {
-					return err
-				}
-			} else if err := c.noSwapAccounting(req, "memory.swap.max"); err != nil {
-				return err
-			}
-		}
-		// One OOM kill takes the whole sandbox down together rather than leaving it half alive (a dead
-		// helper, a surviving parent): the verdict is "memory limit" either way, and what survives an OOM kill
-		// is never what the user's program expects. Linux >= 4.19; without it the launcher kills the rest.
-		if exists(filepath.Join(dir, "memory.oom.group")) {
-			if err := c.set("limits.memory", dir, "memory.oom.group", "1"); err != nil {
-				return err
-			}
-		}
-	}
-	if lim.Pids > 0 && c.dirs["pids"] != "" {
-		if err := c.set("limits.pids", dir, "pids.max", strconv.FormatInt(lim.Pids, 10)); err != nil {
-			return err
-		}
-	}
-	if lim.CPU > 0 && c.dirs["cpu"] != "" {
-		q, p := cpuQuota(lim.CPU)
-		if err := c.set("limits.cpu", dir, "cpu.max", fmt.Sprintf("%d %d", q, p)); err != nil {
-			return err
-		}
-	}
-	if lim.Cpuset != "" && c.dirs["cpuset"] != "" {
-		skipped, err := c.setCpuset(req, dir, lim.Cpuset, "cpuset.cpus.effective")
-		if err != nil {
-			return err
-		}
-		// v2 accepts CPUs the parent does not have and then silently falls back to the parent's set when none
-		// is left: check that the sandbox really got a subset of what was asked.
-		eff, err := readString(filepath.Join(dir, "cpuset.cpus.effective"))
-		if err != nil {
-			return fmt.Errorf("cgroups: %w", err)
-		}
-		if err := checkCpuset(lim.Cpuset, eff); err != nil && !skipped {
-			parent, _ := readString(filepath.Join(filepath.Dir(dir), "cpuset.cpus.effective"))
-			if err := c.unsupported(req, cpusetUnavailable(lim.Cpuset, parent, err.Error())); err != nil {
-				return err
-			}
-			// Skipped (best effort): give the sandbox the parent's CPUs explicitly rather than a bogus list.
-			if err := writeFile(filepath.Join(dir, "cpuset.cpus"), ""); err != nil {
-				return fmt.Errorf("cgroups: reset cpuset.cpus: %w", err)
-			}
-		}
-	}
-	if lim.IOWeight > 0 && c.dirs["io"] != "" {
-		switch {
-		case exists(filepath.Join(dir, "io.weight")):
-			if err := c.set("limits.io_weight", dir, "io.weight", "default "+strconv.Itoa(int(lim.IOWeight))); err != nil {
-				return err
-			}
-		case exists(filepath.Join(dir, "io.bfq.weight")):
-			if err := c.set("limits.io_weight", dir, "io.bfq.weight", strconv.FormatUint(bfqWeight(lim.IOWeight), 10)); err != nil {
-				return err
-			}
-		default:
-			if err := c.unsupported(req, &UnsupportedError{Setting: "limits.io_weight", Controller: "io", File: "io.weight",
-				Reason: "the io controller has neither io.weight nor io.bfq.weight here",
-				Hint:   "use a kernel with the BFQ scheduler (io.bfq.weight) or io.cost (io.weight)"}); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
 }

@@ -23,15 +23,9 @@ const (
 // itself when it can place the child at clone time.
 func CloneFlags(ns policy.Namespaces) uint64 {
 	var f uint64
-	for _, x := range []struct {
-		on   bool
-		flag uint64
-	}{
-		{ns.User, CloneNewUser}, {ns.PID, CloneNewPID}, {ns.Mount, CloneNewNS}, {ns.Net, CloneNewNet},
-		{ns.IPC, CloneNewIPC}, {ns.UTS, CloneNewUTS}, {ns.Time, CloneNewTime},
-	} {
-		if x.on {
-			f |= x.flag
+	for _, k := range policy.NamespaceKinds {
+		if k.On(ns) && k.Clone != CloneNewCgroup {
+			f |= k.Clone
 		}
 	}
 	return f

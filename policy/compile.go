@@ -44,10 +44,8 @@ func build(e *Policy) (*Settings, error) {
 		SHA256:      digest(canon),
 		canonical:   canon,
 	}
-	ns := e.Namespaces
-	s.Namespaces = Namespaces{
-		User: ns.User.Value, PID: ns.PID.Value, Mount: ns.Mount.Value, Net: ns.Net.Value,
-		IPC: ns.IPC.Value, UTS: ns.UTS.Value, Cgroup: ns.Cgroup.Value, Time: ns.Time.Value,
+	for _, k := range NamespaceKinds {
+		k.Set(&s.Namespaces, k.spec(&e.Namespaces).Value)
 	}
 	s.Network.LoopbackUp = e.Network.Loopback.Value
 
@@ -78,11 +76,12 @@ func build(e *Policy) (*Settings, error) {
 
 	l := e.Limits
 	s.Limits = Limits{
-		Memory: l.Memory.Value, MemorySwap: l.MemorySwap.Value, Pids: l.Pids.Value,
-		CPU: l.CPU.Value, Cpuset: l.Cpuset.Value, IOWeight: uint16(l.IOWeight.Value),
-		CPUTime: l.CPUTime.Value, WallTime: l.WallTime.Value, ExtraTime: l.ExtraTime.Value,
+		WallTime: l.WallTime.Value, ExtraTime: l.ExtraTime.Value,
 		KillGrace: DefaultKillGrace,
 		Output:    OutputLimits{Stdout: l.Output.Stdout.Value, Stderr: l.Output.Stderr.Value, Total: l.Output.Total.Value},
+	}
+	for _, c := range CgroupLimits {
+		c.compile(&s.Limits, l)
 	}
 	if l.KillGrace.Set {
 		s.Limits.KillGrace = l.KillGrace.Value

@@ -450,7 +450,7 @@ func parse(data []byte, source string, errs *problems) *Policy {
 				{"best_effort", func(v *node, path string) {
 					p.Require.BestEffort = d.uniqueStrings(v, path, 64, 64, func(s string) string {
 						if !bestEffortPaths[s] {
-							msg := fmt.Sprintf("%q is not a setting that may be skipped (allowed: namespaces, namespaces.KIND, network.loopback, limits, limits.{memory,memory_swap,pids,cpu,cpuset,io_weight,cpu_time,kernel,kernel.NAME}, seccomp)", s)
+							msg := fmt.Sprintf("%q is not a setting that may be skipped (allowed: %s)", s, bestEffortHelp())
 							if c := closest(s, bestEffortList()); c != "" {
 								msg = fmt.Sprintf("%q is not a setting that may be skipped (did you mean %q?)", s, c)
 							}
@@ -499,26 +499,35 @@ func checkExtends(s string) string {
 	return ""
 }
 
-// bestEffortPaths are the settings an operator may allow to be skipped when the host cannot enforce them.
+// bestEffortPaths are the settings an operator may allow to be skipped when the host cannot enforce them:
+// every namespace kind, every cgroup limit and every sysctl ceiling of limits.kernel (see init below).
 // Everything else a policy asks for is always required.
 var bestEffortPaths = map[string]bool{
-	"namespaces": true, "namespaces.user": true, "namespaces.pid": true, "namespaces.mount": true,
-	"namespaces.net": true, "namespaces.ipc": true, "namespaces.uts": true, "namespaces.cgroup": true,
-	"namespaces.time":  true,
-	"network.loopback": true,
-	"limits":           true, "limits.memory": true, "limits.memory_swap": true, "limits.pids": true,
-	"limits.cpu": true, "limits.cpuset": true, "limits.io_weight": true, "limits.cpu_time": true,
-	"seccomp": true,
-	// limits.kernel and each of its sysctl ceilings ("limits.kernel.inotify_instances"): see init below.
-	"limits.kernel": true,
+	"namespaces": true, "network.loopback": true, "limits": true, "seccomp": true, "limits.kernel": true,
 }
 
 func init() {
+	for _, k := range NamespaceKinds {
+		bestEffortPaths[k.Setting()] = true
+	}
+	for _, c := range CgroupLimits {
+		bestEffortPaths[c.Setting()] = true
+	}
 	for _, k := range KernelLimits {
 		if k.Sysctl != "" {
 			bestEffortPaths["limits.kernel."+k.Name] = true
 		}
 	}
+}
+
+// bestEffortHelp is the allowed list as the refusal of an unknown entry spells it.
+func bestEffortHelp() string {
+	names := make([]string, 0, len(CgroupLimits)+2)
+	for _, c := range CgroupLimits {
+		names = append(names, c.Name)
+	}
+	names = append(names, "kernel", "kernel.NAME")
+	return "namespaces, namespaces.KIND, network.loopback, limits, limits.{" + strings.Join(names, ",") + "}, seccomp"
 }
 
 func bestEffortList() []string {
@@ -531,13 +540,11 @@ func bestEffortList() []string {
 }
 
 func (d *decoder) namespaces(n *node, path string, ns *NamespacesSpec) {
-	b := func(dst *Field[bool]) func(*node, string) {
-		return func(v *node, path string) { *dst = d.boolean(v, path) }
+	fields := make([]field, 0, len(NamespaceKinds))
+	for _, k := range NamespaceKinds {
+		fields = append(fields, field{k.Name, func(v *node, path string) { *k.spec(ns) = d.boolean(v, path) }})
 	}
-	d.obj(n, path, []field{
-		{"user", b(&ns.User)}, {"pid", b(&ns.PID)}, {"mount", b(&ns.Mount)}, {"net", b(&ns.Net)},
-		{"ipc", b(&ns.IPC)}, {"uts", b(&ns.UTS)}, {"cgroup", b(&ns.Cgroup)}, {"time", b(&ns.Time)},
-	})
+	d.obj(n, path, fields)
 }
 
 func (d *decoder) filesystem(n *node, path string, fs *FilesystemSpec) {
@@ -721,39 +728,7 @@ func (d *decoder) limits(n *node, path string, l *LimitsSpec) {
 	dur := func(dst *Field[time.Duration], lo time.Duration) func(*node, string) {
 		return func(v *node, path string) { *dst = d.duration(v, path, lo, maxDuration) }
 	}
-	d.obj(n, path, []field{
-		{"memory", sz(&l.Memory, minMemory, maxLimit, "")},
-		{"memory_swap", sz(&l.MemorySwap, 0, maxLimit, "")},
-		{"pids", func(v *node, path string) { l.Pids = d.integer(v, path, 1, maxPids) }},
-		{"cpu", func(v *node, path string) {
-			if v.kind != kindNumber {
-				d.errs.add(v, path, fmt.Sprintf("expected a number of cores such as 0.5, got %s", describe(v)))
-				return
-			}
-			f, err := strconv.ParseFloat(v.str, 64)
-			if err != nil || !(f > 0) || f > maxCPU {
-				d.errs.add(v, path, fmt.Sprintf("%s is out of range (a number of cores above 0 and at most %g, e.g. 0.5)", v.str, maxCPU))
-				return
-			}
-			// The kernel's quota granularity is 1 µs of a 100 ms period; below 0.001 cores rounds to nothing.
-			if f < 0.001 {
-				d.errs.add(v, path, fmt.Sprintf("%s is below the minimum of 0.001 cores", v.str))
-				return
-			}
-			l.CPU = set(f, v.pos)
-		}},
-		{"cpuset", func(v *node, path string) {
-			if f, ok := d.str(v, path, 1024); ok {
-				c, err := parseCpuset(f.Value)
-				if err != nil {
-					d.errs.add(v, path, fmt.Sprintf("%s %v", describe(v), err))
-					return
-				}
-				l.Cpuset = set(c, f.Pos)
-			}
-		}},
-		{"io_weight", func(v *node, path string) { l.IOWeight = d.integer(v, path, 1, 10000) }},
-		{"cpu_time", dur(&l.CPUTime, time.Millisecond)},
+	d.obj(n, path, append(d.cgroupLimitFields(l), []field{
 		{"wall_time", dur(&l.WallTime, time.Millisecond)},
 		{"extra_time", dur(&l.ExtraTime, 0)},
 		{"kill_grace", func(v *node, path string) { l.KillGrace = d.duration(v, path, 0, MaxKillGrace) }},
@@ -771,7 +746,7 @@ func (d *decoder) limits(n *node, path string, l *LimitsSpec) {
 		{"core", sz(&l.Core, 0, maxLimit, "")},
 		{"address_space", sz(&l.AddressSpace, minMemory, maxSizeValue, "")},
 		{"kernel", func(v *node, path string) { d.kernelLimits(v, path, &l.Kernel) }},
-	})
+	}...))
 }
 
 func (d *decoder) process(n *node, path string, pr *ProcessSpec) {

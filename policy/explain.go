@@ -27,24 +27,11 @@ func Explain(s *Settings) string {
 
 	w("\nnamespaces (on = a fresh namespace of this kind)\n")
 	ns := s.Namespaces
-	for _, n := range []struct {
-		name string
-		on   bool
-		why  string
-	}{
-		{"user", ns.User, "ids inside map to an unprivileged host id"},
-		{"pid", ns.PID, "the command is pid 1's child in its own pid space"},
-		{"mount", ns.Mount, "its own filesystem view, built below"},
-		{"net", ns.Net, "its own network stack; no interfaces but lo"},
-		{"ipc", ns.IPC, "its own SysV IPC and POSIX message queues"},
-		{"uts", ns.UTS, "its own hostname"},
-		{"cgroup", ns.Cgroup, "sees its own cgroup as the root"},
-		{"time", ns.Time, "its own monotonic and boot clocks"},
-	} {
-		if n.on {
-			w("  %-7s on    %s\n", n.name, n.why)
+	for _, k := range NamespaceKinds {
+		if k.On(ns) {
+			w("  %-7s on    %s\n", k.Name, k.Fresh)
 		} else {
-			w("  %-7s off   shares the host's\n", n.name)
+			w("  %-7s off   shares the host's\n", k.Name)
 		}
 	}
 
@@ -84,29 +71,10 @@ func Explain(s *Settings) string {
 	w("\nlimits (knob: cgroup v2 / cgroup v1)\n")
 	l := s.Limits
 	lim := func(name, value, knob string) { w("  %-12s %-16s %s\n", name, value, knob) }
-	lim("memory", sizeOr(l.Memory, "unlimited"), "memory.max / memory.limit_in_bytes")
-	switch {
-	case l.Memory == 0:
-		lim("memory_swap", "unlimited", "(no memory limit)")
-	case l.MemorySwap == 0:
-		lim("memory_swap", "none", "memory.swap.max=0 / memory.memsw.limit_in_bytes=memory")
-	default:
-		lim("memory_swap", humanSize(l.MemorySwap), "memory.swap.max / memory.memsw.limit_in_bytes=memory+swap")
+	for _, c := range CgroupLimits {
+		value, knob := c.Explain(l)
+		lim(c.Name, value, knob)
 	}
-	if l.Pids > 0 {
-		// The cgroup also holds jailrun's own pid 1 (the sandbox's reaper): pids counts the command's tasks.
-		lim("pids", strconv.FormatInt(l.Pids, 10), fmt.Sprintf("pids.max=%d / pids.max=%d (the command's tasks + jailrun's pid 1)", l.Pids+1, l.Pids+1))
-	} else {
-		lim("pids", "unlimited", "pids.max / pids.max")
-	}
-	if l.CPU > 0 {
-		lim("cpu", strconv.FormatFloat(l.CPU, 'f', -1, 64)+" cores", fmt.Sprintf("cpu.max \"%d 100000\" / cpu.cfs_quota_us=%d", int64(l.CPU*100000), int64(l.CPU*100000)))
-	} else {
-		lim("cpu", "unlimited", "cpu.max / cpu.cfs_quota_us")
-	}
-	lim("cpuset", orText(l.Cpuset, "all"), "cpuset.cpus / cpuset.cpus")
-	lim("io_weight", intOr(int64(l.IOWeight), "default"), "io.weight / blkio.weight")
-	lim("cpu_time", durOr(l.CPUTime), "cpu.stat usage_usec / cpuacct.usage, watched by jailrun; RLIMIT_CPU backstop")
 	lim("wall_time", durOr(l.WallTime), "timer from exec, enforced by jailrun")
 	if l.ExtraTime > 0 {
 		lim("extra_time", formatDuration(l.ExtraTime), "grace after cpu_time/wall_time before the kill; still a verdict")

@@ -97,11 +97,8 @@ func toJSON(p *Policy) jobj {
 
 	var ns jobj
 	n := p.Namespaces
-	for _, f := range []struct {
-		k string
-		f Field[bool]
-	}{{"user", n.User}, {"pid", n.PID}, {"mount", n.Mount}, {"net", n.Net}, {"ipc", n.IPC}, {"uts", n.UTS}, {"cgroup", n.Cgroup}, {"time", n.Time}} {
-		addB(&ns, f.k, f.f)
+	for _, k := range NamespaceKinds {
+		addB(&ns, k.Name, *k.spec(&n))
 	}
 	addObj(&o, "namespaces", ns)
 
@@ -127,16 +124,8 @@ func toJSON(p *Policy) jobj {
 
 	var lim jobj
 	l := p.Limits
-	addSize(&lim, "memory", l.Memory)
-	addSize(&lim, "memory_swap", l.MemorySwap)
-	addI(&lim, "pids", l.Pids)
-	if l.CPU.Set {
-		lim.add("cpu", jraw(strconv.FormatFloat(l.CPU.Value, 'f', -1, 64)))
-	}
-	addS(&lim, "cpuset", l.Cpuset)
-	addI(&lim, "io_weight", l.IOWeight)
-	if l.CPUTime.Set {
-		lim.add("cpu_time", formatDuration(l.CPUTime.Value))
+	for _, c := range CgroupLimits {
+		c.format(&lim, l)
 	}
 	if l.WallTime.Set {
 		lim.add("wall_time", formatDuration(l.WallTime.Value))

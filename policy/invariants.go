@@ -68,17 +68,12 @@ func CheckInvariants(s *Settings) error {
 		}
 	}
 	l := s.Limits
+	for _, c := range CgroupLimits {
+		if msg := c.check(l); msg != "" {
+			return fail("%s", msg)
+		}
+	}
 	switch {
-	case l.Memory != 0 && (l.Memory < minMemory || l.Memory > maxLimit):
-		return fail("memory %d", l.Memory)
-	case l.MemorySwap < 0 || l.MemorySwap > maxLimit || (l.MemorySwap > 0 && l.Memory == 0):
-		return fail("memory_swap %d", l.MemorySwap)
-	case l.Pids < 0 || l.Pids > maxPids:
-		return fail("pids %d", l.Pids)
-	case l.CPU < 0 || l.CPU > maxCPU || (l.CPU != 0 && l.CPU < 0.001):
-		return fail("cpu %g", l.CPU)
-	case l.IOWeight > 10000:
-		return fail("io_weight %d", l.IOWeight)
 	case l.CPUTime < 0 || l.CPUTime > maxDuration || l.WallTime < 0 || l.WallTime > maxDuration || l.ExtraTime < 0 || l.ExtraTime > maxDuration:
 		return fail("times %v %v %v", l.CPUTime, l.WallTime, l.ExtraTime)
 	case l.KillGrace < 0 || l.KillGrace > MaxKillGrace:

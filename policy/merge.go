@@ -178,10 +178,9 @@ func merge(parent, child *Policy) *Policy {
 	m.Extends = nil
 
 	pn, cn := parent.Namespaces, child.Namespaces
-	m.Namespaces = NamespacesSpec{
-		User: over(pn.User, cn.User), PID: over(pn.PID, cn.PID), Mount: over(pn.Mount, cn.Mount),
-		Net: over(pn.Net, cn.Net), IPC: over(pn.IPC, cn.IPC), UTS: over(pn.UTS, cn.UTS),
-		Cgroup: over(pn.Cgroup, cn.Cgroup), Time: over(pn.Time, cn.Time),
+	m.Namespaces = NamespacesSpec{}
+	for _, k := range NamespaceKinds {
+		*k.spec(&m.Namespaces) = over(*k.spec(&pn), *k.spec(&cn))
 	}
 	m.Network.Loopback = over(parent.Network.Loopback, child.Network.Loopback)
 
@@ -207,9 +206,6 @@ func merge(parent, child *Policy) *Policy {
 
 	pl, cl := parent.Limits, child.Limits
 	m.Limits = LimitsSpec{
-		Memory: over(pl.Memory, cl.Memory), MemorySwap: over(pl.MemorySwap, cl.MemorySwap),
-		Pids: over(pl.Pids, cl.Pids), CPU: over(pl.CPU, cl.CPU), Cpuset: over(pl.Cpuset, cl.Cpuset),
-		IOWeight: over(pl.IOWeight, cl.IOWeight), CPUTime: over(pl.CPUTime, cl.CPUTime),
 		WallTime: over(pl.WallTime, cl.WallTime), ExtraTime: over(pl.ExtraTime, cl.ExtraTime),
 		KillGrace: over(pl.KillGrace, cl.KillGrace),
 		Output: OutputSpec{
@@ -221,6 +217,9 @@ func merge(parent, child *Policy) *Policy {
 		Stack: over(pl.Stack, cl.Stack), Core: over(pl.Core, cl.Core),
 		AddressSpace: over(pl.AddressSpace, cl.AddressSpace),
 		Kernel:       mergeKernelLimits(pl.Kernel, cl.Kernel),
+	}
+	for _, c := range CgroupLimits {
+		c.merge(&m.Limits, pl, cl)
 	}
 
 	switch {
@@ -290,10 +289,9 @@ const (
 func withDefaults(p *Policy) *Policy {
 	e := *p
 	ns := &e.Namespaces
-	for _, f := range []*Field[bool]{&ns.User, &ns.PID, &ns.Mount, &ns.Net, &ns.IPC, &ns.UTS, &ns.Cgroup} {
-		*f = f.or(true)
+	for _, k := range NamespaceKinds {
+		*k.spec(ns) = k.spec(ns).or(k.Default)
 	}
-	ns.Time = ns.Time.or(false)
 	e.Network.Loopback = e.Network.Loopback.or(false)
 
 	e.Filesystem.Mounts = make([]MountSpec, len(p.Filesystem.Mounts))

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -14,9 +15,6 @@ import (
 	"github.com/jailrun/jailrun/namespaces"
 	"github.com/jailrun/jailrun/policy"
 )
-
-// cgroupLimitSettings are the policy settings that only a cgroup can enforce.
-var cgroupLimitSettings = []string{"limits.memory", "limits.pids", "limits.cpu", "limits.cpuset", "limits.io_weight", "limits.cpu_time"}
 
 // prepareCgroup creates the run's cgroup before the clone. Every run gets one when the host has cgroups, for
 // the kernel's accounting and a kill that reaches every process; a host without any is refused only when the
@@ -146,16 +144,28 @@ func (l *launch) addCgroupView(cfg *spawnConfig) {
 
 // withoutCgroup runs without a cgroup when every cgroup limit the policy asks for may be skipped.
 func (l *launch) withoutCgroup(why error) error {
-	for _, name := range cgroupLimitSettings {
-		if !l.wants(name) {
+	for _, k := range policy.CgroupLimits {
+		// A limit enforced with another (memory_swap) goes with it.
+		if k.With != "" || !k.On(l.s.Limits) {
 			continue
 		}
+		name := k.Setting()
 		if !l.s.Require.Allows(name) {
 			return fmt.Errorf("%w: %s needs a cgroup, and jailrun cannot create one here: %v", ErrUnsupported, name, why)
 		}
 		l.res.Skipped = append(l.res.Skipped, name)
 	}
 	return nil
+}
+
+// enforcedCgroupLimits reports in the result the cgroup limits the run has: those the policy asks for and
+// that were not skipped.
+func enforcedCgroupLimits(e *Enforced, lim policy.Limits, skipped []string) {
+	for _, k := range policy.CgroupLimits {
+		if k.On(lim) && !slices.Contains(skipped, k.Setting()) {
+			e.Limits[k.Name] = k.Value(lim)
+		}
+	}
 }
 
 func cgroupVersion(m cgroups.Mode) string {

@@ -21,11 +21,6 @@ import (
 // The result says mode "degraded", lists the namespaces in skipped, and spells out in missing_isolation
 // what the run did not have.
 
-const (
-	ModeNamespaces = "namespaces"
-	ModeDegraded   = "degraded"
-)
-
 // usernsOK remembers that a user namespace could be created, so the probe runs once per process.
 var usernsOK atomic.Bool
 
@@ -36,72 +31,43 @@ type degraded struct {
 	dirs map[string]string
 }
 
-var nsKinds = []struct {
-	name    string
-	on      func(policy.Namespaces) bool
-	missing string
-}{
-	{"user", func(n policy.Namespaces) bool { return n.User }, "user: no user namespace: the command runs as the caller's own uid and gid on the host, not as a mapped id"},
-	{"pid", func(n policy.Namespaces) bool { return n.PID }, "pid: no pid namespace: the host's processes are visible in /proc; what the command leaves in its process group is killed when it ends, but a process that starts its own session can outlive the run (and keep its output pipes open) unless a cgroup holds it"},
-	{"mount", func(n policy.Namespaces) bool { return n.Mount }, "mount: no mount namespace: the command sees the host's tree, confined by Landlock to the bind sources (at their host paths), /proc and the /dev device files; file entries and masked_paths are not applied; each writable tmpfs is a private directory removed after the run"},
-	{"net", func(n policy.Namespaces) bool { return n.Net }, "net: no network namespace: the host's network; only the seccomp filter and Landlock (TCP bind/connect denied) restrict it"},
-	{"ipc", func(n policy.Namespaces) bool { return n.IPC }, "ipc: no ipc namespace: the host's System V IPC objects and POSIX message queues are reachable"},
-	{"uts", func(n policy.Namespaces) bool { return n.UTS }, "uts: no uts namespace: the host's hostname (process.hostname not applied)"},
-	{"cgroup", func(n policy.Namespaces) bool { return n.Cgroup }, "cgroup: no cgroup namespace: the host's cgroup paths are visible"},
-	{"time", func(n policy.Namespaces) bool { return n.Time }, "time: no time namespace: the host's clocks"},
-}
-
-// chooseMode decides between a normal run and degraded mode, or refuses. It runs before anything is created.
+// chooseMode applies DecideMode's decision before anything is created: a refusal, a run without the user
+// namespace, or degraded mode.
 func (l *launch) chooseMode() error {
 	s := l.s
 	l.res.Mode = ModeNamespaces
-	if !s.Namespaces.User {
-		return nil
-	}
-	if usernsOK.Load() {
-		return nil
-	}
-	st := ProbeUserns()
-	if st.Available {
-		// Remembered: a host that later blocks them makes the clone fail, which refuses the run anyway.
-		// A refusal is not remembered, so lifting the restriction takes effect at once.
-		usernsOK.Store(true)
-		return nil
-	}
-	if l.r.plat.root {
-		// Root needs no user namespace for the others: only that one is missing.
-		if !s.Require.Allows("namespaces.user") {
-			return fmt.Errorf("%w: namespaces.user: this host refuses user namespaces even to root: %s (or list namespaces.user in require.best_effort to run without one; process.uid is then a host id)", ErrUnsupported, st.Explain())
+	h := HostFacts{UID: os.Geteuid(), Root: l.r.plat.root, Userns: UsernsStatus{Available: true}}
+	if s.Namespaces.User && !usernsOK.Load() {
+		h.Userns = ProbeUserns()
+		if h.Userns.Available {
+			// Remembered: a host that later blocks them makes the clone fail, which refuses the run anyway.
+			// A refusal is not remembered, so lifting the restriction takes effect at once.
+			usernsOK.Store(true)
 		}
+	}
+	if !h.Userns.Available {
+		_, h.Landlock = LandlockABI()
+	}
+	d := DecideMode(s, h)
+	switch {
+	case d.Mode == ModeRefused:
+		return d.Err
+	case d.Mode == ModeWithoutUser && s.Namespaces.User:
 		c := s.Clone()
 		c.Namespaces.User = false
 		l.s = c
 		l.res.Skipped = append(l.res.Skipped, "namespaces.user")
 		l.res.MissingIsolation = append(l.res.MissingIsolation, "user: no user namespace: process.uid and process.gid are host ids")
 		return nil
+	case d.Mode != ModeDegraded:
+		return nil
 	}
-	var asked, refused []string
-	for _, k := range nsKinds {
-		if k.on(s.Namespaces) {
-			asked = append(asked, k.name)
-			if !s.Require.Allows("namespaces." + k.name) {
-				refused = append(refused, "namespaces."+k.name)
-			}
+	st := h.Userns
+	var asked []string
+	for _, k := range policy.NamespaceKinds {
+		if k.On(s.Namespaces) {
+			asked = append(asked, k.Name)
 		}
-	}
-	if len(refused) > 0 {
-		return fmt.Errorf("%w: namespaces.user: jailrun runs as uid %d and this host does not let it create a user namespace: %s. Without one no namespace can be made, so the run is refused; to run in degraded mode instead (seccomp, Landlock, rlimits, no_new_privs, but no pid, mount or network isolation), the policy must list \"namespaces\" in require.best_effort (not allowed now: %s)",
-			ErrUnsupported, os.Geteuid(), st.Explain(), strings.Join(refused, ", "))
-	}
-	// Landlock is the only filesystem isolation left: without it the command would see the whole host.
-	if s.Filesystem.Landlock == policy.LandlockOff {
-		return fmt.Errorf("%w: degraded mode (no user namespaces here: %s) needs the Landlock layer, and filesystem.landlock is \"off\"", ErrUnsupported, st.Err)
-	}
-	if _, err := LandlockABI(); err != nil {
-		return fmt.Errorf("%w: degraded mode (no user namespaces here: %s) needs Landlock for filesystem isolation, and %w", ErrUnsupported, st.Err, err)
-	}
-	if !s.Process.NoNewPrivs {
-		return fmt.Errorf("%w: degraded mode needs process.no_new_privs (Landlock and seccomp without privileges)", ErrUnsupported)
 	}
 	c := s.Clone()
 	c.Namespaces = policy.Namespaces{}
@@ -111,10 +77,10 @@ func (l *launch) chooseMode() error {
 	l.s = c
 	l.dg = &degraded{orig: s, dirs: map[string]string{}}
 	l.res.Mode = ModeDegraded
-	for _, k := range nsKinds {
-		if k.on(s.Namespaces) {
-			l.res.Skipped = append(l.res.Skipped, "namespaces."+k.name)
-			l.res.MissingIsolation = append(l.res.MissingIsolation, k.missing)
+	for _, k := range policy.NamespaceKinds {
+		if k.On(s.Namespaces) {
+			l.res.Skipped = append(l.res.Skipped, k.Setting())
+			l.res.MissingIsolation = append(l.res.MissingIsolation, k.Missing)
 		}
 	}
 	if s.Network.LoopbackUp {

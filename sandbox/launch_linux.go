@@ -597,32 +597,10 @@ func (l *launch) checkEnforceable() error {
 		return err
 	}
 	s := l.s
-	if !l.r.plat.root && !s.Namespaces.User && l.dg == nil {
-		return fmt.Errorf("%w: namespaces.user is off, which needs root; jailrun runs as uid %d", ErrUnsupported, os.Geteuid())
-	}
 	if !s.Namespaces.User && s.Process.UID == 0 && !s.Process.Unsafe {
 		return fmt.Errorf("%w: process.uid 0 without a user namespace would be host root", ErrPolicy)
 	}
 	return nil
-}
-
-func (l *launch) wants(name string) bool {
-	lim := l.s.Limits
-	switch name {
-	case "limits.memory":
-		return lim.Memory > 0
-	case "limits.pids":
-		return lim.Pids > 0
-	case "limits.cpu":
-		return lim.CPU > 0
-	case "limits.cpuset":
-		return lim.Cpuset != ""
-	case "limits.io_weight":
-		return lim.IOWeight > 0
-	case "limits.cpu_time":
-		return lim.CPUTime > 0
-	}
-	return false
 }
 
 // prepareSeccomp compiles the policy's filter in the parent; the child only loads it, as its last step
@@ -668,39 +646,11 @@ func (l *launch) enforced(cfg *spawnConfig) {
 	s := l.s
 	e := &l.res.Enforced
 	ns := s.Namespaces
-	for _, x := range []struct {
-		on   bool
-		name string
-	}{{ns.User, "user"}, {ns.PID, "pid"}, {ns.Mount, "mount"}, {ns.Net, "net"}, {ns.IPC, "ipc"}, {ns.UTS, "uts"}, {ns.Cgroup, "cgroup"}, {ns.Time, "time"}} {
-		if x.on {
-			e.Namespaces = append(e.Namespaces, x.name)
-		}
-	}
+	e.Namespaces = append(e.Namespaces, ns.Names()...)
 	e.Limits = map[string]string{}
 	enforcedKernelLimits(e, cfg)
 	if l.cg != nil {
-		skipped := map[string]bool{}
-		for _, k := range l.res.Skipped {
-			skipped[k] = true
-		}
-		lim := s.Limits
-		for _, x := range []struct {
-			name string
-			on   bool
-			v    string
-		}{
-			{"memory", lim.Memory > 0, strconv.FormatInt(lim.Memory, 10)},
-			{"memory_swap", lim.Memory > 0, strconv.FormatInt(lim.MemorySwap, 10)},
-			{"pids", lim.Pids > 0, strconv.FormatInt(lim.Pids, 10)},
-			{"cpu", lim.CPU > 0, strconv.FormatFloat(lim.CPU, 'f', -1, 64)},
-			{"cpuset", lim.Cpuset != "", lim.Cpuset},
-			{"io_weight", lim.IOWeight > 0, strconv.Itoa(int(lim.IOWeight))},
-			{"cpu_time", lim.CPUTime > 0, lim.CPUTime.String()},
-		} {
-			if x.on && !skipped["limits."+x.name] {
-				e.Limits[x.name] = x.v
-			}
-		}
+		enforcedCgroupLimits(e, s.Limits, l.res.Skipped)
 	}
 	if s.Limits.WallTime > 0 {
 		e.Limits["wall_time"] = s.Limits.WallTime.String()

@@ -232,10 +232,12 @@ func TestDoctorExplainsMode(t *testing.T) {
 	needLandlock(t)
 	dir := sharedDir(t)
 	deg := writeShared(t, dir, "deg.json", `{"version": 1, "extends": "strict", "require": {"best_effort": ["namespaces", "limits"]}}`)
+	// The launcher refuses degraded mode without no_new_privs; doctor used to call it degraded.
+	nnp := writeShared(t, dir, "deg-nnp.json", `{"version": 1, "extends": "strict", "process": {"no_new_privs": false, "unsafe": true}, "require": {"best_effort": ["namespaces", "limits"]}}`)
 	for _, tc := range []struct {
 		policy, mode string
 		code         int
-	}{{deg, "degraded", 0}, {"strict", "refused", 121}} {
+	}{{deg, "degraded", 0}, {"strict", "refused", 121}, {nnp, "refused", 121}} {
 		r := denied(t, dir, "doctor", "--json", "--policy", tc.policy)
 		var rep struct {
 			Sandbox struct {

@@ -26,7 +26,8 @@ type modeReport struct {
 	IDsErr string                 `json:"id_mapping_error,omitempty"`
 }
 
-// sandboxMode mirrors the launcher's decision (sandbox/degraded_linux.go) without running anything.
+// sandboxMode probes this host and reports the launcher's own decision (sandbox.DecideMode) without running
+// anything.
 func sandboxMode(s *policy.Settings) (*modeReport, []string) {
 	var problems []string
 	r := &modeReport{Userns: sandbox.ProbeUserns(), Container: sandbox.DetectContainer()}
@@ -49,47 +50,10 @@ func sandboxMode(s *policy.Settings) (*modeReport, []string) {
 	default:
 		r.Landlock = fmt.Sprintf("ABI %d; applied (filesystem.landlock %q)", abi, s.Filesystem.Landlock)
 	}
-	root := os.Geteuid() == 0
-	switch {
-	case !s.Namespaces.User && !root:
-		r.Mode, r.Why = "refused", fmt.Sprintf("namespaces.user is off, which needs root; jailrun runs as uid %d", os.Geteuid())
-		problems = append(problems, "namespaces.user: "+r.Why)
-	case !s.Namespaces.User:
-		r.Mode, r.Why = "namespaces-without-user", "the policy turns the user namespace off; jailrun is root"
-	case r.Userns.Available:
-		r.Mode, r.Why = "namespaces", fmt.Sprintf("user namespaces work as uid %d: every namespace the policy asks for", os.Geteuid())
-	case root:
-		if s.Require.Allows("namespaces.user") {
-			r.Mode, r.Why = "namespaces-without-user", "user namespaces are refused even to root; the policy allows namespaces.user to be skipped"
-		} else {
-			r.Mode, r.Why = "refused", "user namespaces are refused even to root: "+r.Userns.Explain()
-			problems = append(problems, "namespaces.user: "+r.Why)
-		}
-	default:
-		var refused []string
-		for _, k := range []struct {
-			on   bool
-			name string
-		}{{s.Namespaces.User, "user"}, {s.Namespaces.PID, "pid"}, {s.Namespaces.Mount, "mount"}, {s.Namespaces.Net, "net"},
-			{s.Namespaces.IPC, "ipc"}, {s.Namespaces.UTS, "uts"}, {s.Namespaces.Cgroup, "cgroup"}, {s.Namespaces.Time, "time"}} {
-			if k.on && !s.Require.Allows("namespaces."+k.name) {
-				refused = append(refused, "namespaces."+k.name)
-			}
-		}
-		switch {
-		case len(refused) > 0:
-			r.Mode = "refused"
-			optIn := "allow degraded mode (no pid, mount or network isolation) with \"namespaces\" in require.best_effort (not allowed now: " + strings.Join(refused, ", ") + ")"
-			r.Why = fmt.Sprintf("no user namespaces for uid %d (lift the block below), or %s", os.Geteuid(), optIn)
-			problems = append(problems, fmt.Sprintf("namespaces.user: no user namespaces for uid %d: %s; or %s", os.Geteuid(), r.Userns.Explain(), optIn))
-		case llErr != nil || s.Filesystem.Landlock == policy.LandlockOff:
-			r.Mode = "refused"
-			r.Why = "no user namespaces (" + r.Userns.Err + "), and degraded mode needs Landlock: " + r.Landlock
-			problems = append(problems, "namespaces.user: "+r.Why)
-		default:
-			r.Mode = "degraded"
-			r.Why = "no user namespaces (" + r.Userns.Err + "); the policy allows running without them: seccomp, Landlock, rlimits and no_new_privs, but no pid, mount or network isolation"
-		}
+	d := sandbox.DecideMode(s, sandbox.HostFacts{UID: os.Geteuid(), Root: os.Geteuid() == 0, Userns: r.Userns, Landlock: llErr})
+	r.Mode, r.Why = d.Mode, d.Why
+	if d.Mode == sandbox.ModeRefused {
+		problems = append(problems, d.Why)
 	}
 	return r, problems
 }
