@@ -123,6 +123,7 @@ type launch struct {
 	counters *cgroups.Stats    // the cgroup's figures after the run, for limits_hit
 	reaper   int               // the sandbox's pid 1 (host pid), whose first child is the command
 	ids      IDMappingInfo     // this run's host ids: the Runner's, or its own allocated ones
+	fsize    *fsizeTrace       // records SIGXFSZ the program survived (fsizetrace_linux.go); nil when not
 }
 
 // setupTimeout bounds the child's init stage (mounts, pivot_root, exec), which takes milliseconds; only a
@@ -1006,6 +1007,7 @@ func (l *launch) clone(cfg *spawnConfig) (sb *sandboxProc, step string, err erro
 	noteOwner(l, cfg)
 	l.pidfd = pidfd
 	l.spawned(pid)
+	l.watchFileSize(pid)
 	l.cleanup = append(l.cleanup, func() {
 		// Under mu, so that a late kill never signals whatever process the reused number names next.
 		l.mu.Lock()

@@ -1,0 +1,69 @@
+package tests
+
+import (
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/jailrun/jailrun/internal/testenv"
+)
+
+// A write past limits.file_size is listed in limits_hit even when the writer survived it: the program ignored
+// SIGXFSZ (Python does), handled it, or was a child whose parent carried on. The kernel counts none of these;
+// jailrun traces SIGXFSZ with a tracefs instance of the run's own (root only: without it, limits_unobserved
+// names the limit instead). A write below the limit is not listed.
+func TestLimitsHitFileSizeSurvived(t *testing.T) {
+	requirePrivileged(t)
+	needPython(t)
+	pol := policyFile(t, `"limits": {"file_size": "1M"}`)
+	const write = `import errno, signal, sys
+if sys.argv[1] == "handle":
+    signal.signal(signal.SIGXFSZ, lambda *a: None)
+try:
+    with open("/tmp/f", "w") as f:
+        f.write("x" * int(sys.argv[2]))
+    print("wrote")
+except OSError as e:
+    print(errno.errorcode[e.errno])`
+	for _, tc := range []struct {
+		name   string
+		cmd    []string
+		stdout string
+		listed bool
+	}{
+		{"ignored", []string{"/usr/bin/python3", "-c", write, "ignore", "2000000"}, "EFBIG\n", true},
+		{"handled", []string{"/usr/bin/python3", "-c", write, "handle", "2000000"}, "EFBIG\n", true},
+		{"child killed, parent carried on", []string{"/bin/sh", "-c", "/usr/bin/head -c 2000000 /dev/zero > /tmp/f; echo carried on"}, "carried on\n", true},
+		{"below the limit", []string{"/usr/bin/python3", "-c", write, "ignore", "100000"}, "wrote\n", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := jailrun(t, append([]string{"--quiet", "--policy", pol, "--"}, tc.cmd...))
+			if r.code != 0 || r.status() != "ok" || r.stdout != tc.stdout {
+				t.Fatalf("status %q stdout %q, want ok and %q\n%v", r.status(), r.stdout, tc.stdout, r)
+			}
+			h := limitsHit(t, r)["limits.file_size"]
+			unobserved, _ := r.result["limits_unobserved"].([]any)
+			if !tc.listed {
+				if h != nil {
+					t.Fatalf("limits_hit %v: want no limits.file_size", r.result["limits_hit"])
+				}
+				return
+			}
+			if os.Geteuid() != 0 {
+				// Rootless: no tracefs; the result says what it could not watch.
+				if h != nil || len(unobserved) != 1 || !strings.HasPrefix(unobserved[0].(string), "limits.file_size: ") {
+					t.Fatalf("rootless: limits_hit %v, limits_unobserved %v: want limits.file_size unobserved",
+						r.result["limits_hit"], unobserved)
+				}
+				return
+			}
+			if h == nil && len(unobserved) == 1 && strings.Contains(unobserved[0].(string), "tracefs is not mounted and cannot be") {
+				testenv.SkipMissingFeature(t, "tracefs", unobserved[0].(string))
+			}
+			if h == nil || h["value"] != "1048576" || !strings.Contains(h["counter"].(string), "tracefs signal_generate events=") {
+				t.Fatalf("limits_hit %v (limits_unobserved %v), want limits.file_size seen by tracefs",
+					r.result["limits_hit"], unobserved)
+			}
+		})
+	}
+}
