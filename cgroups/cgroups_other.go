@@ -41,6 +41,3 @@ type OOMWatch struct{}
 func (c *Cgroup) WatchOOM() (*OOMWatch, error) { return nil, errPlatform }
 func (w *OOMWatch) Wait() bool                 { return false }
 func (w *OOMWatch) Close() error               { return nil }
-
-func RunName(uint64) (string, error) { return "", errPlatform }
-func StaleRunName(string) bool       { return false }

@@ -123,7 +123,7 @@ type launch struct {
 	counters *cgroups.Stats    // the cgroup's figures after the run, for limits_hit
 	reaper   int               // the sandbox's pid 1 (host pid), whose first child is the command
 	ids      IDMappingInfo     // this run's host ids: the Runner's, or its own allocated ones
-	fsize    *fsizeTrace       // records SIGXFSZ the program survived (fsizetrace_linux.go); nil when not
+	fsize    *fsizeCount       // counts SIGXFSZ raised in the sandbox (fsizecount_linux.go); nil when not
 }
 
 // setupTimeout bounds the child's init stage (mounts, pivot_root, exec), which takes milliseconds; only a
