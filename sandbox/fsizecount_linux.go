@@ -59,6 +59,15 @@ func fsizeTracepoint() (uint64, error) {
 	return fsizePerf.id, fsizePerf.err
 }
 
+// warmFileSizeCount finds the tracepoint and registers its probe in the background while the run is being
+// prepared, when the run will count SIGXFSZ: the first registration in a process (each CLI run) patches
+// kernel text and takes milliseconds.
+func warmFileSizeCount(s *policy.Settings) {
+	if s != nil && fsizeLimited(s) && os.Geteuid() == 0 {
+		go fsizeTracepoint()
+	}
+}
+
 func signalGenerateID() (uint64, error) {
 	root := -1
 	for _, p := range []string{"/sys/kernel/tracing", "/sys/kernel/debug/tracing"} {

@@ -79,6 +79,7 @@ func (r *Runner) Run(ctx context.Context, req Request) (*Result, error) {
 	if err := validateRequest(&req); err != nil {
 		return nil, err
 	}
+	warmFileSizeCount(req.Policy)
 	l := &launch{r: r, req: &req, s: req.Policy, start: time.Now()}
 	if req.wantsFiles() {
 		dir, err := validateFiles(&req)
@@ -1007,7 +1008,6 @@ func (l *launch) clone(cfg *spawnConfig) (sb *sandboxProc, step string, err erro
 	noteOwner(l, cfg)
 	l.pidfd = pidfd
 	l.spawned(pid)
-	l.watchFileSize(pid)
 	l.cleanup = append(l.cleanup, func() {
 		// Under mu, so that a late kill never signals whatever process the reused number names next.
 		l.mu.Lock()
@@ -1026,6 +1026,7 @@ func (l *launch) clone(cfg *spawnConfig) (sb *sandboxProc, step string, err erro
 		p.ctlC.Close()
 	}
 	l.phase("clone")
+	l.watchFileSize(pid)
 	fail := func(step string, err error) (*sandboxProc, string, error) {
 		l.kill(StatusSetupError, nil)
 		var ws unix.WaitStatus

@@ -1,11 +1,13 @@
 package tests
 
 import (
+	"context"
 	"os"
 	"strings"
 	"testing"
 
 	"github.com/jailrun/jailrun/internal/testenv"
+	"github.com/jailrun/jailrun/sandbox"
 )
 
 // A write past limits.file_size is listed in limits_hit even when the writer survived it: the program ignored
@@ -68,4 +70,34 @@ except OSError as e:
 			}
 		})
 	}
+}
+
+// The service sends the same result: a write past the file-size override that the program survived is in
+// limits_hit (or, rootless, in limits_unobserved).
+func TestServeLimitsHitFileSizeSurvived(t *testing.T) {
+	requirePrivileged(t)
+	needPython(t)
+	s := startServe(t, loadConfig(1))
+	a := s.run(context.Background(), "", map[string]any{"policy": "strict", "overrides": map[string]any{"file_size": "1M"},
+		"argv": []string{"/usr/bin/python3", "-c", `import errno
+try:
+    open("/tmp/f", "w").write("x" * 2000000)
+except OSError as e:
+    print(errno.errorcode[e.errno])`}})
+	if a.code != 200 || a.body.Result == nil || a.body.Result.Status != sandbox.StatusOK || a.body.Stdout != "EFBIG\n" {
+		t.Fatalf("%d %s", a.code, a.raw)
+	}
+	res := a.body.Result
+	if os.Geteuid() != 0 {
+		if len(res.LimitsUnobserved) != 1 || !strings.HasPrefix(res.LimitsUnobserved[0], "limits.file_size: ") {
+			t.Fatalf("rootless: limits_unobserved %q, want limits.file_size", res.LimitsUnobserved)
+		}
+		return
+	}
+	for _, h := range res.LimitsHit {
+		if h.Name == "limits.file_size" && h.Value == "1048576" && strings.Contains(h.Counter, "perf signal:signal_generate count=") {
+			return
+		}
+	}
+	t.Fatalf("limits_hit %+v (limits_unobserved %q), want limits.file_size", res.LimitsHit, res.LimitsUnobserved)
 }
