@@ -23,7 +23,7 @@ import (
 // by everything it forks; the count is read once the sandbox is reaped, and the event goes with its fd.
 //
 // A tracefs instance per run (set_event_pid, event-fork) does the same, but its set_event_pid and rmdir
-// wait for RCU grace periods: some 50 ms per run against 0.15 ms here (docs/performance.md).
+// wait for RCU grace periods: 68 ms a run against 0.3 ms here (docs/performance.md).
 
 const (
 	tracefsMagic = 0x74726163 // TRACEFS_MAGIC
