@@ -60,7 +60,8 @@ except OSError as e:
 				return
 			}
 			if h == nil && len(unobserved) == 1 && (strings.Contains(unobserved[0].(string), "tracefs is not mounted and cannot be") ||
-				strings.Contains(unobserved[0].(string), "perf_event_open signal:signal_generate: no such file")) {
+				strings.Contains(unobserved[0].(string), "perf_event_open signal:signal_generate: no such file") ||
+				strings.Contains(unobserved[0].(string), "perf_event_open signal:signal_generate: function not implemented")) {
 				// A kernel without tracefs or perf events.
 				testenv.SkipMissingFeature(t, "signal:signal_generate tracepoint", unobserved[0].(string))
 			}
