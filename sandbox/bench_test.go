@@ -224,7 +224,7 @@ func BenchmarkRunAblation(b *testing.B) {
 			}
 		})},
 		{"no-netns", r, mod(func(c *policy.Settings) { c.Namespaces.Net, c.Network.LoopbackUp = false, false })},
-		// No file-size limit, hence no tracefs instance watching for SIGXFSZ (fsizecount_linux.go).
+		// No file-size limit, hence no perf event counting SIGXFSZ (fsizecount_linux.go).
 		{"no-fsize-trace", r, mod(func(c *policy.Settings) {
 			var kept []policy.Rlimit
 			for _, rl := range c.Rlimits {
