@@ -224,6 +224,16 @@ func BenchmarkRunAblation(b *testing.B) {
 			}
 		})},
 		{"no-netns", r, mod(func(c *policy.Settings) { c.Namespaces.Net, c.Network.LoopbackUp = false, false })},
+		// No file-size limit, hence no perf event counting SIGXFSZ (fsizecount_linux.go).
+		{"no-fsize-trace", r, mod(func(c *policy.Settings) {
+			var kept []policy.Rlimit
+			for _, rl := range c.Rlimits {
+				if rl.Resource != policy.RlimitFsize {
+					kept = append(kept, rl)
+				}
+			}
+			c.Rlimits = kept
+		})},
 	}
 	for _, v := range vs { // warm-up, and a check that every variant runs
 		if err := runTrue(v.r, v.s, samples{}, nil); err != nil {

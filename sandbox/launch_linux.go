@@ -79,6 +79,7 @@ func (r *Runner) Run(ctx context.Context, req Request) (*Result, error) {
 	if err := validateRequest(&req); err != nil {
 		return nil, err
 	}
+	warmFileSizeCount(req.Policy)
 	l := &launch{r: r, req: &req, s: req.Policy, start: time.Now()}
 	if req.wantsFiles() {
 		dir, err := validateFiles(&req)
@@ -123,6 +124,7 @@ type launch struct {
 	counters *cgroups.Stats    // the cgroup's figures after the run, for limits_hit
 	reaper   int               // the sandbox's pid 1 (host pid), whose first child is the command
 	ids      IDMappingInfo     // this run's host ids: the Runner's, or its own allocated ones
+	fsize    *fsizeCount       // counts SIGXFSZ raised in the sandbox (fsizecount_linux.go); nil when not
 }
 
 // setupTimeout bounds the child's init stage (mounts, pivot_root, exec), which takes milliseconds; only a
@@ -974,6 +976,7 @@ func (l *launch) clone(cfg *spawnConfig) (sb *sandboxProc, step string, err erro
 		p.ctlC.Close()
 	}
 	l.phase("clone")
+	l.watchFileSize(pid)
 	fail := func(step string, err error) (*sandboxProc, string, error) {
 		l.kill(StatusSetupError, nil)
 		var ws unix.WaitStatus

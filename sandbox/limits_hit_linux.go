@@ -59,6 +59,10 @@ func (l *launch) limitsHit(killedBy Status, hit *LimitHit) []LimitHit {
 	case int(unix.SIGXCPU):
 		add("limits.cpu_time", lim.CPUTime.String(), "SIGXCPU (RLIMIT_CPU)")
 	}
+	if counter := l.fsizeHit(); counter != "" {
+		// After the death above, so that a run SIGXFSZ ended keeps that counter.
+		add("limits.file_size", rlimitValue(l.s, policy.RlimitFsize), counter)
+	}
 	for i, st := range []StreamStats{res.Stdout, res.Stderr} {
 		if st.Truncated {
 			name := []string{"limits.output.stdout", "limits.output.stderr"}[i]

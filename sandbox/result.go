@@ -101,6 +101,10 @@ type Result struct {
 	// pids limit refused, memory that reached its limit, even when the program handled the failure and
 	// exited 0. Empty when none did.
 	LimitsHit []LimitHit `json:"limits_hit"`
+	// LimitsUnobserved says, one line per limit, which limit of the policy could fire in this run without
+	// LimitsHit listing it, and why: limits.file_size when jailrun cannot count SIGXFSZ (not root, or no
+	// tracepoint or perf events on this kernel).
+	LimitsUnobserved []string `json:"limits_unobserved,omitempty"`
 	// StoppedBy is set when the run was asked to stop (the CLI got SIGTERM/SIGINT/SIGHUP, or the context was
 	// cancelled with a StopSignal): the signal, whether it reached the command, whether the sandbox then had
 	// to be killed after limits.kill_grace.

@@ -1,0 +1,140 @@
+//go:build linux && cgo
+
+package sandbox
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jailrun/jailrun/internal/testenv"
+	"github.com/jailrun/jailrun/policy"
+	"golang.org/x/sys/unix"
+)
+
+// perfFDs counts this process's perf event fds.
+func perfFDs(t *testing.T) int {
+	t.Helper()
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, e := range ents {
+		if l, _ := os.Readlink("/proc/self/fd/" + e.Name()); l == "anon_inode:[perf_event]" {
+			n++
+		}
+	}
+	return n
+}
+
+// A program that ignores SIGXFSZ and writes past limits.file_size exits 0 with EFBIG; the library's result
+// lists the limit all the same, cold and from a Pool, and no perf event outlives its run.
+func TestFileSizeSurvivedListed(t *testing.T) {
+	if os.Geteuid() != 0 {
+		testenv.SkipOrFail(t, "needs root (sandboxes, tracepoints)")
+	}
+	if _, err := fsizeTracepoint(); err != nil {
+		// A kernel without tracefs, perf events or the tracepoint; anything else is a failure.
+		if errors.Is(err, unix.ENOSYS) || errors.Is(err, unix.ENODEV) || errors.Is(err, unix.ENOENT) {
+			testenv.SkipMissingFeature(t, "signal:signal_generate tracepoint", err.Error())
+		}
+		t.Fatal(err)
+	}
+	before := perfFDs(t)
+	if _, err := os.Stat("/usr/bin/python3"); err != nil {
+		testenv.SkipOrFail(t, "needs /usr/bin/python3")
+	}
+	r, err := NewRunner(Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	s, err := policy.Builtin("strict")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s = s.Clone()
+	for i := range s.Rlimits {
+		if s.Rlimits[i].Resource == policy.RlimitFsize {
+			s.Rlimits[i].Soft, s.Rlimits[i].Hard = 1<<20, 1<<20
+		}
+	}
+	p, err := r.NewPool(s, PoolOptions{Size: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	write := func(n int) Request {
+		return Request{Policy: s, Argv: []string{"/usr/bin/python3", "-c", `import errno, sys
+try:
+    open("/tmp/f", "w").write("x" * int(sys.argv[1]))
+    print("wrote")
+except OSError as e:
+    print(errno.errorcode[e.errno])`, strconv.Itoa(n)}}
+	}
+	for _, tc := range []struct {
+		name   string
+		pooled bool
+		size   int
+		stdout string
+		listed bool
+	}{
+		{"cold past", false, 2 << 20, "EFBIG\n", true},
+		{"cold below", false, 1 << 10, "wrote\n", false},
+		{"pooled past", true, 2 << 20, "EFBIG\n", true},
+		{"pooled below", true, 1 << 10, "wrote\n", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var out bytes.Buffer
+			req := write(tc.size)
+			req.Stdout = &out
+			run := r.Run
+			if tc.pooled {
+				deadline := time.Now().Add(10 * time.Second)
+				for p.Stats().Ready == 0 && time.Now().Before(deadline) {
+					time.Sleep(2 * time.Millisecond)
+				}
+				run = p.Run
+			}
+			res, err := run(context.Background(), req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Pooled != tc.pooled || res.Status != StatusOK || out.String() != tc.stdout {
+				t.Fatalf("pooled %v status %s stdout %q, want pooled %v, ok and %q", res.Pooled, res.Status, out.String(), tc.pooled, tc.stdout)
+			}
+			var hit *LimitHit
+			for i, h := range res.LimitsHit {
+				if h.Name == "limits.file_size" {
+					hit = &res.LimitsHit[i]
+				}
+			}
+			if tc.listed != (hit != nil) || len(res.LimitsUnobserved) != 0 {
+				t.Fatalf("limits_hit %+v, limits_unobserved %q: want limits.file_size listed %v", res.LimitsHit, res.LimitsUnobserved, tc.listed)
+			}
+			if hit != nil && (hit.Value != "1048576" || !strings.Contains(hit.Counter, "perf signal:signal_generate count=")) {
+				t.Errorf("limits_hit entry %+v", *hit)
+			}
+		})
+	}
+	// The check below must be able to fail: a prepared sandbox holds its event while it waits.
+	deadline := time.Now().Add(10 * time.Second)
+	for p.Stats().Ready == 0 && time.Now().Before(deadline) {
+		time.Sleep(2 * time.Millisecond)
+	}
+	if p.Stats().Ready > 0 && perfFDs(t) == before {
+		t.Fatal("a sandbox is ready but holds no perf event: the leftover check cannot see them")
+	}
+	if err := p.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if n := perfFDs(t); n != before {
+		t.Errorf("%d perf event fds after the runs, %d before", n, before)
+	}
+}
