@@ -117,8 +117,6 @@ type launch struct {
 	killedBy Status  // the limit jailrun killed the sandbox for, if any
 	killMsg  *LimitHit
 	mu       sync.Mutex
-	memHit   bool
-	pidsHit  bool
 	oom      *cgroups.OOMWatch // cgroup v1: ends the sandbox on an OOM kill; nil when the kernel does it
 	counters *cgroups.Stats    // the cgroup's figures after the run, for limits_hit
 	reaper   int               // the sandbox's pid 1 (host pid), whose first child is the command
@@ -474,89 +472,29 @@ func hasSlash(s string) bool {
 	return false
 }
 
-// verdict decides Status from what jailrun and the kernel observed. Precedence, first match wins:
-// a limit jailrun killed the sandbox for (output, wall time, CPU time — whichever fired first), then the
-// kernel's memory and pids counters, a seccomp kill, then how the command itself ended.
+// verdict gathers the run's facts (verdict_linux.go says which) and writes the verdict decided from them
+// into the result. The result's figures (CPU, wall time, output, cgroup counters) are already in.
 func (l *launch) verdict(ws unix.WaitStatus, have bool) {
-	res := l.res
-	if have {
-		switch {
-		case ws.Exited():
-			res.ExitCode = ws.ExitStatus()
-		case ws.Signaled():
-			res.Signal = int(ws.Signal())
-			res.SignalName = unix.SignalName(ws.Signal())
-		}
-	} else {
-		// The sandbox's pid 1 was killed before it could report: jailrun or the kernel killed everything.
-		res.Signal = int(unix.SIGKILL)
-		res.SignalName = "SIGKILL"
-	}
 	l.mu.Lock()
 	killedBy, hit := l.killedBy, l.killMsg
 	l.mu.Unlock()
-	switch {
-	case killedBy == StatusSeccompViolation && hit != nil:
-		res.Status = killedBy
-		res.Message = "the seccomp filter stopped " + hit.Value
-	case killedBy != "":
-		res.Status, res.Limit = killedBy, hit
-		if hit != nil {
-			res.Message = fmt.Sprintf("%s exceeded (%s)", hit.Name, hit.Value)
-		}
-		if killedBy == StatusMemoryLimit {
-			// The same words whichever of the kernel and the v1 OOM watch killed first.
-			res.Message = fmt.Sprintf("limits.memory exceeded (%d bytes)", l.s.Limits.Memory)
-		}
-	case res.OOMKills > 0 || (l.memHit && (res.Signal != 0 || res.ExitCode != 0)):
-		res.Status = StatusMemoryLimit
-		res.Limit = &LimitHit{Name: "limits.memory", Value: strconv.FormatInt(l.s.Limits.Memory, 10)}
-		res.Message = fmt.Sprintf("limits.memory exceeded (%d bytes)", l.s.Limits.Memory)
-	case l.pidsHit && (res.Signal != 0 || res.ExitCode != 0):
-		res.Status = StatusPidsLimit
-		res.Limit = &LimitHit{Name: "limits.pids", Value: strconv.FormatInt(l.s.Limits.Pids, 10)}
-		res.Message = fmt.Sprintf("limits.pids reached (%d)", l.s.Limits.Pids)
-	case res.Signal == int(unix.SIGSYS):
-		res.Status = StatusSeccompViolation
-		res.Message = "killed by the seccomp filter"
-	case res.Signal == int(unix.SIGXCPU) || (res.Signal == int(unix.SIGKILL) && l.cpuRlimitHit()):
-		res.Status = StatusTimeLimit
-		res.Limit = &LimitHit{Name: "limits.cpu_time", Value: l.s.Limits.CPUTime.String()}
-	case res.Signal == int(unix.SIGXFSZ):
-		res.Status = StatusOutputLimit
-		res.Limit = &LimitHit{Name: "limits.file_size", Value: rlimitValue(l.s, policy.RlimitFsize)}
-	case res.Signal != 0:
-		res.Status = StatusSignaled
-		res.Message = "killed by " + res.SignalName
-	case res.ExitCode != 0:
-		res.Status = StatusNonzeroExit
-	default:
-		res.Status = StatusOK
-	}
-	res.LimitsHit = l.limitsHit(killedBy, hit)
-}
-
-// cpuRlimitHit reports whether the CPU rlimit backstop can explain a SIGKILL: only when there is no cgroup
-// to measure with and the rusage figures reached the limit.
-func (l *launch) cpuRlimitHit() bool {
-	for _, rl := range l.s.Rlimits {
-		if rl.Resource == policy.RlimitCPU && rl.Hard != policy.RlimInfinity {
-			return l.res.CPUTimeMS.TotalMS >= float64(rl.Hard)*1000-50
-		}
-	}
-	return false
-}
-
-func rlimitValue(s *policy.Settings, res policy.Resource) string {
-	for _, rl := range s.Rlimits {
-		if rl.Resource == res {
-			if rl.Hard == policy.RlimInfinity {
-				return "unlimited"
-			}
-			return strconv.FormatUint(rl.Hard, 10)
-		}
-	}
-	return "unset"
+	res := l.res
+	v := verdict(&runFacts{
+		WaitStatus: ws,
+		Reported:   have,
+		KilledBy:   killedBy,
+		Hit:        hit,
+		Counters:   l.counters,
+		Cgroup:     res.Enforced.Cgroup,
+		CPUTimeMS:  res.CPUTimeMS,
+		WallTimeMS: res.WallTimeMS,
+		Stdout:     res.Stdout,
+		Stderr:     res.Stderr,
+		Limits:     l.s.Limits,
+		Rlimits:    l.s.Rlimits,
+	})
+	res.Status, res.ExitCode, res.Signal, res.SignalName = v.Status, v.ExitCode, v.Signal, v.SignalName
+	res.Message, res.Limit, res.LimitsHit = v.Message, v.Limit, v.LimitsHit
 }
 
 // watch enforces the wall-clock limit and context cancellation while the command runs.
