@@ -810,40 +810,19 @@ func (l *launch) prepare(pooled bool) (*spawnConfig, error) {
 	if pooled && l.dg != nil {
 		return nil, fmt.Errorf("%w: degraded mode (no user namespaces here) is not pooled", ErrUnsupported)
 	}
-	plan, err := namespaces.BuildPlan(s.Filesystem)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrPolicy, err)
-	}
+	// The run's own host ids come first: the plan gives them the user namespace.
 	if err := l.allocateIDs(); err != nil {
 		return nil, err
 	}
-	cfg := &spawnConfig{
-		cloneFlags: namespaces.CloneFlags(s.Namespaces),
-		cgroupFD:   -1,
-		ctlFD:      -1,
-		plan:       plan,
-		userns:     s.Namespaces.User,
-		setGroups:  l.r.plat.root || l.r.plat.ids.Kind == "subordinate",
-		// See spawn_linux.c: with a subordinate uid, the command is not dumpable when the parent takes its
-		// seccomp listener.
-		listenerDumpable: !l.r.plat.root && l.r.plat.ids.Kind == "subordinate",
-		uid:              s.Process.UID,
-		gid:              s.Process.GID,
-		hostname:         s.Process.Hostname,
-		loopbackUp:       s.Network.LoopbackUp,
-		umask:            s.Process.Umask,
-		noNewPrivs:       s.Process.NoNewPrivs,
-		workdir:          s.Filesystem.Workdir,
-		allowed:          s.Command.AllowedCommands,
-		// The user namespace belongs to the run's host uid (its own allocated one, or the fixed one a library
-		// caller such as jailrun isolate chose), so that the kernel's per-user budgets at the host level are
-		// charged to it and never to root (see hostids_linux.go).
-		owner:    l.r.plat.root && s.Namespaces.User && (l.ids.Kind == "allocated" || l.ids.Kind == "fixed") && l.ids.HostUID != 0,
-		ownerUID: l.ids.HostUID,
-		ownerGID: l.ids.HostGID,
+	var argv, env []string
+	if l.req != nil {
+		// A cold run knows its command now (degraded mode rewrites its environment in prepareLandlock); a
+		// pooled sandbox gets it in sendCommand.
+		argv, env = l.req.Argv, l.req.Env
 	}
-	if !s.Namespaces.Mount {
-		cfg.plan = nil
+	cfg, err := planSpawn(s, hostFacts{Root: l.r.plat.root, IDKind: l.r.plat.ids.Kind, RunIDs: l.ids}, argv, env)
+	if err != nil {
+		return nil, err
 	}
 	if l.box != nil {
 		if !s.Namespaces.Mount || l.dg != nil {
@@ -855,24 +834,11 @@ func (l *launch) prepare(pooled bool) (*spawnConfig, error) {
 		}
 		cfg.boxDir = l.box.dir
 	}
-	if !s.Namespaces.UTS {
-		cfg.hostname = ""
-	}
-	if s.Namespaces.Cgroup {
-		cfg.unshareCgroup = true
-	}
-	for _, rl := range s.Rlimits {
-		cfg.rlimits = append(cfg.rlimits, [3]uint64{uint64(rl.Resource), rl.Soft, rl.Hard})
-	}
 	if err := l.prepareKernelLimits(cfg); err != nil {
 		return nil, err
 	}
 	if s.Process.Unsafe {
 		l.r.opts.Logf("policy %s: unsafe settings in force (no_new_privs=%v)", s.Name, s.Process.NoNewPrivs)
-	}
-	if l.req != nil {
-		// A cold run knows its command now (degraded mode rewrites its environment in prepareLandlock).
-		cfg.path, cfg.search, cfg.argv, cfg.envp = l.command()
 	}
 	if err := l.prepareSeccomp(cfg); err != nil {
 		return nil, err
@@ -928,8 +894,7 @@ func (l *launch) prepare(pooled bool) (*spawnConfig, error) {
 
 // command is the request's part of the child's configuration: the program, its PATH, argv and environment.
 func (l *launch) command() (path string, search, argv, envp []string) {
-	env := buildEnv(&l.s.Process, l.req.Env)
-	return l.req.Argv[0], searchPath(env), l.req.Argv, env
+	return planCommand(l.s, l.req.Argv, l.req.Env)
 }
 
 // clone creates the sandbox, maps its ids, places it in its cgroup (v1) and releases it into its init stage.
