@@ -87,7 +87,7 @@ func (r *Runner) Run(ctx context.Context, req Request) (*Result, error) {
 		}
 		l.box = &runBox{dir: dir}
 	}
-	return l.run(ctx)
+	return l.run(ctx, nil)
 }
 
 // launch is the state of one run, from policy to Result.
@@ -106,7 +106,6 @@ type launch struct {
 	dg                       *degraded // degraded mode (no namespaces); nil on a normal run
 
 	pipes pipes
-	sb    *sandboxProc // set when the sandbox came from a Pool, already cloned and set up
 	stdio *stdio
 
 	killOnce sync.Once
@@ -198,8 +197,9 @@ type sandboxProc struct {
 // clones its sandbox, a pooled one comes cloned from the Pool; both are then given their command), waitExec
 // (the child's init stage, up to the command's execve), supervise (the command runs under the watchers
 // until the sandbox is reaped) and finish (the figures, the verdict, what was enforced). Each stage hands
-// the next what it needs.
-func (l *launch) run(ctx context.Context) (res *Result, err error) {
+// the next what it needs. pooled is the sandbox a Pool cloned for this launch ahead of demand; nil for a
+// cold run.
+func (l *launch) run(ctx context.Context, pooled *sandboxProc) (res *Result, err error) {
 	if l.res == nil {
 		l.newResult()
 	}
@@ -213,13 +213,13 @@ func (l *launch) run(ctx context.Context) (res *Result, err error) {
 			res.SetupTrace = l.trace
 		}
 	}()
-	if l.sb == nil {
+	if pooled == nil {
 		// A cold run clones its sandbox in startSandbox. The thread stays locked until the sandbox is reaped: the
 		// child's parent-death signal is tied to the thread that cloned it (a pooled sandbox's is the Pool's).
 		runtime.LockOSThread()
 		defer runtime.UnlockOSThread()
 	}
-	sb, res, err := l.startSandbox(ctx)
+	sb, res, err := l.startSandbox(ctx, pooled)
 	if sb == nil {
 		return res, err
 	}
@@ -253,8 +253,8 @@ func (l *launch) run(ctx context.Context) (res *Result, err error) {
 // cgroup, seccomp program, pipes) and clones it with the command's fds; a pooled sandbox, cloned ahead of
 // demand, is sent the command and its fds. From here on the cold and pooled paths are one. On failure it
 // returns no sandbox, and the result to return with the error (nil before anything was started).
-func (l *launch) startSandbox(ctx context.Context) (*sandboxProc, *Result, error) {
-	sb := l.sb
+func (l *launch) startSandbox(ctx context.Context, pooled *sandboxProc) (*sandboxProc, *Result, error) {
+	sb := pooled
 	var cfg *spawnConfig
 	if sb == nil {
 		// Stage "prepare": everything the parent can do before the clone.
@@ -302,7 +302,7 @@ func (l *launch) startSandbox(ctx context.Context) (*sandboxProc, *Result, error
 	for _, ch := range l.req.Channels {
 		ch.CloseChildEnd()
 	}
-	if l.sb != nil {
+	if pooled != nil {
 		l.phase("send command")
 	}
 	return sb, nil, nil
