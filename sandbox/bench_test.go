@@ -269,23 +269,18 @@ func BenchmarkRunAblation(b *testing.B) {
 }
 
 // rawLaunch runs the launch steps of launch.run without the Go-level extras (stdio relays, watchers, seccomp
-// supervisor, result), timing each step: what the phases cost by themselves.
+// supervisor, result), timing each step: what the phases cost by themselves. The child's configuration is
+// production's own plan (planSpawn), so the benchmark launches what a run launches.
 type rawLaunch struct {
 	r      *Runner
 	s      *policy.Settings
-	plan   *namespaces.Plan
 	filter []unix.SockFilter
-	env    []string
 }
 
 func newRawLaunch(b *testing.B) *rawLaunch {
 	r, s := benchRunner(b), benchStrict(b)
 	if r.plat.cg == nil {
 		b.Skipf("no usable cgroup hierarchy: %v", r.plat.cgErr)
-	}
-	plan, err := namespaces.BuildPlan(s.Filesystem)
-	if err != nil {
-		b.Fatal(err)
 	}
 	// strict's own filter without the violation reporting (kill_process stays kill_process): the same size
 	// of program to load, but no listener to hand over.
@@ -297,34 +292,26 @@ func newRawLaunch(b *testing.B) *rawLaunch {
 		b.Fatal("strict's plain filter unexpectedly needs a notify listener")
 	}
 	b.ReportMetric(float64(prog.Len()), "filter-insns")
-	return &rawLaunch{r: r, s: s, plan: plan, filter: prog.Instructions(), env: buildEnv(&s.Process, nil)}
+	return &rawLaunch{r: r, s: s, filter: prog.Instructions()}
 }
 
 // once launches /bin/true under strict's namespaces, mounts, ids, rlimits and cgroup, with or without the
 // seccomp filter, and records each step in sm. The init step is recorded as "init" or "init-seccomp".
 func (rl *rawLaunch) once(withFilter bool, sm samples) (err error) {
 	s := rl.s
-	cfg := &spawnConfig{
-		cloneFlags: namespaces.CloneFlags(s.Namespaces),
-		cgroupFD:   -1,
-		plan:       rl.plan,
-		userns:     s.Namespaces.User,
-		setGroups:  true,
-		uid:        s.Process.UID,
-		gid:        s.Process.GID,
-		hostname:   s.Process.Hostname,
-		loopbackUp: s.Network.LoopbackUp,
-		umask:      s.Process.Umask,
-		noNewPrivs: s.Process.NoNewPrivs,
-		workdir:    s.Filesystem.Workdir,
-		path:       "/bin/true",
-		search:     searchPath(rl.env),
-		argv:       []string{"/bin/true"},
-		envp:       rl.env,
+	// The run's own host ids, as launch.allocateIDs takes them: the plan gives them the user namespace.
+	ids := rl.r.plat.ids
+	if rl.r.plat.alloc != nil && s.Namespaces.User {
+		lease, err := rl.r.plat.alloc.acquire()
+		if err != nil {
+			return err
+		}
+		defer lease.release()
+		ids.HostUID, ids.HostGID = lease.uid, lease.gid
 	}
-	cfg.unshareCgroup = s.Namespaces.Cgroup
-	for _, l := range s.Rlimits {
-		cfg.rlimits = append(cfg.rlimits, [3]uint64{uint64(l.Resource), l.Soft, l.Hard})
+	cfg, err := planSpawn(s, hostFacts{Root: rl.r.plat.root, IDKind: rl.r.plat.ids.Kind, RunIDs: ids}, []string{"/bin/true"}, nil)
+	if err != nil {
+		return err
 	}
 	if withFilter {
 		cfg.filter = rl.filter
@@ -371,7 +358,6 @@ func (rl *rawLaunch) once(withFilter bool, sm samples) (err error) {
 	}
 	cfg.syncFD, cfg.errFD, cfg.statusFD, cfg.notifySyncFD = int(syncR.Fd()), int(errW.Fd()), int(statusW.Fd()), -1
 	cfg.parentFDs = [5]int{int(syncW.Fd()), int(errR.Fd()), int(statusR.Fd()), -1, -1}
-	cfg.ctlFD = -1
 
 	runtime.LockOSThread() // the child's parent-death signal belongs to this thread
 	defer runtime.UnlockOSThread()
@@ -395,7 +381,7 @@ func (rl *rawLaunch) once(withFilter bool, sm samples) (err error) {
 	statusW.Close()
 
 	t = time.Now()
-	if err := writeIDMaps(pid, s.Process, &rl.r.plat.ids); err != nil {
+	if err := writeIDMaps(pid, s.Process, &ids); err != nil {
 		return err
 	}
 	sm.add("idmap", time.Since(t))
@@ -564,6 +550,16 @@ func BenchmarkPrepare(b *testing.B) {
 	b.Run("build-plan", func(b *testing.B) {
 		for i := 0; i < b.N; i++ {
 			if _, err := namespaces.BuildPlan(s.Filesystem); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("plan-spawn", func(b *testing.B) {
+		// The whole pure plan stage: mount plan, clone flags, ids, rlimits, command and environment.
+		h := hostFacts{Root: true, IDKind: "allocated", RunIDs: IDMappingInfo{Kind: "allocated", HostUID: 1879048200, HostGID: 1879048200}}
+		argv, env := []string{"/bin/true"}, os.Environ()
+		for i := 0; i < b.N; i++ {
+			if _, err := planSpawn(s, h, argv, env); err != nil {
 				b.Fatal(err)
 			}
 		}

@@ -218,7 +218,6 @@ func (l *launch) readCgroupStats() error {
 		l.res.PeakPids = st.PidsPeak - initTasks
 	}
 	l.res.OOMKills = st.OOMKills
-	l.memHit, l.pidsHit = st.MemoryLimitHit, st.PidsLimitHit
 	l.counters = &st
 	return nil
 }

@@ -88,7 +88,7 @@ func (r *Runner) Run(ctx context.Context, req Request) (*Result, error) {
 		}
 		l.box = &runBox{dir: dir}
 	}
-	return l.run(ctx)
+	return l.run(ctx, nil)
 }
 
 // launch is the state of one run, from policy to Result.
@@ -107,7 +107,6 @@ type launch struct {
 	dg                       *degraded // degraded mode (no namespaces); nil on a normal run
 
 	pipes pipes
-	sb    *sandboxProc // set when the sandbox came from a Pool, already cloned and set up
 	stdio *stdio
 
 	killOnce sync.Once
@@ -118,8 +117,6 @@ type launch struct {
 	killedBy Status  // the limit jailrun killed the sandbox for, if any
 	killMsg  *LimitHit
 	mu       sync.Mutex
-	memHit   bool
-	pidsHit  bool
 	oom      *cgroups.OOMWatch // cgroup v1: ends the sandbox on an OOM kill; nil when the kernel does it
 	counters *cgroups.Stats    // the cgroup's figures after the run, for limits_hit
 	reaper   int               // the sandbox's pid 1 (host pid), whose first child is the command
@@ -198,7 +195,13 @@ type sandboxProc struct {
 	reaped  bool
 }
 
-func (l *launch) run(ctx context.Context) (res *Result, err error) {
+// run takes the launch through its stages (docs/architecture.md): startSandbox (a cold run acquires and
+// clones its sandbox, a pooled one comes cloned from the Pool; both are then given their command), waitExec
+// (the child's init stage, up to the command's execve), supervise (the command runs under the watchers
+// until the sandbox is reaped) and finish (the figures, the verdict, what was enforced). Each stage hands
+// the next what it needs. pooled is the sandbox a Pool cloned for this launch ahead of demand; nil for a
+// cold run.
+func (l *launch) run(ctx context.Context, pooled *sandboxProc) (res *Result, err error) {
 	if l.res == nil {
 		l.newResult()
 	}
@@ -212,71 +215,15 @@ func (l *launch) run(ctx context.Context) (res *Result, err error) {
 			res.SetupTrace = l.trace
 		}
 	}()
-
-	sb := l.sb
-	if sb == nil {
-		// Stage "prepare": everything the parent can do before the clone.
-		cfg, err := l.prepare(false)
-		if err != nil {
-			return nil, err
-		}
-		stdio, err := l.setupStdio()
-		if err != nil {
-			return nil, err
-		}
-		l.stdio = stdio
-		for i, f := range stdio.child {
-			cfg.fds = append(cfg.fds, [2]int{int(f.Fd()), i})
-		}
-		if err := l.prepareChannels(ctx, cfg); err != nil {
-			return nil, err
-		}
-		l.phase("stdio")
-		// The audit log learns of the run before anything of it exists: a log that cannot be written stops
-		// the run here (fail closed).
-		if err := l.auditStart(); err != nil {
-			return nil, err
-		}
-		// Stage "clone". The thread stays locked until the sandbox is reaped: the child's parent-death signal
-		// is tied to the thread that cloned it.
+	if pooled == nil {
+		// A cold run clones its sandbox in startSandbox. The thread stays locked until the sandbox is reaped: the
+		// child's parent-death signal is tied to the thread that cloned it (a pooled sandbox's is the Pool's).
 		runtime.LockOSThread()
 		defer runtime.UnlockOSThread()
-		var step string
-		if sb, step, err = l.clone(cfg); err != nil {
-			return l.setupError("clone", step, err)
-		}
-		stdio.closeChildEnds()
-		for _, ch := range l.req.Channels {
-			ch.CloseChildEnd()
-		}
-	} else {
-		// A pooled sandbox: namespaces, mounts and cgroup are in place; only the command is missing.
-		stdio, err := l.setupStdio()
-		if err != nil {
-			return nil, err
-		}
-		l.stdio = stdio
-		var cfg spawnConfig
-		for i, f := range stdio.child {
-			cfg.fds = append(cfg.fds, [2]int{int(f.Fd()), i})
-		}
-		if err := l.prepareChannels(ctx, &cfg); err != nil {
-			return nil, err
-		}
-		l.phase("stdio")
-		if err := l.auditStart(); err != nil {
-			return nil, err
-		}
-		sb.cfg.fds = cfg.fds
-		sb.cfg.path, sb.cfg.search, sb.cfg.argv, sb.cfg.envp = l.command()
-		if err := l.sendCommand(sb); err != nil {
-			return l.setupError("init", "pooled sandbox", err)
-		}
-		stdio.closeChildEnds()
-		for _, ch := range l.req.Channels {
-			ch.CloseChildEnd()
-		}
-		l.phase("send command")
+	}
+	sb, res, err := l.startSandbox(ctx, pooled)
+	if sb == nil {
+		return res, err
 	}
 	defer func() {
 		if !sb.reaped {
@@ -285,12 +232,92 @@ func (l *launch) run(ctx context.Context) (res *Result, err error) {
 			_, _ = unix.Wait4(sb.pid, &ws, 0, nil)
 		}
 	}()
-	cfg, pid, errR, statusR, notifyW, stdio := sb.cfg, sb.pid, sb.errR, sb.statusR, sb.notifyW, l.stdio
+	// The supervisor answers from the moment the listener is taken (in waitExec) until the sandbox is gone.
+	supCtx, supCancel := context.WithCancel(context.Background())
+	defer func() {
+		supCancel()
+		if l.sup != nil && l.sup.done != nil {
+			<-l.sup.done
+		}
+	}()
+	execAt, res, err := l.waitExec(ctx, sb, supCtx)
+	if err != nil {
+		return res, err
+	}
+	ex, res, err := l.supervise(ctx, sb, supCancel)
+	if err != nil {
+		return res, err
+	}
+	return l.finish(sb, execAt, ex)
+}
 
-	// Stage "init" runs in the child; the error pipe reaches EOF when execve succeeded. With a seccomp
-	// listener, the command first reports its fd number and waits until the parent has taken it.
-	// The parent must never block forever on a child stuck in its init stage (a hung FUSE or NFS bind
-	// source, a kernel stall): a watchdog kills the sandbox when the caller cancels or setup overruns.
+// startSandbox gives the sandbox its command. A cold run first acquires what its sandbox needs (prepare:
+// cgroup, seccomp program, pipes) and clones it with the command's fds; a pooled sandbox, cloned ahead of
+// demand, is sent the command and its fds. From here on the cold and pooled paths are one. On failure it
+// returns no sandbox, and the result to return with the error (nil before anything was started).
+func (l *launch) startSandbox(ctx context.Context, pooled *sandboxProc) (*sandboxProc, *Result, error) {
+	sb := pooled
+	var cfg *spawnConfig
+	if sb == nil {
+		// Stage "prepare": everything the parent can do before the clone.
+		var err error
+		if cfg, err = l.prepare(false); err != nil {
+			return nil, nil, err
+		}
+	} else {
+		// A pooled sandbox: namespaces, mounts and cgroup are in place; only the command is missing.
+		cfg = sb.cfg
+		cfg.fds = nil
+	}
+	stdio, err := l.setupStdio()
+	if err != nil {
+		return nil, nil, err
+	}
+	l.stdio = stdio
+	for i, f := range stdio.child {
+		cfg.fds = append(cfg.fds, [2]int{int(f.Fd()), i})
+	}
+	if err := l.prepareChannels(ctx, cfg); err != nil {
+		return nil, nil, err
+	}
+	l.phase("stdio")
+	// The audit log learns of the run before anything of it runs: a log that cannot be written stops the
+	// run here (fail closed).
+	if err := l.auditStart(); err != nil {
+		return nil, nil, err
+	}
+	if sb == nil {
+		// Stage "clone".
+		var step string
+		if sb, step, err = l.clone(cfg); err != nil {
+			res, err := l.setupError("clone", step, err)
+			return nil, res, err
+		}
+	} else {
+		cfg.path, cfg.search, cfg.argv, cfg.envp = l.command()
+		if err := l.sendCommand(sb); err != nil {
+			res, err := l.setupError("init", "pooled sandbox", err)
+			return nil, res, err
+		}
+	}
+	stdio.closeChildEnds()
+	for _, ch := range l.req.Channels {
+		ch.CloseChildEnd()
+	}
+	if pooled != nil {
+		l.phase("send command")
+	}
+	return sb, nil, nil
+}
+
+// waitExec is stage "init", which runs in the child: the error pipe reaches EOF when execve succeeded, and
+// it returns when that happened. With a box, pid 1 first hands it over for the files to be copied in; with
+// a seccomp listener, the command first reports its fd number and waits until the parent has taken it and
+// started the supervisor under supCtx. The parent must never block forever on a child stuck in its init
+// stage (a hung FUSE or NFS bind source, a kernel stall): a watchdog kills the sandbox when the caller
+// cancels or setup overruns. On failure the error is a setup error, with the result to return.
+func (l *launch) waitExec(ctx context.Context, sb *sandboxProc, supCtx context.Context) (time.Time, *Result, error) {
+	cfg, pid, errR, notifyW := sb.cfg, sb.pid, sb.errR, sb.notifyW
 	setupDone := make(chan struct{})
 	endWatchdog := sync.OnceFunc(func() { close(setupDone) })
 	defer endWatchdog()
@@ -308,26 +335,21 @@ func (l *launch) run(ctx context.Context) (res *Result, err error) {
 		}
 		l.kill(StatusSetupError, nil)
 	}()
+	fail := func(stage, step string, err error) (time.Time, *Result, error) {
+		res, err := l.setupError(stage, step, err)
+		return time.Time{}, res, err
+	}
 	var eb [childErrorSize]byte
 	n, rerr := io.ReadFull(errR, eb[:])
-	// The supervisor answers from the moment the listener is taken: the command's own last steps before
-	// execve (and the loader after it) may make calls the policy refuses, which now wait for its answer.
-	supCtx, supCancel := context.WithCancel(context.Background())
-	defer func() {
-		supCancel()
-		if l.sup != nil && l.sup.done != nil {
-			<-l.sup.done
-		}
-	}()
 	if n == childErrorSize && l.box != nil {
 		// pid 1 hands over the box and waits until the files are in (box_linux.go).
 		if ce := decodeChildError(eb[:]); ce.step == jrStepBoxFD {
 			if err := l.takeBox(int(ce.detail)); err != nil {
 				endWatchdog()
-				return l.setupError("init", "copy files in", err)
+				return fail("init", "copy files in", err)
 			}
 			if _, err := notifyW.Write([]byte{1}); err != nil {
-				return l.setupError("init", "release after copying files in", err)
+				return fail("init", "release after copying files in", err)
 			}
 			l.phase("files in")
 			n, rerr = io.ReadFull(errR, eb[:])
@@ -337,14 +359,14 @@ func (l *launch) run(ctx context.Context) (res *Result, err error) {
 		if ce := decodeChildError(eb[:]); ce.step == jrStepNotifyFD {
 			fd, err := takeListener(pid, int(ce.detail))
 			if err != nil {
-				return l.setupError("exec", "take seccomp listener", err)
+				return fail("exec", "take seccomp listener", err)
 			}
 			l.sup.fd = fd
 			l.cleanup = append(l.cleanup, func() { unix.Close(fd) })
 			l.sup.learn = l.req.LearnSeccomp
 			l.sup.start(supCtx)
 			if _, err := notifyW.Write([]byte{1}); err != nil {
-				return l.setupError("exec", "release command", err)
+				return fail("exec", "release command", err)
 			}
 			notifyW.Close()
 			n, rerr = io.ReadFull(errR, eb[:])
@@ -355,7 +377,7 @@ func (l *launch) run(ctx context.Context) (res *Result, err error) {
 		var ws unix.WaitStatus
 		_, _ = unix.Wait4(pid, &ws, 0, nil)
 		sb.reaped = true
-		return l.setupError("init", "setup watchdog", e)
+		return fail("init", "setup watchdog", e)
 	}
 	execAt := time.Now()
 	l.phase("init+exec")
@@ -363,55 +385,75 @@ func (l *launch) run(ctx context.Context) (res *Result, err error) {
 	if n == childErrorSize {
 		ce := decodeChildError(eb[:])
 		stage, step := ce.describe(cfg)
-		e := error(unix.Errno(ce.errno))
-		switch {
-		case ce.step >= 0 && unix.Errno(ce.errno) == unix.EACCES && cfg.plan != nil && int(ce.step) < len(cfg.plan.Ops) && cfg.plan.Ops[ce.step].Kind == namespaces.OpOpenSrc:
-			if hint := bindSourceHint(cfg.plan.Ops[ce.step].Src, l.r.plat.ids.HostUID, l.r.plat.ids.HostGID); hint != "" {
-				e = fmt.Errorf("%w: %s", unix.EACCES, hint)
-			}
-		case ce.step >= 0 && unix.Errno(ce.errno) == unix.EXDEV:
-			e = errors.New("its mount point is missing inside a host bind, and jailrun never creates files on the host: create it on the host, or mount a tmpfs above it")
-		case ce.step == jrStepExecNotFound:
-			e = fmt.Errorf("%w: %s (looked in %v inside the sandbox)", ErrNotFound, cfg.path, cfg.search)
-			if hasSlash(cfg.path) {
-				e = fmt.Errorf("%w: %s does not exist inside the sandbox", ErrNotFound, cfg.path)
-			}
-		case ce.step == jrStepExec:
-			e = fmt.Errorf("%w: %s: %v", ErrCannotExec, cfg.path, unix.Errno(ce.errno))
-		case ce.step == jrStepNotAllowed && ce.detail == 1:
-			e = fmt.Errorf("%w: %s: a path in allowed_commands must not go through a symlink (name the file the link points to)", ErrPolicy, cfg.path)
-		case ce.step == jrStepNotAllowed && ce.detail == 2:
-			e = fmt.Errorf("%w: %s is a #! script; allowed_commands names the programs that may run, so list the interpreter and run it with the script as an argument", ErrPolicy, cfg.path)
-		case ce.step == jrStepNotAllowed:
-			e = fmt.Errorf("%w: %s is not in the policy's allowed_commands", ErrPolicy, cfg.path)
-		}
+		e := l.childError(cfg, ce)
 		var ws unix.WaitStatus
 		_, _ = unix.Wait4(pid, &ws, 0, nil)
 		sb.reaped = true
-		return l.setupError(stage, step, e)
+		return fail(stage, step, e)
 	}
 	if rerr != nil && rerr != io.EOF && !errors.Is(rerr, io.ErrUnexpectedEOF) {
-		return l.setupError("init", "read child status", rerr)
+		return fail("init", "read child status", rerr)
 	}
+	return execAt, nil, nil
+}
 
-	// Stage "wait": the command runs. Watchers enforce time and output limits; the relays carry output.
+// childError is the error a failed init stage reports, with a hint where jailrun can give one.
+func (l *launch) childError(cfg *spawnConfig, ce childError) error {
+	e := error(unix.Errno(ce.errno))
+	switch {
+	case ce.step >= 0 && unix.Errno(ce.errno) == unix.EACCES && cfg.plan != nil && int(ce.step) < len(cfg.plan.Ops) && cfg.plan.Ops[ce.step].Kind == namespaces.OpOpenSrc:
+		if hint := bindSourceHint(cfg.plan.Ops[ce.step].Src, l.r.plat.ids.HostUID, l.r.plat.ids.HostGID); hint != "" {
+			e = fmt.Errorf("%w: %s", unix.EACCES, hint)
+		}
+	case ce.step >= 0 && unix.Errno(ce.errno) == unix.EXDEV:
+		e = errors.New("its mount point is missing inside a host bind, and jailrun never creates files on the host: create it on the host, or mount a tmpfs above it")
+	case ce.step == jrStepExecNotFound:
+		e = fmt.Errorf("%w: %s (looked in %v inside the sandbox)", ErrNotFound, cfg.path, cfg.search)
+		if hasSlash(cfg.path) {
+			e = fmt.Errorf("%w: %s does not exist inside the sandbox", ErrNotFound, cfg.path)
+		}
+	case ce.step == jrStepExec:
+		e = fmt.Errorf("%w: %s: %v", ErrCannotExec, cfg.path, unix.Errno(ce.errno))
+	case ce.step == jrStepNotAllowed && ce.detail == 1:
+		e = fmt.Errorf("%w: %s: a path in allowed_commands must not go through a symlink (name the file the link points to)", ErrPolicy, cfg.path)
+	case ce.step == jrStepNotAllowed && ce.detail == 2:
+		e = fmt.Errorf("%w: %s is a #! script; allowed_commands names the programs that may run, so list the interpreter and run it with the script as an argument", ErrPolicy, cfg.path)
+	case ce.step == jrStepNotAllowed:
+		e = fmt.Errorf("%w: %s is not in the policy's allowed_commands", ErrPolicy, cfg.path)
+	}
+	return e
+}
+
+// ended is what the supervise stage hands to finish: when the sandbox was reaped, the rusage of what was
+// reaped, and what the relays counted.
+type ended struct {
+	at      time.Time
+	ru      unix.Rusage
+	streams [2]StreamStats
+}
+
+// supervise is stage "wait": the command runs. Watchers enforce time, memory and output limits, the relays
+// carry output, the channels their messages, until the sandbox's pid 1 is reaped; then the watchers and the
+// seccomp supervisor are stopped (supCancel) and their accounts taken.
+func (l *launch) supervise(ctx context.Context, sb *sandboxProc, supCancel context.CancelFunc) (ended, *Result, error) {
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
-	l.reaper = pid
+	l.reaper = sb.pid
 	l.watch(ctx, stop, &wg)
-	outDone := stdio.relay(l)
+	outDone := l.stdio.relay(l)
 	l.startChannels(ctx)
 
+	var ex ended
 	var ws unix.WaitStatus
-	var ru unix.Rusage
+	var err error
 	for {
-		_, err = unix.Wait4(pid, &ws, 0, &ru)
+		_, err = unix.Wait4(sb.pid, &ws, 0, &ex.ru)
 		if err != unix.EINTR {
 			break
 		}
 	}
 	sb.reaped = true
-	end := time.Now()
+	ex.at = time.Now()
 	close(stop)
 	wg.Wait()
 	if l.sup != nil && l.sup.done != nil {
@@ -422,19 +464,26 @@ func (l *launch) run(ctx context.Context) (res *Result, err error) {
 		l.res.DeniedSyscalls = l.sup.deniedSyscalls()
 	}
 	if err != nil {
-		return l.setupError("wait", "wait4", err)
+		res, err := l.setupError("wait", "wait4", err)
+		return ended{}, res, err
 	}
-	streams := outDone()
+	ex.streams = outDone()
 	for _, ch := range l.req.Channels {
 		l.res.Channels = append(l.res.Channels, ch.Finish())
 	}
-	l.res.WallTimeMS = ms(end.Sub(execAt))
+	return ex, nil, nil
+}
 
+// finish fills the result's figures from the kernel (the command's wait status from pid 1, rusage, the
+// cgroup's counters), copies the files out, decides the verdict and says what was enforced.
+func (l *launch) finish(sb *sandboxProc, execAt time.Time, ex ended) (*Result, error) {
+	l.res.WallTimeMS = ms(ex.at.Sub(execAt))
 	var st [8]byte
 	cmdStatus, haveStatus := unix.WaitStatus(0), false
-	if n, _ := io.ReadFull(statusR, st[:]); n == len(st) {
+	if n, _ := io.ReadFull(sb.statusR, st[:]); n == len(st) {
 		cmdStatus, haveStatus = unix.WaitStatus(binary.NativeEndian.Uint32(st[:4])), true
 	}
+	ru := ex.ru
 	l.res.CPUTimeMS = CPUTime{
 		UserMS:  ms(time.Duration(ru.Utime.Nano())),
 		SysMS:   ms(time.Duration(ru.Stime.Nano())),
@@ -446,12 +495,12 @@ func (l *launch) run(ctx context.Context) (res *Result, err error) {
 	}
 	l.res.MaxRSSBytes = ru.Maxrss * 1024
 	l.res.VoluntaryCSW, l.res.ForcedCSW = ru.Nvcsw, ru.Nivcsw
-	l.res.Stdout, l.res.Stderr = streams[0], streams[1]
+	l.res.Stdout, l.res.Stderr = ex.streams[0], ex.streams[1]
 	if l.box != nil {
 		l.copyOut()
 	}
 	l.verdict(cmdStatus, haveStatus)
-	l.enforced(cfg)
+	l.enforced(sb.cfg)
 	if err := l.auditEnd(); err != nil {
 		return l.res, err
 	}
@@ -476,89 +525,31 @@ func hasSlash(s string) bool {
 	return false
 }
 
-// verdict decides Status from what jailrun and the kernel observed. Precedence, first match wins:
-// a limit jailrun killed the sandbox for (output, wall time, CPU time — whichever fired first), then the
-// kernel's memory and pids counters, a seccomp kill, then how the command itself ended.
+// verdict gathers the run's facts (verdict_linux.go says which) and writes the verdict decided from them
+// into the result. The result's figures (CPU, wall time, output, cgroup counters) are already in.
 func (l *launch) verdict(ws unix.WaitStatus, have bool) {
-	res := l.res
-	if have {
-		switch {
-		case ws.Exited():
-			res.ExitCode = ws.ExitStatus()
-		case ws.Signaled():
-			res.Signal = int(ws.Signal())
-			res.SignalName = unix.SignalName(ws.Signal())
-		}
-	} else {
-		// The sandbox's pid 1 was killed before it could report: jailrun or the kernel killed everything.
-		res.Signal = int(unix.SIGKILL)
-		res.SignalName = "SIGKILL"
-	}
 	l.mu.Lock()
 	killedBy, hit := l.killedBy, l.killMsg
 	l.mu.Unlock()
-	switch {
-	case killedBy == StatusSeccompViolation && hit != nil:
-		res.Status = killedBy
-		res.Message = "the seccomp filter stopped " + hit.Value
-	case killedBy != "":
-		res.Status, res.Limit = killedBy, hit
-		if hit != nil {
-			res.Message = fmt.Sprintf("%s exceeded (%s)", hit.Name, hit.Value)
-		}
-		if killedBy == StatusMemoryLimit {
-			// The same words whichever of the kernel and the v1 OOM watch killed first.
-			res.Message = fmt.Sprintf("limits.memory exceeded (%d bytes)", l.s.Limits.Memory)
-		}
-	case res.OOMKills > 0 || (l.memHit && (res.Signal != 0 || res.ExitCode != 0)):
-		res.Status = StatusMemoryLimit
-		res.Limit = &LimitHit{Name: "limits.memory", Value: strconv.FormatInt(l.s.Limits.Memory, 10)}
-		res.Message = fmt.Sprintf("limits.memory exceeded (%d bytes)", l.s.Limits.Memory)
-	case l.pidsHit && (res.Signal != 0 || res.ExitCode != 0):
-		res.Status = StatusPidsLimit
-		res.Limit = &LimitHit{Name: "limits.pids", Value: strconv.FormatInt(l.s.Limits.Pids, 10)}
-		res.Message = fmt.Sprintf("limits.pids reached (%d)", l.s.Limits.Pids)
-	case res.Signal == int(unix.SIGSYS):
-		res.Status = StatusSeccompViolation
-		res.Message = "killed by the seccomp filter"
-	case res.Signal == int(unix.SIGXCPU) || (res.Signal == int(unix.SIGKILL) && l.cpuRlimitHit()):
-		res.Status = StatusTimeLimit
-		res.Limit = &LimitHit{Name: "limits.cpu_time", Value: l.s.Limits.CPUTime.String()}
-	case res.Signal == int(unix.SIGXFSZ):
-		res.Status = StatusOutputLimit
-		res.Limit = &LimitHit{Name: "limits.file_size", Value: rlimitValue(l.s, policy.RlimitFsize)}
-	case res.Signal != 0:
-		res.Status = StatusSignaled
-		res.Message = "killed by " + res.SignalName
-	case res.ExitCode != 0:
-		res.Status = StatusNonzeroExit
-	default:
-		res.Status = StatusOK
-	}
-	res.LimitsHit = l.limitsHit(killedBy, hit)
-}
-
-// cpuRlimitHit reports whether the CPU rlimit backstop can explain a SIGKILL: only when there is no cgroup
-// to measure with and the rusage figures reached the limit.
-func (l *launch) cpuRlimitHit() bool {
-	for _, rl := range l.s.Rlimits {
-		if rl.Resource == policy.RlimitCPU && rl.Hard != policy.RlimInfinity {
-			return l.res.CPUTimeMS.TotalMS >= float64(rl.Hard)*1000-50
-		}
-	}
-	return false
-}
-
-func rlimitValue(s *policy.Settings, res policy.Resource) string {
-	for _, rl := range s.Rlimits {
-		if rl.Resource == res {
-			if rl.Hard == policy.RlimInfinity {
-				return "unlimited"
-			}
-			return strconv.FormatUint(rl.Hard, 10)
-		}
-	}
-	return "unset"
+	res := l.res
+	v := verdict(&runFacts{
+		WaitStatus: ws,
+		Reported:   have,
+		KilledBy:   killedBy,
+		Hit:        hit,
+		Counters:   l.counters,
+		Cgroup:     res.Enforced.Cgroup,
+		CPUTimeMS:  res.CPUTimeMS,
+		WallTimeMS: res.WallTimeMS,
+		Stdout:     res.Stdout,
+		Stderr:     res.Stderr,
+		Limits:     l.s.Limits,
+		Rlimits:    l.s.Rlimits,
+		// Read once the sandbox is reaped: an inherited event adds its count when its task exits.
+		FileSizeSignals: l.fsizeHit(),
+	})
+	res.Status, res.ExitCode, res.Signal, res.SignalName = v.Status, v.ExitCode, v.Signal, v.SignalName
+	res.Message, res.Limit, res.LimitsHit = v.Message, v.Limit, v.LimitsHit
 }
 
 // watch enforces the wall-clock limit and context cancellation while the command runs.
@@ -824,40 +815,19 @@ func (l *launch) prepare(pooled bool) (*spawnConfig, error) {
 	if pooled && l.dg != nil {
 		return nil, fmt.Errorf("%w: degraded mode (no user namespaces here) is not pooled", ErrUnsupported)
 	}
-	plan, err := namespaces.BuildPlan(s.Filesystem)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrPolicy, err)
-	}
+	// The run's own host ids come first: the plan gives them the user namespace.
 	if err := l.allocateIDs(); err != nil {
 		return nil, err
 	}
-	cfg := &spawnConfig{
-		cloneFlags: namespaces.CloneFlags(s.Namespaces),
-		cgroupFD:   -1,
-		ctlFD:      -1,
-		plan:       plan,
-		userns:     s.Namespaces.User,
-		setGroups:  l.r.plat.root || l.r.plat.ids.Kind == "subordinate",
-		// See spawn_linux.c: with a subordinate uid, the command is not dumpable when the parent takes its
-		// seccomp listener.
-		listenerDumpable: !l.r.plat.root && l.r.plat.ids.Kind == "subordinate",
-		uid:              s.Process.UID,
-		gid:              s.Process.GID,
-		hostname:         s.Process.Hostname,
-		loopbackUp:       s.Network.LoopbackUp,
-		umask:            s.Process.Umask,
-		noNewPrivs:       s.Process.NoNewPrivs,
-		workdir:          s.Filesystem.Workdir,
-		allowed:          s.Command.AllowedCommands,
-		// The user namespace belongs to the run's host uid (its own allocated one, or the fixed one a library
-		// caller such as jailrun isolate chose), so that the kernel's per-user budgets at the host level are
-		// charged to it and never to root (see hostids_linux.go).
-		owner:    l.r.plat.root && s.Namespaces.User && (l.ids.Kind == "allocated" || l.ids.Kind == "fixed") && l.ids.HostUID != 0,
-		ownerUID: l.ids.HostUID,
-		ownerGID: l.ids.HostGID,
+	var argv, env []string
+	if l.req != nil {
+		// A cold run knows its command now (degraded mode rewrites its environment in prepareLandlock); a
+		// pooled sandbox gets it in sendCommand.
+		argv, env = l.req.Argv, l.req.Env
 	}
-	if !s.Namespaces.Mount {
-		cfg.plan = nil
+	cfg, err := planSpawn(s, hostFacts{Root: l.r.plat.root, IDKind: l.r.plat.ids.Kind, RunIDs: l.ids}, argv, env)
+	if err != nil {
+		return nil, err
 	}
 	if l.box != nil {
 		if !s.Namespaces.Mount || l.dg != nil {
@@ -869,24 +839,11 @@ func (l *launch) prepare(pooled bool) (*spawnConfig, error) {
 		}
 		cfg.boxDir = l.box.dir
 	}
-	if !s.Namespaces.UTS {
-		cfg.hostname = ""
-	}
-	if s.Namespaces.Cgroup {
-		cfg.unshareCgroup = true
-	}
-	for _, rl := range s.Rlimits {
-		cfg.rlimits = append(cfg.rlimits, [3]uint64{uint64(rl.Resource), rl.Soft, rl.Hard})
-	}
 	if err := l.prepareKernelLimits(cfg); err != nil {
 		return nil, err
 	}
 	if s.Process.Unsafe {
 		l.r.opts.Logf("policy %s: unsafe settings in force (no_new_privs=%v)", s.Name, s.Process.NoNewPrivs)
-	}
-	if l.req != nil {
-		// A cold run knows its command now (degraded mode rewrites its environment in prepareLandlock).
-		cfg.path, cfg.search, cfg.argv, cfg.envp = l.command()
 	}
 	if err := l.prepareSeccomp(cfg); err != nil {
 		return nil, err
@@ -942,8 +899,7 @@ func (l *launch) prepare(pooled bool) (*spawnConfig, error) {
 
 // command is the request's part of the child's configuration: the program, its PATH, argv and environment.
 func (l *launch) command() (path string, search, argv, envp []string) {
-	env := buildEnv(&l.s.Process, l.req.Env)
-	return l.req.Argv[0], searchPath(env), l.req.Argv, env
+	return planCommand(l.s, l.req.Argv, l.req.Env)
 }
 
 // clone creates the sandbox, maps its ids, places it in its cgroup (v1) and releases it into its init stage.

@@ -1,4 +1,4 @@
-//go:build linux && cgo
+//go:build linux
 
 package sandbox
 
@@ -12,10 +12,11 @@ import (
 
 // limitsHit lists every limit that fired during the run, from the kernel's counters and from what jailrun
 // itself enforced, whether or not it decided the status: a program that caught EAGAIN from fork at the pids
-// limit and exited 0 is "ok", and its result still says that limits.pids refused a fork. killedBy and hit
-// are the limit jailrun killed the sandbox for, if any.
-func (l *launch) limitsHit(killedBy Status, hit *LimitHit) []LimitHit {
-	res, lim := l.res, l.s.Limits
+// limit and exited 0 is "ok", and its result still says that limits.pids refused a fork. signal is the
+// signal that ended the command (0 if none), as the verdict read it from the wait status.
+func limitsHit(f *runFacts, signal int) []LimitHit {
+	lim := f.Limits
+	killedBy, hit := f.KilledBy, f.Hit
 	out := []LimitHit{}
 	add := func(name, value, counter string) {
 		for _, h := range out {
@@ -28,17 +29,17 @@ func (l *launch) limitsHit(killedBy Status, hit *LimitHit) []LimitHit {
 	if hit != nil {
 		switch killedBy {
 		case StatusWallTimeLimit:
-			add(hit.Name, hit.Value, fmt.Sprintf("wall clock from exec %.1f ms", res.WallTimeMS))
+			add(hit.Name, hit.Value, fmt.Sprintf("wall clock from exec %.1f ms", f.WallTimeMS))
 		case StatusTimeLimit:
-			add(hit.Name, hit.Value, fmt.Sprintf("%s %.1f ms", l.cpuCounter(), res.CPUTimeMS.TotalMS))
+			add(hit.Name, hit.Value, fmt.Sprintf("%s %.1f ms", cpuCounter(f.Cgroup), f.CPUTimeMS.TotalMS))
 		case StatusOutputLimit:
 			add(hit.Name, hit.Value, "bytes counted on the pipe by jailrun")
 		}
 	}
-	if c := l.counters; c != nil {
+	if c := f.Counters; c != nil {
 		if c.MemoryLimitEvents > 0 || c.MemorySwapLimitEvents > 0 || c.OOMKills > 0 {
 			counter := fmt.Sprintf("memory.events max=%d oom_kill=%d", c.MemoryLimitEvents, c.OOMKills)
-			if res.Enforced.Cgroup == "v1" {
+			if f.Cgroup == "v1" {
 				counter = fmt.Sprintf("memory.failcnt=%d memory.memsw.failcnt=%d memory.oom_control oom_kill=%d",
 					c.MemoryLimitEvents, c.MemorySwapLimitEvents, c.OOMKills)
 			}
@@ -53,17 +54,17 @@ func (l *launch) limitsHit(killedBy Status, hit *LimitHit) []LimitHit {
 			add("limits.pids", strconv.FormatInt(lim.Pids, 10), fmt.Sprintf("pids.events max=%d", c.PidsLimitEvents))
 		}
 	}
-	switch res.Signal {
+	switch signal {
 	case int(unix.SIGXFSZ):
-		add("limits.file_size", rlimitValue(l.s, policy.RlimitFsize), "SIGXFSZ (RLIMIT_FSIZE)")
+		add("limits.file_size", rlimitValue(f.Rlimits, policy.RlimitFsize), "SIGXFSZ (RLIMIT_FSIZE)")
 	case int(unix.SIGXCPU):
 		add("limits.cpu_time", lim.CPUTime.String(), "SIGXCPU (RLIMIT_CPU)")
 	}
-	if counter := l.fsizeHit(); counter != "" {
+	if f.FileSizeSignals != "" {
 		// After the death above, so that a run SIGXFSZ ended keeps that counter.
-		add("limits.file_size", rlimitValue(l.s, policy.RlimitFsize), counter)
+		add("limits.file_size", rlimitValue(f.Rlimits, policy.RlimitFsize), f.FileSizeSignals)
 	}
-	for i, st := range []StreamStats{res.Stdout, res.Stderr} {
+	for i, st := range []StreamStats{f.Stdout, f.Stderr} {
 		if st.Truncated {
 			name := []string{"limits.output.stdout", "limits.output.stderr"}[i]
 			v := []int64{lim.Output.Stdout, lim.Output.Stderr}[i]
@@ -77,8 +78,8 @@ func (l *launch) limitsHit(killedBy Status, hit *LimitHit) []LimitHit {
 }
 
 // cpuCounter names the cgroup file limits.cpu_time is measured from.
-func (l *launch) cpuCounter() string {
-	if l.res.Enforced.Cgroup == "v2" {
+func cpuCounter(cgroup string) string {
+	if cgroup == "v2" {
 		return "cpu.stat usage_usec"
 	}
 	return "cpuacct.usage"

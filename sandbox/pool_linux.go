@@ -31,7 +31,7 @@ type Pool struct {
 	s    *policy.Settings
 	size int
 
-	ready chan *launch
+	ready chan *prepared
 	stop  chan struct{}
 	done  chan struct{}
 
@@ -51,7 +51,7 @@ func (r *Runner) NewPool(s *policy.Settings, o PoolOptions) (*Pool, error) {
 	if o.Size <= 0 {
 		o.Size = 4
 	}
-	p := &Pool{r: r, s: s, size: o.Size, ready: make(chan *launch, o.Size), stop: make(chan struct{}), done: make(chan struct{})}
+	p := &Pool{r: r, s: s, size: o.Size, ready: make(chan *prepared, o.Size), stop: make(chan struct{}), done: make(chan struct{})}
 	p.stats.Size = o.Size
 	go p.fill()
 	return p, nil
@@ -74,7 +74,7 @@ func (p *Pool) fill() {
 			case <-time.After(pause):
 			}
 		}
-		l, err := p.prepareOne()
+		pr, err := p.prepareOne()
 		p.mu.Lock()
 		if err != nil {
 			p.stats.Failed++
@@ -88,9 +88,9 @@ func (p *Pool) fill() {
 		p.mu.Unlock()
 		pause = 0
 		select {
-		case p.ready <- l:
+		case p.ready <- pr:
 		case <-p.stop:
-			l.discard()
+			pr.discard()
 			p.drain()
 			return
 		}
@@ -101,8 +101,8 @@ func (p *Pool) fill() {
 func (p *Pool) drain() {
 	for {
 		select {
-		case l := <-p.ready:
-			l.discard()
+		case pr := <-p.ready:
+			pr.discard()
 		default:
 			p.inflight.Wait()
 			return
@@ -110,8 +110,16 @@ func (p *Pool) drain() {
 	}
 }
 
+// prepared is what a Pool holds: a sandbox cloned up to the point where its init stage waits for a command,
+// and the launch that owns its cgroup, pipes and memory. Pool.Run hands both to launch.run, the same path a
+// cold run takes from there.
+type prepared struct {
+	l  *launch
+	sb *sandboxProc
+}
+
 // prepareOne creates one sandbox up to the point where it waits for its command.
-func (p *Pool) prepareOne() (*launch, error) {
+func (p *Pool) prepareOne() (*prepared, error) {
 	l := &launch{r: p.r, s: p.s, start: time.Now()}
 	l.newResult()
 	cfg, err := l.prepare(true)
@@ -124,8 +132,7 @@ func (p *Pool) prepareOne() (*launch, error) {
 		l.runCleanup()
 		return nil, &SetupError{Stage: "clone", Step: step, Err: err}
 	}
-	l.sb = sb
-	return l, nil
+	return &prepared{l: l, sb: sb}, nil
 }
 
 // Run runs req in a prepared sandbox when req.Policy is the pool's policy and one is ready, else cold
@@ -147,34 +154,35 @@ func (p *Pool) Run(ctx context.Context, req Request) (*Result, error) {
 	p.mu.Unlock()
 	defer p.inflight.Done()
 	for {
-		var l *launch
+		var pr *prepared
 		select {
-		case l = <-p.ready:
+		case pr = <-p.ready:
 		default:
 		}
-		if l == nil {
+		if pr == nil {
 			p.count(func(s *PoolStats) { s.Misses++ })
 			return p.r.Run(ctx, req)
 		}
-		if err := l.awaitReady(); err != nil {
+		if err := pr.awaitReady(); err != nil {
 			// It failed in its init stage (the host changed under the pool?): try the next, or run cold.
-			l.discard()
+			pr.discard()
 			p.mu.Lock()
 			p.stats.Failed++
 			p.lastErr = err
 			p.mu.Unlock()
 			continue
 		}
-		if err := fitsShared(l, &req); errors.Is(err, errCommandTooLarge) {
-			l.discard()
+		if err := fitsShared(&req); errors.Is(err, errCommandTooLarge) {
+			pr.discard()
 			p.count(func(s *PoolStats) { s.Bypassed++ })
 			return p.r.Run(ctx, req)
 		}
 		p.count(func(s *PoolStats) { s.Hits++ })
+		l := pr.l
 		l.req = &req
 		l.start = time.Now()
 		l.res.Pooled = true
-		return l.run(ctx)
+		return l.run(ctx, pr.sb)
 	}
 }
 
@@ -185,7 +193,7 @@ func (p *Pool) Serves(s *policy.Settings) bool {
 
 // fitsShared checks, before a prepared sandbox is committed to req, that its command will fit the shared
 // memory (sendCommand writes it once the fds are known).
-func fitsShared(l *launch, req *Request) error {
+func fitsShared(req *Request) error {
 	n := len(req.Argv[0]) + 64*len(req.Argv) + 1024
 	for _, a := range req.Argv {
 		n += len(a)
@@ -259,8 +267,8 @@ func (l *launch) prepareControl(cfg *spawnConfig) error {
 
 // awaitReady waits for the sandbox's ready byte: normally already there. EOF means the init stage failed;
 // its error is on the error pipe.
-func (l *launch) awaitReady() error {
-	sb := l.sb
+func (pr *prepared) awaitReady() error {
+	sb := pr.sb
 	_ = sb.ctl.SetReadDeadline(time.Now().Add(setupTimeout))
 	var b [1]byte
 	n, err := sb.ctl.Read(b[:])
@@ -309,14 +317,14 @@ func (l *launch) sendCommand(sb *sandboxProc) error {
 
 // discard destroys a prepared sandbox that will not run: its pid 1 is killed (and with it the pid
 // namespace), reaped, and its cgroup, pipes and memory released.
-func (l *launch) discard() {
-	l.kill(StatusSetupError, nil)
-	if l.sb != nil && !l.sb.reaped {
+func (pr *prepared) discard() {
+	pr.l.kill(StatusSetupError, nil)
+	if !pr.sb.reaped {
 		var ws unix.WaitStatus
-		_, _ = unix.Wait4(l.sb.pid, &ws, 0, nil)
-		l.sb.reaped = true
+		_, _ = unix.Wait4(pr.sb.pid, &ws, 0, nil)
+		pr.sb.reaped = true
 	}
-	l.runCleanup()
+	pr.l.runCleanup()
 }
 
 func (l *launch) runCleanup() {
