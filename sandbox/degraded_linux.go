@@ -21,11 +21,6 @@ import (
 // The result says mode "degraded", lists the namespaces in skipped, and spells out in missing_isolation
 // what the run did not have.
 
-const (
-	ModeNamespaces = "namespaces"
-	ModeDegraded   = "degraded"
-)
-
 // usernsOK remembers that a user namespace could be created, so the probe runs once per process.
 var usernsOK atomic.Bool
 
