@@ -86,7 +86,7 @@ func LandlockABI() (int, error) {
 		case e == unix.ENOSYS:
 			landlockOnce.err = fmt.Errorf("the kernel has no Landlock (CONFIG_SECURITY_LANDLOCK), or a seccomp filter around jailrun hides it")
 		case e != 0:
-			landlockOnce.err = fmt.Errorf("landlock_create_ruleset: %v", e)
+			landlockOnce.err = fmt.Errorf("landlock_create_ruleset: %w", e)
 		default:
 			landlockOnce.abi = int(r)
 		}
