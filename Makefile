@@ -58,8 +58,9 @@ vet: deps $(STATICCHECK)
 	@# The library and CLI must still build where the launcher cannot run (they say "unsupported platform").
 	GOOS=darwin CGO_ENABLED=0 $(GO) build ./...
 	CGO_ENABLED=0 $(GO) build ./...
-	@# ... with the same exported API in each of those builds (stubs in *_other.go return ErrUnsupported).
-	$(GO) test -count=1 ./internal/apiparity
+	@# ... with the same exported API in each of those builds (stubs in *_other.go return ErrUnsupported);
+	@# and no error formatted into another without %w, where errors.Is and errors.As would lose it.
+	$(GO) test -count=1 ./internal/apiparity ./internal/errwrap
 	@# staticcheck each build; -merge reports code as unused only if no build uses it. The e2e suite (tests/)
 	@# is Linux-only (it reads the kernel's Landlock ABI) and is not checked for darwin.
 	@mkdir -p $(SC_OUT)
