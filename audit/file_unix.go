@@ -105,7 +105,7 @@ func (s *fileSink) tail() (int64, error) {
 	}
 	body, sum, err := unseal(line)
 	if err != nil {
-		return 0, fmt.Errorf("last record: %v; run 'jailrun audit verify %s'", err, s.path)
+		return 0, fmt.Errorf("last record: %w; run 'jailrun audit verify %s'", err, s.path)
 	}
 	if digest(body, s.opts.Key) != sum {
 		return 0, fmt.Errorf("last record does not match its hash (altered, or written with another key); run 'jailrun audit verify %s'", s.path)

@@ -78,6 +78,7 @@ func runHelper(mode string) {
 		fmt.Println("done")
 		io.Copy(io.Discard, os.Stdin) // hold the memory until killed or stdin closes
 	case "spin":
+		//lint:ignore SA5002 burning CPU is the point: the cpu-limit tests throttle this loop
 		for {
 		}
 	case "bomb":

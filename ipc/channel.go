@@ -41,7 +41,6 @@ const (
 
 func (k Kind) fromChild() bool { return k == KindOut || k == KindSocket || k == KindSeqpacket }
 func (k Kind) toChild() bool   { return k == KindIn || k == KindSocket || k == KindSeqpacket }
-func (k Kind) isSocket() bool  { return k == KindSocket || k == KindSeqpacket }
 
 // MaxMessage is the largest datagram a seqpacket channel relays intact; bigger messages are cut by the
 // kernel on read. It is above the default socket send buffer (net.core.wmem_default, 208 KiB), which bounds

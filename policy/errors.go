@@ -85,10 +85,6 @@ func (p *problems) addAt(pos Pos, path, msg string) {
 
 func (p *problems) add(n *node, path, msg string) { p.addAt(n.pos, path, msg) }
 
-func (p *problems) addf(pos Pos, path, format string, a ...any) {
-	p.addAt(pos, path, fmt.Sprintf(format, a...))
-}
-
 func (p *problems) empty() bool { return len(p.list) == 0 }
 
 // full reports that no more problems will be recorded.

@@ -151,7 +151,7 @@ func (l *launch) withoutCgroup(why error) error {
 		}
 		name := k.Setting()
 		if !l.s.Require.Allows(name) {
-			return fmt.Errorf("%w: %s needs a cgroup, and jailrun cannot create one here: %v", ErrUnsupported, name, why)
+			return fmt.Errorf("%w: %s needs a cgroup, and jailrun cannot create one here: %w", ErrUnsupported, name, why)
 		}
 		l.res.Skipped = append(l.res.Skipped, name)
 	}

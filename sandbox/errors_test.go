@@ -3,6 +3,7 @@ package sandbox_test
 import (
 	"context"
 	"errors"
+	"io/fs"
 	"testing"
 
 	"github.com/jailrun/jailrun/cgroups"
@@ -23,5 +24,19 @@ func TestTypedErrorsReachLibraryCallers(t *testing.T) {
 	}
 	if !errors.Is(err, sandbox.ErrUnsupported) {
 		t.Fatalf("want ErrUnsupported too, got %v", err)
+	}
+}
+
+// A command that exists but cannot be executed is ErrCannotExec, and the kernel's errno stays reachable:
+// errors.Is finds fs.ErrPermission (EACCES) behind it.
+func TestCannotExecKeepsTheErrno(t *testing.T) {
+	r, strict := needSandboxes(t)
+	defer r.Close()
+	_, err := r.Run(context.Background(), sandbox.Request{Policy: strict, Argv: []string{"/etc/passwd"}})
+	if !errors.Is(err, sandbox.ErrCannotExec) {
+		t.Fatalf("want ErrCannotExec, got %v", err)
+	}
+	if !errors.Is(err, fs.ErrPermission) {
+		t.Fatalf("want the errno (EACCES) behind it, got %T %v", err, err)
 	}
 }

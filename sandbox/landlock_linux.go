@@ -82,11 +82,11 @@ func LandlockABI() (int, error) {
 		r, _, e := unix.Syscall(unix.SYS_LANDLOCK_CREATE_RULESET, 0, 0, llCreateRulesetVersion)
 		switch {
 		case e == unix.EOPNOTSUPP:
-			landlockOnce.err = fmt.Errorf("Landlock is built into the kernel but disabled at boot (add landlock to the lsm= kernel parameter)")
+			landlockOnce.err = fmt.Errorf("the kernel has Landlock built in but disabled at boot (add landlock to the lsm= kernel parameter)")
 		case e == unix.ENOSYS:
 			landlockOnce.err = fmt.Errorf("the kernel has no Landlock (CONFIG_SECURITY_LANDLOCK), or a seccomp filter around jailrun hides it")
 		case e != 0:
-			landlockOnce.err = fmt.Errorf("landlock_create_ruleset: %v", e)
+			landlockOnce.err = fmt.Errorf("landlock_create_ruleset: %w", e)
 		default:
 			landlockOnce.abi = int(r)
 		}

@@ -413,7 +413,7 @@ func (l *launch) childError(cfg *spawnConfig, ce childError) error {
 			e = fmt.Errorf("%w: %s does not exist inside the sandbox", ErrNotFound, cfg.path)
 		}
 	case ce.step == jrStepExec:
-		e = fmt.Errorf("%w: %s: %v", ErrCannotExec, cfg.path, unix.Errno(ce.errno))
+		e = fmt.Errorf("%w: %s: %w", ErrCannotExec, cfg.path, unix.Errno(ce.errno))
 	case ce.step == jrStepNotAllowed && ce.detail == 1:
 		e = fmt.Errorf("%w: %s: a path in allowed_commands must not go through a symlink (name the file the link points to)", ErrPolicy, cfg.path)
 	case ce.step == jrStepNotAllowed && ce.detail == 2:
@@ -692,7 +692,7 @@ func (l *launch) setupStdio() (*stdio, error) {
 	devnull := func(flag int) (*os.File, error) {
 		f, err := os.OpenFile(os.DevNull, flag, 0)
 		if err != nil {
-			return nil, fmt.Errorf("prepare: %w", err)
+			return nil, &SetupError{Stage: "prepare", Err: err}
 		}
 		l.cleanup = append(l.cleanup, func() { f.Close() })
 		return f, nil
@@ -710,7 +710,7 @@ func (l *launch) setupStdio() (*stdio, error) {
 	default:
 		pr, pw, err := os.Pipe()
 		if err != nil {
-			return nil, fmt.Errorf("prepare: pipe: %w", err)
+			return nil, &SetupError{Stage: "prepare", Step: "pipe", Err: err}
 		}
 		l.cleanup = append(l.cleanup, func() { pr.Close(); pw.Close() })
 		st.child[0] = pr
@@ -742,7 +742,7 @@ func (l *launch) setupStdio() (*stdio, error) {
 		}
 		pr, pw, err := os.Pipe()
 		if err != nil {
-			return nil, fmt.Errorf("prepare: pipe: %w", err)
+			return nil, &SetupError{Stage: "prepare", Step: "pipe", Err: err}
 		}
 		l.cleanup = append(l.cleanup, func() { pr.Close(); pw.Close() })
 		st.child[i+1] = pw
@@ -865,7 +865,7 @@ func (l *launch) prepare(pooled bool) (*spawnConfig, error) {
 	pipe := func(r, w **os.File) error {
 		var err error
 		if *r, *w, err = os.Pipe(); err != nil {
-			return fmt.Errorf("prepare: pipe: %w", err)
+			return &SetupError{Stage: "prepare", Step: "pipe", Err: err}
 		}
 		rr, ww := *r, *w
 		l.cleanup = append(l.cleanup, func() { rr.Close(); ww.Close() })

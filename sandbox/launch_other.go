@@ -10,6 +10,7 @@ import (
 	"github.com/jailrun/jailrun/policy"
 )
 
+//lint:ignore U1000 the type of Runner.plat, which only the Linux build uses
 type platform struct{}
 
 func (r *Runner) initPlatform() error {

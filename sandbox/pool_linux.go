@@ -243,12 +243,12 @@ func (p *Pool) Close() error {
 func (l *launch) prepareControl(cfg *spawnConfig) error {
 	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
-		return fmt.Errorf("prepare: control socket: %w", err)
+		return &SetupError{Stage: "prepare", Step: "control socket", Err: err}
 	}
 	if err := unix.SetNonblock(fds[0], true); err != nil {
 		unix.Close(fds[0])
 		unix.Close(fds[1])
-		return fmt.Errorf("prepare: control socket: %w", err)
+		return &SetupError{Stage: "prepare", Step: "control socket", Err: err}
 	}
 	p := &l.pipes
 	p.ctlP, p.ctlC = os.NewFile(uintptr(fds[0]), "pool-ctl"), os.NewFile(uintptr(fds[1]), "pool-ctl-child")
@@ -256,7 +256,7 @@ func (l *launch) prepareControl(cfg *spawnConfig) error {
 	l.cleanup = append(l.cleanup, func() { ctlP.Close(); ctlC.Close() })
 	mem, err := unix.Mmap(-1, 0, sharedSize, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED|unix.MAP_ANONYMOUS)
 	if err != nil {
-		return fmt.Errorf("prepare: shared memory: %w", err)
+		return &SetupError{Stage: "prepare", Step: "shared memory", Err: err}
 	}
 	p.shared = mem
 	l.cleanup = append(l.cleanup, func() { _ = unix.Munmap(mem) })

@@ -8,7 +8,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"sync/atomic"
 
 	"github.com/jailrun/jailrun/ipc"
 	"github.com/jailrun/jailrun/policy"
@@ -133,7 +132,6 @@ func (o Options) withDefaults() Options {
 // Runner launches sandboxes. It is safe for concurrent use; create one per process and reuse it.
 type Runner struct {
 	opts Options
-	seq  atomic.Uint64
 	plat platform
 }
 

@@ -33,13 +33,6 @@ type notifResp struct {
 
 const userNotifFlagContinue = 1 // SECCOMP_USER_NOTIF_FLAG_CONTINUE
 
-// DecideTimeout bounds how long Supervise waits for a decide callback: a slow or stuck callback must not
-// keep the sandboxed thread blocked in its syscall forever. Past it the call is denied with EPERM.
-var DecideTimeout = 2 * time.Second
-
-// DenyEPERM is Supervise's answer when decide is nil, times out or returns an action it cannot give.
-var DenyEPERM = policy.Action{Kind: policy.ActErrno, Errno: 1}
-
 // Supervise answers the seccomp user notifications arriving on notifyFD (the listener returned by
 // seccomp(SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_NEW_LISTENER, ...)) until every task using the
 // filter has exited (the fd reports POLLHUP: returns nil) or ctx is done (returns ctx.Err()). The caller

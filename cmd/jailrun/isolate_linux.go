@@ -74,6 +74,7 @@ func isolateConfig(o *isolate.Options) (*isoConfig, error) {
 		return nil, err
 	}
 	if c.boxID >= c.numBoxes {
+		//lint:ignore ST1005 isolate's own wording, which scripts written for isolate may match
 		return nil, fmt.Errorf("Sandbox ID out of range (allowed: 0-%d; raise $JAILRUN_ISOLATE_NUM_BOXES)", c.numBoxes-1)
 	}
 	// The box ids must stay clear of root and of 65534, the id every other jailrun run maps to: a box
@@ -173,6 +174,7 @@ func lockBox(c *isoConfig, wait bool) (*os.File, error) {
 		if err := unix.Flock(int(f.Fd()), how); err != nil {
 			f.Close()
 			if errors.Is(err, unix.EWOULDBLOCK) {
+				//lint:ignore ST1005 isolate's own wording, which scripts written for isolate may match
 				return nil, fmt.Errorf("Box %d is currently in use by another process (use --wait to wait for it)", c.boxID)
 			}
 			return nil, fmt.Errorf("cannot lock the box: %w", err)

@@ -201,7 +201,7 @@ func extendsRef(ref, out string) (string, error) {
 	}
 	rel, err := filepath.Rel(dir, abs)
 	if err != nil {
-		return "", fmt.Errorf("cannot name %s relative to %s: %v", ref, dir, err)
+		return "", fmt.Errorf("cannot name %s relative to %s: %w", ref, dir, err)
 	}
 	if !strings.Contains(rel, "/") && !strings.HasSuffix(rel, ".json") {
 		rel = "./" + rel // else it would read as a built-in name
