@@ -633,7 +633,8 @@ func (l *launch) prepareSeccomp(cfg *spawnConfig) error {
 	}
 	// Every refused call goes to the supervisor, which answers it as the policy would and counts it
 	// (violation_linux.go); foreign-ABI calls (i386 int 0x80, x32) too, so they are named in the result.
-	prog, err := seccomp.BuildCachedWith(routed(l.s.Seccomp), seccomp.Options{ForeignABI: policy.Action{Kind: policy.ActNotify}})
+	// Root's compiled filters are kept in /run/jailrun/bpf: a cold CLI start then skips libseccomp.
+	prog, err := seccomp.BuildDiskCached(routed(l.s.Seccomp), seccomp.Options{ForeignABI: policy.Action{Kind: policy.ActNotify}})
 	if err == nil {
 		// The policy as written must compile too: the supervisor builds it at the first refused call
 		// (most runs have none, and compiling costs about a millisecond).
