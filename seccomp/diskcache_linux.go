@@ -5,7 +5,6 @@ package seccomp
 import (
 	"bytes"
 	"crypto/sha256"
-	"debug/elf"
 	"encoding/binary"
 	"encoding/hex"
 	"errors"
@@ -69,23 +68,57 @@ func cacheSalt() ([]byte, bool) {
 	return fmt.Appendf(nil, "%s\x00%s\x00libseccomp %d.%d.%d\x00%x", runtime.GOARCH, syscalls.Native, maj, min, mic, id), true
 }
 
-// buildID reads the Go build ID note of the running executable (section .note.go.buildid).
+// buildID reads the Go build ID note (name "Go", type 4) of the running executable from its PT_NOTE
+// segments. It parses the few ELF headers itself: debug/elf would add package init work (debug/dwarf,
+// zstd) to every jailrun start.
 func buildID() ([]byte, bool) {
-	f, err := elf.Open("/proc/self/exe")
+	f, err := os.Open("/proc/self/exe")
 	if err != nil {
 		return nil, false
 	}
 	defer f.Close()
-	sec := f.Section(".note.go.buildid")
-	if sec == nil {
+	var eh [64]byte
+	if _, err := f.ReadAt(eh[:], 0); err != nil || string(eh[:4]) != "\x7fELF" || eh[4] != 2 { // ELFCLASS64
 		return nil, false
 	}
-	b, err := sec.Data()
-	if err != nil || len(b) < 16 || !bytes.Contains(b, []byte("Go")) {
+	ne := binary.NativeEndian
+	phoff, phentsize, phnum := ne.Uint64(eh[32:]), uint64(ne.Uint16(eh[54:])), uint64(ne.Uint16(eh[56:]))
+	if phentsize < 56 || phnum == 0 || phnum > 256 {
 		return nil, false
 	}
-	return b, true
+	ph := make([]byte, phentsize*phnum)
+	if _, err := f.ReadAt(ph, int64(phoff)); err != nil {
+		return nil, false
+	}
+	for i := uint64(0); i < phnum; i++ {
+		p := ph[i*phentsize:]
+		if ne.Uint32(p) != 4 { // PT_NOTE
+			continue
+		}
+		off, size := ne.Uint64(p[8:]), ne.Uint64(p[32:])
+		if size > 1<<16 {
+			continue
+		}
+		notes := make([]byte, size)
+		if _, err := f.ReadAt(notes, int64(off)); err != nil {
+			return nil, false
+		}
+		for len(notes) >= 12 {
+			namesz, descsz, typ := uint64(ne.Uint32(notes)), uint64(ne.Uint32(notes[4:])), ne.Uint32(notes[8:])
+			name, desc := align4(namesz), align4(descsz)
+			if 12+name+desc > uint64(len(notes)) {
+				break
+			}
+			if typ == 4 && strings.TrimRight(string(notes[12:12+namesz]), "\x00") == "Go" && descsz > 0 {
+				return append([]byte(nil), notes[12+name:12+name+descsz]...), true
+			}
+			notes = notes[12+name+desc:]
+		}
+	}
+	return nil, false
 }
+
+func align4(n uint64) uint64 { return (n + 3) &^ 3 }
 
 // entryKey names an entry (its file name, in hex) and is stored in it: the hash of the salt and the policy's key, so that a file copied
 // from another build, another libseccomp or another policy is a different name or fails the key check.

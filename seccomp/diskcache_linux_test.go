@@ -3,6 +3,8 @@
 package seccomp
 
 import (
+	"bytes"
+	"debug/elf"
 	"encoding/hex"
 	"os"
 	"path/filepath"
@@ -260,5 +262,29 @@ func BenchmarkBuildRouted(b *testing.B) {
 		if _, err := BuildWith(s, routedOptions); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// buildID parses the ELF notes itself; debug/elf (test-only here) must find the same ID.
+func TestBuildIDMatchesELF(t *testing.T) {
+	id, ok := buildID()
+	if !ok || len(id) < 16 {
+		t.Fatalf("no Go build ID read from /proc/self/exe: %q", id)
+	}
+	f, err := elf.Open("/proc/self/exe")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	sec := f.Section(".note.go.buildid")
+	if sec == nil {
+		t.Fatal("the test binary has no .note.go.buildid")
+	}
+	d, err := sec.Data()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.HasSuffix(bytes.TrimRight(d, "\x00"), id) {
+		t.Fatalf("buildID %q is not the note's description (%q)", id, d)
 	}
 }
