@@ -1038,7 +1038,7 @@ func (l *launch) clone(cfg *spawnConfig) (sb *sandboxProc, step string, err erro
 		}
 		l.phase("id maps")
 	}
-	if l.cg != nil && cfg.cgroupFD < 0 {
+	if l.cg != nil && cfg.cgroupFD < 0 && len(cfg.cgroupTasks) == 0 {
 		// cgroup v1 (or no clone3): place the child before it runs anything of the policy's; it is waiting
 		// on the sync pipe and enters its cgroup namespace only afterwards.
 		if err := l.cg.Add(pid); err != nil {
