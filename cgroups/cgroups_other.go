@@ -4,6 +4,7 @@ package cgroups
 
 import (
 	"fmt"
+	"os"
 	"time"
 
 	"github.com/jailrun/jailrun/policy"
@@ -30,6 +31,7 @@ func (c *Cgroup) ViewDirs() map[string]string      { return nil }
 func (c *Cgroup) Skipped() []string                { return nil }
 func (c *Cgroup) CloneFD() (int, bool)             { return -1, false }
 func (c *Cgroup) Add(int) error                    { return errPlatform }
+func (c *Cgroup) OpenTasks() ([]*os.File, error)   { return nil, errPlatform }
 func (c *Cgroup) CPUUsage() (time.Duration, error) { return 0, errPlatform }
 func (c *Cgroup) Stats() (Stats, error)            { return Stats{}, errPlatform }
 func (c *Cgroup) Kill() error                      { return errPlatform }

@@ -543,8 +543,9 @@ func BenchmarkCgroupAttach(b *testing.B) {
 }
 
 // BenchmarkPrepare is the parent's work before the first clone: loading strict.json, NewRunner (needs root),
-// the mount plan, the environment, compiling strict's seccomp filter (what every CLI process pays once: the
-// cache is per process) and the cached lookup a library run pays.
+// the mount plan, the environment, compiling strict's seccomp filter (what a CLI process pays once when root's
+// disk cache misses, and always when not root; seccomp's BenchmarkDiskCacheLoad is the hit) and the cached
+// lookup a library run pays.
 func BenchmarkPrepare(b *testing.B) {
 	s := benchStrict(b)
 	b.Run("build-plan", func(b *testing.B) {

@@ -62,7 +62,26 @@ func (l *launch) prepareCgroup(cfg *spawnConfig) error {
 			cfg.cloneFlags |= namespaces.CloneNewCgroup
 			cfg.unshareCgroup = false
 		}
+		return nil
 	}
+	// cgroup v1: the child joins its cgroup itself, through tasks files opened here (cgroups.OpenTasks says
+	// why: no RCU grace-period wait). Should they not open, the parent adds the child's pid as before.
+	files, err := cg.OpenTasks()
+	if err != nil || len(files) == 0 || len(files) > maxCgroupTasks {
+		for _, f := range files {
+			f.Close()
+		}
+		return nil
+	}
+	for _, f := range files {
+		cfg.cgroupTasks = append(cfg.cgroupTasks, int(f.Fd()))
+	}
+	cfg.cgroupPaths = cg.Paths()
+	l.cleanup = append(l.cleanup, func() {
+		for _, f := range files {
+			f.Close()
+		}
+	})
 	return nil
 }
 

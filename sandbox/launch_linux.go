@@ -604,7 +604,8 @@ func (l *launch) prepareSeccomp(cfg *spawnConfig) error {
 	}
 	// Every refused call goes to the supervisor, which answers it as the policy would and counts it
 	// (violation_linux.go); foreign-ABI calls (i386 int 0x80, x32) too, so they are named in the result.
-	prog, err := seccomp.BuildCachedWith(routed(l.s.Seccomp), seccomp.Options{ForeignABI: policy.Action{Kind: policy.ActNotify}})
+	// Root's compiled filters are kept in /run/jailrun/bpf: a cold CLI start then skips libseccomp.
+	prog, err := seccomp.BuildDiskCached(routed(l.s.Seccomp), seccomp.Options{ForeignABI: policy.Action{Kind: policy.ActNotify}})
 	if err == nil {
 		// The policy as written must compile too: the supervisor builds it at the first refused call
 		// (most runs have none, and compiling costs about a millisecond).
@@ -946,7 +947,7 @@ func (l *launch) clone(cfg *spawnConfig) (sb *sandboxProc, step string, err erro
 		}
 		l.phase("id maps")
 	}
-	if l.cg != nil && cfg.cgroupFD < 0 {
+	if l.cg != nil && cfg.cgroupFD < 0 && len(cfg.cgroupTasks) == 0 {
 		// cgroup v1 (or no clone3): place the child before it runs anything of the policy's; it is waiting
 		// on the sync pipe and enters its cgroup namespace only afterwards.
 		if err := l.cg.Add(pid); err != nil {

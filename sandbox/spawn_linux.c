@@ -869,6 +869,15 @@ __attribute__((noreturn)) static void child_main(struct jr_config *c) {
 	if (n != 1)
 		_exit(125); // the parent gave up before we were placed: nothing to report to
 	close(c->sync_fd);
+	// cgroup v1: join the run's cgroup by writing 0 (this thread) to each hierarchy's tasks file. This process
+	// has one thread, so that moves all of it, before it runs anything of the policy's and before it enters its
+	// cgroup namespace. A move of the calling thread alone does not take cgroup_threadgroup_rwsem, whose
+	// write side (a pid written by the parent) waits for an RCU grace period on an otherwise idle host.
+	for (int i = 0; i < c->ncgroup_tasks; i++) {
+		if (write(c->cgroup_tasks_fds[i], "0", 1) != 1)
+			die(c, JR_STEP_JOIN_CGROUP, errno, i);
+		close(c->cgroup_tasks_fds[i]);
+	}
 	if (c->userns)
 		set_ids(c); // files this stage creates must belong to an id the namespace maps
 	// After set_ids: the kernel clears the parent-death signal on every credential change.

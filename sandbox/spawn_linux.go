@@ -20,11 +20,16 @@ import (
 	"golang.org/x/sys/unix"
 )
 
+// maxCgroupTasks is how many v1 hierarchies the child can join itself (spawnConfig.cgroupTasks).
+const maxCgroupTasks = C.JR_MAX_CGROUP_TASKS
+
 // spawnConfig is everything the child stage needs, in Go form. toC lays it out in C memory: the child is a
 // fork of this process, so the parent frees that memory as soon as clone returns.
 type spawnConfig struct {
 	cloneFlags    uint64
 	cgroupFD      int
+	cgroupTasks   []int // cgroup v1: tasks files the child writes "0" to (see spawn_linux.c), at most JR_MAX_CGROUP_TASKS
+	cgroupPaths   []string
 	syncFD        int
 	errFD         int
 	statusFD      int
@@ -125,6 +130,10 @@ func (s *spawnConfig) toC(a *arena) *C.struct_jr_config {
 	c := (*C.struct_jr_config)(a.alloc(int(unsafe.Sizeof(C.struct_jr_config{}))))
 	c.clone_flags = C.uint64_t(s.cloneFlags)
 	c.cgroup_fd = C.int(s.cgroupFD)
+	for i, fd := range s.cgroupTasks {
+		c.cgroup_tasks_fds[i] = C.int(fd)
+	}
+	c.ncgroup_tasks = C.int(len(s.cgroupTasks))
 	c.sync_fd = C.int(s.syncFD)
 	c.err_fd = C.int(s.errFD)
 	c.status_fd = C.int(s.statusFD)
@@ -348,6 +357,11 @@ func (e childError) describe(s *spawnConfig) (stage, step string) {
 		return "init", fmt.Sprintf("setresuid %d", s.uid)
 	case C.JR_STEP_KEEPCAPS:
 		return "init", "keep capabilities"
+	case C.JR_STEP_JOIN_CGROUP:
+		if int(e.detail) < len(s.cgroupPaths) {
+			return "init", "join cgroup " + s.cgroupPaths[e.detail]
+		}
+		return "init", "join cgroup"
 	case C.JR_STEP_UNSHARE_CGROUP:
 		return "init", "unshare cgroup namespace"
 	case C.JR_STEP_HOSTNAME:

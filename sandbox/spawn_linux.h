@@ -49,6 +49,8 @@ struct jr_rlimit {
 	uint64_t soft, hard;
 };
 
+#define JR_MAX_CGROUP_TASKS 16
+
 struct jr_fdmap {
 	int from, to; // the parent's fd `from` becomes fd `to` in the child
 };
@@ -56,7 +58,9 @@ struct jr_fdmap {
 struct jr_config {
 	uint64_t clone_flags;    // CLONE_NEW* flags
 	int cgroup_fd;           // >= 0: clone3 CLONE_INTO_CGROUP
-	int sync_fd;             // child reads one byte: ids mapped, cgroup joined
+	int cgroup_tasks_fds[JR_MAX_CGROUP_TASKS]; // cgroup v1: the hierarchies' tasks files; the child writes "0" to
+	int ncgroup_tasks;                         // each after the sync byte, joining its cgroup itself
+	int sync_fd;             // child reads one byte: ids mapped (and, without cgroup_tasks_fds, cgroup joined)
 	int err_fd;              // child writes a jr_error on failure (close-on-exec: EOF means exec happened)
 	int status_fd;           // the reaper writes the command's wait status here
 	int notify_sync_fd;      // with a notify listener: the command waits here until the parent took the fd
@@ -169,6 +173,7 @@ enum {
 	JR_STEP_SYSCTL = -27, // detail: the index of the sysctl
 	JR_STEP_BOX_FD = -28, // not an error: detail is a descriptor of the box, for the parent to take
 	JR_STEP_BOX = -29,    // opening the box failed
+	JR_STEP_JOIN_CGROUP = -30, // detail: the index of the tasks file
 };
 
 // What the reaper reports: the command's wait status.

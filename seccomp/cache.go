@@ -27,28 +27,44 @@ func BuildCached(s policy.Seccomp) (*Program, error) {
 
 // BuildCachedWith is BuildCached with Options (part of the cache key).
 func BuildCachedWith(s policy.Seccomp, o Options) (*Program, error) {
+	key, ok := memoryKey(s, o)
+	if !ok {
+		return BuildWith(s, o)
+	}
+	if p := memoryGet(key); p != nil {
+		return p, nil
+	}
+	p, err := BuildWith(s, o)
+	if err != nil {
+		return nil, err
+	}
+	return memoryPut(key, p), nil
+}
+
+// memoryKey hashes the seccomp section and the options: the key of both caches.
+func memoryKey(s policy.Seccomp, o Options) ([32]byte, bool) {
 	raw, err := json.Marshal(struct {
 		S policy.Seccomp
 		O Options
 	}{s, o})
 	if err != nil {
-		return BuildWith(s, o)
+		return [32]byte{}, false
 	}
-	key := sha256.Sum256(raw)
-	cache.Lock()
-	p, ok := cache.m[key]
-	cache.Unlock()
-	if ok {
-		return p, nil
-	}
-	p, err = BuildWith(s, o)
-	if err != nil {
-		return nil, err
-	}
+	return sha256.Sum256(raw), true
+}
+
+func memoryGet(key [32]byte) *Program {
 	cache.Lock()
 	defer cache.Unlock()
-	if old, ok := cache.m[key]; ok { // another goroutine built it meanwhile
-		return old, nil
+	return cache.m[key]
+}
+
+// memoryPut stores p unless another goroutine stored one meanwhile, and returns the one kept.
+func memoryPut(key [32]byte, p *Program) *Program {
+	cache.Lock()
+	defer cache.Unlock()
+	if old, ok := cache.m[key]; ok {
+		return old
 	}
 	if len(cache.order) >= cacheSize {
 		delete(cache.m, cache.order[0])
@@ -56,5 +72,5 @@ func BuildCachedWith(s policy.Seccomp, o Options) (*Program, error) {
 	}
 	cache.m[key] = p
 	cache.order = append(cache.order, key)
-	return p, nil
+	return p
 }

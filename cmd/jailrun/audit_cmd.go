@@ -80,7 +80,7 @@ func readAuditKey(path string) ([]byte, error) {
 	return b, nil
 }
 
-func init() {
+func addAuditCmd() {
 	auditCmd := &cobra.Command{
 		Use:   "audit",
 		Short: "Work with jailrun's audit log",

@@ -24,7 +24,7 @@ type doctorFlags struct {
 	json   bool
 }
 
-func init() {
+func addDoctorCmd() {
 	var f doctorFlags
 	c := &cobra.Command{
 		Use:   "doctor",

@@ -42,7 +42,7 @@ type pipeFlags struct {
 	audit       auditFlags
 }
 
-func init() {
+func addInteractCmds() {
 	var f interactFlags
 	interactCmd := &cobra.Command{
 		Use:   "interact [flags] -- SOLUTION [ARGS...] -- INTERACTOR [ARGS...]",

@@ -20,7 +20,7 @@ const (
 // switches by changing only the binary it calls.
 const isolateBinaryName = "isolate"
 
-func init() {
+func addIsolateCmd() {
 	rootCmd.AddCommand(&cobra.Command{
 		Use:   "isolate [ISOLATE OPTIONS] --init | --run -- COMMAND [ARGS...] | --cleanup",
 		Short: "Run with ioi/isolate's command line, box layout, meta file and exit codes (see docs/isolate.md)",

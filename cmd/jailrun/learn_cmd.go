@@ -24,7 +24,7 @@ type learnState struct {
 	ref string // --policy as given: the base the written policy extends
 }
 
-func init() {
+func addLearnCmd() {
 	var f runFlags
 	var st learnState
 	c := &cobra.Command{

@@ -70,6 +70,9 @@ func main() {
 
 // execute runs the CLI and turns every failure into one line on stderr and an exit code.
 func execute(args []string) int {
+	if !plainRun(args) {
+		addSubcommands()
+	}
 	rootCmd.SetArgs(args)
 	rootCmd.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return &exitError{code: exitUsage, err: fmt.Errorf("%w (see '%s --help')", err, c.CommandPath())}

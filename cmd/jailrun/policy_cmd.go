@@ -77,7 +77,7 @@ var policyListCmd = &cobra.Command{
 	RunE:  runPolicyList,
 }
 
-func init() {
+func addPolicyCmds() {
 	policyCheckCmd.Flags().BoolVar(&policyCheckJSON, "json", false, "print the results as a JSON array for tools")
 	policyFmtCmd.Flags().BoolVarP(&policyFmtWrite, "write", "w", false, "rewrite the files in place instead of printing them")
 	policyFmtCmd.Flags().BoolVarP(&policyFmtList, "list", "l", false, "only list the files whose formatting differs; exit 1 if any")

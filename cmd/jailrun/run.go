@@ -73,7 +73,9 @@ func init() {
 		rootRun.bareArgs = dash < 0 && len(args) > 0
 		return runCommand(c.Context(), &rootRun, args)
 	}
+}
 
+func addRunCmd() {
 	var f runFlags
 	runCmd := &cobra.Command{
 		Use:   "run [flags] -- COMMAND [ARGS...]",

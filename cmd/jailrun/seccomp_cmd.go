@@ -20,7 +20,7 @@ var (
 	explainSyscalls []string
 )
 
-func init() {
+func addExplainSeccompFlags() {
 	f := policyExplainCmd.Flags()
 	f.BoolVar(&explainBPF, "bpf", false, "print the compiled seccomp BPF program, annotated, instead of the explanation")
 	f.StringArrayVar(&explainSyscalls, "syscall", nil, `evaluate a syscall against the compiled filter: "NAME [ARG...]", e.g. "ioctl 1 TIOCSTI", "socket AF_INET 1 0", "1000", "x32:getpid", "i386:20" (repeatable)`)

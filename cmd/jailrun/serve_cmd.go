@@ -34,7 +34,7 @@ type serveFlags struct {
 	pools         []string
 }
 
-func init() {
+func addServeCmd() {
 	var f serveFlags
 	c := &cobra.Command{
 		Use:   "serve",

@@ -1,6 +1,8 @@
 #!/bin/sh
 # Regenerates table_gen.go from golang.org/x/sys's syscall number lists, which track the newest kernel
 # (Debian's libseccomp and kernel headers lag behind by years; our own table lets a policy name mseal & co.).
+# The tables are slices sorted by name (byte order), not maps: a slice literal is static data in the binary,
+# while a map literal is built by package init on every process start, run path or not.
 set -eu
 cd "$(dirname "$0")"
 dir=$(go list -m -f '{{.Dir}}' golang.org/x/sys)/unix
@@ -10,9 +12,9 @@ dir=$(go list -m -f '{{.Dir}}' golang.org/x/sys)/unix
   echo "package syscalls"
   echo
   for arch in amd64 arm64; do
-    echo "var table_$arch = map[string]int{"
+    echo "var table_$arch = []entry{"
     grep -E '^\s+SYS_[A-Z0-9_]+\s+= [0-9]+' "$dir/zsysnum_linux_$arch.go" |
-      awk '{ n=$1; sub(/^SYS_/, "", n); printf "\t\"%s\": %s,\n", tolower(n), $3 }'
+      awk '{ n=$1; sub(/^SYS_/, "", n); printf "\t{\"%s\", %s},\n", tolower(n), $3 }' | LC_ALL=C sort
     echo "}"
     echo
   done

@@ -6,13 +6,13 @@ import (
 )
 
 func TestGroupMembersAreKnown(t *testing.T) {
-	for g, members := range groups {
+	for g, members := range groups() {
 		if !strings.HasPrefix(g, "@") {
 			t.Errorf("group %q: name must start with @", g)
 		}
 		for _, m := range members {
 			if strings.HasPrefix(m, "@") {
-				if _, ok := groups[m]; !ok {
+				if _, ok := groups()[m]; !ok {
 					t.Errorf("group %s: unknown sub-group %s", g, m)
 				}
 				continue
@@ -81,12 +81,36 @@ func TestGroupExpansion(t *testing.T) {
 
 func TestGroupNamesSorted(t *testing.T) {
 	names := GroupNames()
-	if len(names) != len(groups) {
-		t.Fatalf("GroupNames has %d entries, want %d", len(names), len(groups))
+	if len(names) != len(groups()) {
+		t.Fatalf("GroupNames has %d entries, want %d", len(names), len(groups()))
 	}
 	for i := 1; i < len(names); i++ {
 		if names[i-1] >= names[i] {
 			t.Fatalf("not sorted: %q >= %q", names[i-1], names[i])
 		}
+	}
+}
+
+// Number and Known search the generated tables by bisection: they must stay sorted by name and free of
+// duplicates (gen.sh sorts them).
+func TestTablesSorted(t *testing.T) {
+	for _, arch := range []Arch{AMD64, ARM64} {
+		tab := table(arch)
+		if len(tab) < 300 {
+			t.Fatalf("%s: only %d syscalls in the table", arch, len(tab))
+		}
+		for i := 1; i < len(tab); i++ {
+			if tab[i-1].name >= tab[i].name {
+				t.Errorf("%s: table not sorted at %q, %q: run gen.sh", arch, tab[i-1].name, tab[i].name)
+			}
+		}
+		for _, e := range tab {
+			if nr, ok := Number(arch, e.name); !ok || nr != e.nr {
+				t.Errorf("%s: Number(%q) = %d, %v; want %d", arch, e.name, nr, ok, e.nr)
+			}
+		}
+	}
+	if _, ok := Number(AMD64, "no_such_syscall"); ok {
+		t.Error("Number found a syscall that does not exist")
 	}
 }

@@ -22,7 +22,13 @@ const (
 // Native is the architecture this binary runs on.
 var Native = Arch(runtime.GOARCH)
 
-func table(a Arch) map[string]int {
+// entry is one syscall of a generated table (table_gen.go), which is sorted by name.
+type entry struct {
+	name string
+	nr   int
+}
+
+func table(a Arch) []entry {
 	switch a {
 	case AMD64:
 		return table_amd64
@@ -32,17 +38,25 @@ func table(a Arch) map[string]int {
 	return nil
 }
 
+// lookup finds name in a table by binary search.
+func lookup(t []entry, name string) (int, bool) {
+	i := sort.Search(len(t), func(i int) bool { return t[i].name >= name })
+	if i < len(t) && t[i].name == name {
+		return t[i].nr, true
+	}
+	return 0, false
+}
+
 // Number returns the syscall number of name on arch.
 func Number(a Arch, name string) (int, bool) {
-	nr, ok := table(a)[name]
-	return nr, ok
+	return lookup(table(a), name)
 }
 
 // Known reports whether name is a syscall on any architecture jailrun knows. A policy may name a syscall
 // that does not exist on the native arch (e.g. "open" on arm64); the filter then ignores it.
 func Known(name string) bool {
-	_, a := table_amd64[name]
-	_, b := table_arm64[name]
+	_, a := lookup(table_amd64, name)
+	_, b := lookup(table_arm64, name)
 	return a || b
 }
 
@@ -63,7 +77,8 @@ func rev(a Arch) reverse {
 		reverses = map[Arch]reverse{}
 		for _, arch := range []Arch{AMD64, ARM64} {
 			r := reverse{names: map[int]string{}, max: -1}
-			for n, v := range table(arch) {
+			for _, e := range table(arch) {
+				n, v := e.name, e.nr
 				// Two names for one number do not occur in x/sys's tables; keep the smaller name to be
 				// deterministic if they ever do.
 				if old, ok := r.names[v]; !ok || n < old {
@@ -97,9 +112,8 @@ func Max(a Arch) int {
 func Names(a Arch) []string {
 	t := table(a)
 	out := make([]string, 0, len(t))
-	for n := range t {
-		out = append(out, n)
+	for _, e := range t {
+		out = append(out, e.name) // the table is sorted
 	}
-	sort.Strings(out)
 	return out
 }
