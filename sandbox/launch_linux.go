@@ -223,6 +223,13 @@ func (l *launch) run(ctx context.Context, pooled *sandboxProc) (res *Result, err
 	}
 	sb, res, err := l.startSandbox(ctx, pooled)
 	if sb == nil {
+		if pooled != nil && !pooled.reaped {
+			// The prepared sandbox never got its command: it must not outlive the run as a process or a zombie.
+			l.kill(StatusSetupError, nil)
+			var ws unix.WaitStatus
+			_, _ = unix.Wait4(pooled.pid, &ws, 0, nil)
+			pooled.reaped = true
+		}
 		return res, err
 	}
 	defer func() {

@@ -192,8 +192,12 @@ func (p *Pool) Serves(s *policy.Settings) bool {
 }
 
 // fitsShared checks, before a prepared sandbox is committed to req, that its command will fit the shared
-// memory (sendCommand writes it once the fds are known).
+// memory (sendCommand writes it once the fds are known) and its fds the pooled sandbox's table: a request
+// that does not fit runs cold, as it would without a pool, rather than failing.
 func fitsShared(req *Request) error {
+	if 3+len(req.Channels) > poolMaxFDs {
+		return errCommandTooLarge
+	}
 	n := len(req.Argv[0]) + 64*len(req.Argv) + 1024
 	for _, a := range req.Argv {
 		n += len(a)

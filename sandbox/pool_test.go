@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -16,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jailrun/jailrun/ipc"
 	"github.com/jailrun/jailrun/policy"
 	"github.com/jailrun/jailrun/sandbox"
 )
@@ -261,5 +263,44 @@ func TestPoolReportsAPolicyThatCannotRun(t *testing.T) {
 	}
 	if st := p.Stats(); st.Failed == 0 || st.LastError == "" {
 		t.Errorf("stats %+v: the preparation failures are not counted", st)
+	}
+}
+
+// A request with more channels than a prepared sandbox can receive fds for runs cold, as it would without a
+// pool, and the prepared sandbox is neither used nor left behind (it used to fail the run with a setup error
+// and leave the sandbox's pid 1 unreaped).
+func TestPoolRunsTooManyChannelsCold(t *testing.T) {
+	r, strict := needSandboxes(t)
+	defer r.Close()
+	p, err := r.NewPool(strict, sandbox.PoolOptions{Size: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for end := time.Now().Add(20 * time.Second); p.Stats().Ready == 0 && time.Now().Before(end); {
+		time.Sleep(10 * time.Millisecond)
+	}
+	// bash: dash's redirections stop at fd 9.
+	req := sandbox.Request{Policy: strict, Argv: []string{"/bin/bash", "-c", "for fd in 3 40 69; do echo x >&$fd; done"}}
+	for fd := 3; fd < 70; fd++ {
+		req.Channels = append(req.Channels, &ipc.Channel{Name: fmt.Sprintf("c%d", fd), FD: fd, Kind: ipc.KindOut, Writer: io.Discard})
+	}
+	res, err := p.Run(context.Background(), req)
+	if err != nil {
+		t.Fatalf("err %v: want a cold run that ends ok", err)
+	}
+	if res.Status != sandbox.StatusOK {
+		t.Fatalf("status %s (%s): want a cold run that ends ok", res.Status, res.Message)
+	}
+	if res.Pooled {
+		t.Error("a request over the pooled fd table ran pooled")
+	}
+	if len(res.Channels) != 67 || res.Channels[37].FromChild == nil || res.Channels[37].FromChild.Bytes != 2 {
+		t.Errorf("channel c40 did not carry its 2 bytes: %+v", res.Channels)
+	}
+	if err := p.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if kids := children(t); len(kids) != 0 {
+		t.Errorf("processes left after Close: %v", kids)
 	}
 }

@@ -233,7 +233,11 @@ func (s *spawnConfig) toC(a *arena) *C.struct_jr_config {
 // PATH. Only the pages written cost memory.
 const sharedSize = 1 << 20
 
-// errCommandTooLarge: the command does not fit a pooled sandbox's shared memory; it runs cold instead.
+// poolMaxFDs is how many fds a pooled sandbox can receive with its command (stdio and channels).
+const poolMaxFDs = C.JR_POOL_MAX_FDS
+
+// errCommandTooLarge: the command does not fit a pooled sandbox's shared memory or its fd table; it runs
+// cold instead.
 var errCommandTooLarge = fmt.Errorf("command and environment exceed %d bytes", sharedSize)
 
 // fillCommand writes the command part of s (fds' targets, path, PATH, argv, environment) into its pooled
