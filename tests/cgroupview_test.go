@@ -102,6 +102,8 @@ public class Hog { public static void main(String[] a) { ArrayList<byte[]> keep 
 	}{
 		{"heap sized by the view", nil, "OutOfMemoryError"},
 		{"heap above the limit", []string{"-Xmx1g"}, "memory_limit"},
+		// docs/languages.md's recipe for graders that want the kernel's limit to decide.
+		{"heap at the whole limit", []string{"-XX:MaxRAMPercentage=100"}, "memory_limit"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if os.Getenv("JAILRUN_VM") != "" {
