@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"strconv"
+	"sync"
 	"unsafe"
 
 	"github.com/jailrun/jailrun/policy"
@@ -23,6 +24,11 @@ import (
 // A perf event on the tracepoint did the same, but the close of the last perf event on a tracepoint waits
 // for RCU grace periods, which every CLI run paid at exit (docs/performance.md); a raw tracepoint link
 // detaches without waiting. Tasks in a pid namespace nested inside the sandbox are not counted.
+//
+// The first program attached to a tracepoint, and the detach of the last one, patch kernel text (0.4 ms
+// each here), and an attach soon after the last detach waits for an RCU grace period. A process that counts
+// holds one program that does nothing attached for its lifetime, attached in the background while the first
+// run is prepared: each run's own attach and detach then take microseconds.
 
 // BPF helper ids (include/uapi/linux/bpf.h); x/sys/unix does not define them.
 const (
@@ -154,6 +160,42 @@ func indexNUL(b []byte) int {
 	return len(b)
 }
 
+var fsizeAnchor sync.Once
+
+// warmFileSizeCount attaches, in the background and once per process, the program that keeps the
+// tracepoint's probe registered, when the run will count SIGXFSZ. Its failure is the runs' to report.
+func warmFileSizeCount(s *policy.Settings) {
+	if s != nil && fsizeLimited(s) && s.Namespaces.PID && os.Geteuid() == 0 {
+		go fsizeAnchor.Do(anchorSignalGenerate)
+	}
+}
+
+func anchorSignalGenerate() {
+	prog := []bpfInsn{insn(unix.BPF_ALU64|unix.BPF_MOV|unix.BPF_K, 0, 0, 0, 0), insn(unix.BPF_JMP|unix.BPF_EXIT, 0, 0, 0, 0)}
+	fd, err := loadFsizeProgram(prog, false)
+	if err != nil {
+		return
+	}
+	defer unix.Close(fd) // the link holds the program
+	_, _ = attachSignalGenerate(fd)
+}
+
+// attachSignalGenerate attaches the raw tracepoint program prog to signal_generate; the link's fd detaches
+// it when closed.
+func attachSignalGenerate(prog int) (int, error) {
+	name := []byte("signal_generate\x00")
+	attr := struct {
+		name   uint64
+		progFD uint32
+		_      uint32
+	}{name: uint64(uintptr(unsafe.Pointer(&name[0]))), progFD: uint32(prog)}
+	fd, err := bpf(unix.BPF_RAW_TRACEPOINT_OPEN, unsafe.Pointer(&attr), unsafe.Sizeof(attr))
+	if err != nil {
+		return -1, fmt.Errorf("bpf raw tracepoint signal_generate: %w", err)
+	}
+	return fd, nil
+}
+
 // fsizeCount is a run's SIGXFSZ counter: the map, the program, its tracepoint link and an fd of the pid
 // namespace it watches, held so that the namespace's inode number is not reused by another while counting.
 type fsizeCount struct{ mapFD, progFD, linkFD, nsFD int }
@@ -189,14 +231,8 @@ func startFsizeCount(pid int) (c *fsizeCount, err error) {
 	if c.progFD, err = loadFsizeProgram(fsizeProgram(dev, st.Ino, c.mapFD), false); err != nil {
 		return nil, err
 	}
-	name := []byte("signal_generate\x00")
-	attr := struct {
-		name   uint64
-		progFD uint32
-		_      uint32
-	}{name: uint64(uintptr(unsafe.Pointer(&name[0]))), progFD: uint32(c.progFD)}
-	if c.linkFD, err = bpf(unix.BPF_RAW_TRACEPOINT_OPEN, unsafe.Pointer(&attr), unsafe.Sizeof(attr)); err != nil {
-		return nil, fmt.Errorf("bpf raw tracepoint signal_generate: %w", err)
+	if c.linkFD, err = attachSignalGenerate(c.progFD); err != nil {
+		return nil, err
 	}
 	return c, nil
 }
@@ -233,6 +269,7 @@ func (l *launch) watchFileSize(pid int) {
 	if !fsizeLimited(l.s) {
 		return
 	}
+	warmFileSizeCount(l.s) // for pools and the service, whose runs do not go through Runner.Run
 	var c *fsizeCount
 	err := errors.New("jailrun is not root (BPF tracing needs root)")
 	switch {

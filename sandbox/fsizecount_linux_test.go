@@ -40,6 +40,7 @@ func TestFileSizeSurvivedListed(t *testing.T) {
 		testenv.SkipOrFail(t, "needs root (sandboxes, BPF tracing)")
 	}
 	skipWithoutFsizeCount(t)
+	fsizeAnchor.Do(anchorSignalGenerate) // the process's one link, not a run's
 	before := bpfFDs(t)
 	if _, err := os.Stat("/usr/bin/python3"); err != nil {
 		testenv.SkipOrFail(t, "needs /usr/bin/python3")

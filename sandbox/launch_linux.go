@@ -79,6 +79,7 @@ func (r *Runner) Run(ctx context.Context, req Request) (*Result, error) {
 	if err := validateRequest(&req); err != nil {
 		return nil, err
 	}
+	warmFileSizeCount(req.Policy)
 	l := &launch{r: r, req: &req, s: req.Policy, start: time.Now()}
 	if req.wantsFiles() {
 		dir, err := validateFiles(&req)
