@@ -16,10 +16,12 @@ import (
 
 // A write past RLIMIT_FSIZE fails with EFBIG and raises SIGXFSZ; a program that ignores the signal (Python
 // does at startup) or handles it carries on, and the kernel counts the event nowhere. The signal_generate
-// tracepoint is the one place it shows. Each run under a file-size limit loads a small BPF program on that
-// raw tracepoint, once its pid 1 exists and before the sandbox runs anything of the command: it counts, in a
-// one-element array map, SIGXFSZ generated without siginfo (how the kernel sends it for RLIMIT_FSIZE) by a
-// task whose pid namespace is the sandbox's. The count is read once the sandbox is reaped.
+// tracepoint is the one place it shows. Each run under a file-size limit has a small BPF program on that raw
+// tracepoint, attached once its pid 1 exists and before the sandbox runs anything of the command: it counts,
+// in a one-element array map, SIGXFSZ generated without siginfo (how the kernel sends it for RLIMIT_FSIZE)
+// by a task whose pid namespace is the sandbox's. The map and program are made before the clone (for a cold
+// run, in the background while it is prepared); the namespace's device and inode are written into the map
+// after it. The count is read once the sandbox is reaped.
 //
 // A perf event on the tracepoint did the same, but the close of the last perf event on a tracepoint waits
 // for RCU grace periods, which every CLI run paid at exit (docs/performance.md); a raw tracepoint link
@@ -54,9 +56,10 @@ func ldImm64(dst, src uint8, v uint64) []bpfInsn {
 	return []bpfInsn{insn(unix.BPF_LD|unix.BPF_IMM|unix.BPF_DW, dst, src, 0, int32(uint32(v))), {imm: int32(uint32(v >> 32))}}
 }
 
-// fsizeProgram is the counting program for the pid namespace (dev, ino), adding to the map mapFD.
-// ctx is the tracepoint's u64 args[]: sig, struct kernel_siginfo *info, the target task, group, result.
-func fsizeProgram(dev, ino uint64, mapFD int) []bpfInsn {
+// fsizeProgram is the counting program adding to the map mapFD, whose one value is {count, dev, ino}: it
+// counts only tasks of the pid namespace (dev, ino), none while they are 0. ctx is the tracepoint's u64
+// args[]: sig, struct kernel_siginfo *info, the target task, group, result.
+func fsizeProgram(mapFD int) []bpfInsn {
 	const (
 		ldxDW  = unix.BPF_LDX | unix.BPF_MEM | unix.BPF_DW
 		jneK   = unix.BPF_JMP | unix.BPF_JNE | unix.BPF_K
@@ -79,18 +82,19 @@ func fsizeProgram(dev, ino uint64, mapFD int) []bpfInsn {
 	jumpOut(jneK, 2, sigxfsz)
 	p = append(p, insn(ldxDW, 2, 1, 8, 0)) // r2 = args[1], info: SEND_SIG_NOINFO (0) from send_sig(SIGXFSZ, current, 0);
 	jumpOut(jneK, 2, 0)                    // kill(2), tgkill and sigqueue from userspace pass a real siginfo
-	p = append(p, ldImm64(1, 0, dev)...)
-	p = append(p, ldImm64(2, 0, ino)...)
-	p = append(p,
-		insn(movX, 3, 10, 0, 0), insn(addK, 3, 0, 0, -8), // r3 = fp-8: struct bpf_pidns_info
-		insn(movK, 4, 0, 0, 8),
-		insn(call, 0, 0, 0, bpfFuncGetNsCurrentPidTgid)) // 0 only when current is in the pid namespace (dev, ino)
-	jumpOut(jneK, 0, 0)
 	p = append(p, insn(stW, 10, 0, -4, 0)) // key 0 at fp-4
 	p = append(p, ldImm64(1, unix.BPF_PSEUDO_MAP_FD, uint64(mapFD))...)
 	p = append(p, insn(movX, 2, 10, 0, 0), insn(addK, 2, 0, 0, -4), insn(call, 0, 0, 0, bpfFuncMapLookupElem))
 	jumpOut(jeqK, 0, 0)
-	p = append(p, insn(movK, 1, 0, 0, 1), insn(atomDW, 0, 1, 0, unix.BPF_ADD)) // lock *(u64 *)r0 += 1
+	p = append(p,
+		insn(movX, 6, 0, 0, 0),                            // r6 = the value, kept across the call
+		insn(ldxDW, 1, 6, 8, 0),                           // r1 = dev
+		insn(ldxDW, 2, 6, 16, 0),                          // r2 = ino
+		insn(movX, 3, 10, 0, 0), insn(addK, 3, 0, 0, -16), // r3 = fp-16: struct bpf_pidns_info
+		insn(movK, 4, 0, 0, 8),
+		insn(call, 0, 0, 0, bpfFuncGetNsCurrentPidTgid)) // 0 only when current is in the pid namespace (dev, ino)
+	jumpOut(jneK, 0, 0)
+	p = append(p, insn(movK, 1, 0, 0, 1), insn(atomDW, 6, 1, 0, unix.BPF_ADD)) // lock *(u64 *)r6 += 1
 	for _, i := range toOut {
 		p[i].off = int16(len(p) - i - 1)
 	}
@@ -111,12 +115,15 @@ func bpfName() (n [16]byte) {
 	return n
 }
 
-// fsizeMap creates the run's counter: an array of one u64. BPF fds are always close-on-exec.
+// fsizeValue is the map's one value.
+type fsizeValue struct{ count, dev, ino uint64 }
+
+// fsizeMap creates the run's counter: an array of one fsizeValue. BPF fds are always close-on-exec.
 func fsizeMap() (int, error) {
 	attr := struct {
 		mapType, keySize, valueSize, maxEntries, flags, innerMapFD, numaNode uint32
 		name                                                                 [16]byte
-	}{mapType: unix.BPF_MAP_TYPE_ARRAY, keySize: 4, valueSize: 8, maxEntries: 1, name: bpfName()}
+	}{mapType: unix.BPF_MAP_TYPE_ARRAY, keySize: 4, valueSize: uint32(unsafe.Sizeof(fsizeValue{})), maxEntries: 1, name: bpfName()}
 	fd, err := bpf(unix.BPF_MAP_CREATE, unsafe.Pointer(&attr), unsafe.Sizeof(attr))
 	if err != nil {
 		return -1, fmt.Errorf("bpf map create: %w", err)
@@ -208,48 +215,69 @@ func (c *fsizeCount) close() {
 	}
 }
 
-// startFsizeCount attaches a counter of SIGXFSZ raised by the tasks of pid's pid namespace.
-func startFsizeCount(pid int) (c *fsizeCount, err error) {
+// prepareFsizeCount creates the map and loads the program, which counts nothing until aimed.
+func prepareFsizeCount() (c *fsizeCount, err error) {
 	c = &fsizeCount{-1, -1, -1, -1}
-	defer func() {
-		if err != nil {
-			c.close()
-		}
-	}()
-	if c.nsFD, err = unix.Open("/proc/"+strconv.Itoa(pid)+"/ns/pid", unix.O_RDONLY|unix.O_CLOEXEC, 0); err != nil {
-		return nil, fmt.Errorf("the sandbox's pid namespace: %w", err)
-	}
-	var st unix.Stat_t
-	if err = unix.Fstat(c.nsFD, &st); err != nil {
-		return nil, fmt.Errorf("the sandbox's pid namespace: %w", err)
-	}
 	if c.mapFD, err = fsizeMap(); err != nil {
 		return nil, err
 	}
-	// st_dev is new_encode_dev(); the helper compares with the kernel's dev_t (MKDEV: major<<20 | minor).
-	dev := uint64(unix.Major(st.Dev))<<20 | uint64(unix.Minor(st.Dev))
-	if c.progFD, err = loadFsizeProgram(fsizeProgram(dev, st.Ino, c.mapFD), false); err != nil {
-		return nil, err
-	}
-	if c.linkFD, err = attachSignalGenerate(c.progFD); err != nil {
+	if c.progFD, err = loadFsizeProgram(fsizeProgram(c.mapFD), false); err != nil {
+		c.close()
 		return nil, err
 	}
 	return c, nil
 }
 
-// read returns the count so far.
-func (c *fsizeCount) read() (uint64, error) {
+// aim makes c count SIGXFSZ raised by the tasks of pid's pid namespace and attaches it.
+func (c *fsizeCount) aim(pid int) (err error) {
+	if c.nsFD, err = unix.Open("/proc/"+strconv.Itoa(pid)+"/ns/pid", unix.O_RDONLY|unix.O_CLOEXEC, 0); err != nil {
+		return fmt.Errorf("the sandbox's pid namespace: %w", err)
+	}
+	var st unix.Stat_t
+	if err = unix.Fstat(c.nsFD, &st); err != nil {
+		return fmt.Errorf("the sandbox's pid namespace: %w", err)
+	}
+	// st_dev is new_encode_dev(); the helper compares with the kernel's dev_t (MKDEV: major<<20 | minor).
+	v := fsizeValue{dev: uint64(unix.Major(st.Dev))<<20 | uint64(unix.Minor(st.Dev)), ino: st.Ino}
 	var key uint32
-	var n uint64
+	if err := c.mapElem(unix.BPF_MAP_UPDATE_ELEM, &key, &v); err != nil {
+		return fmt.Errorf("bpf map update: %w", err)
+	}
+	c.linkFD, err = attachSignalGenerate(c.progFD)
+	return err
+}
+
+// startFsizeCount attaches a counter of SIGXFSZ raised by the tasks of pid's pid namespace.
+func startFsizeCount(pid int) (*fsizeCount, error) {
+	c, err := prepareFsizeCount()
+	if err != nil {
+		return nil, err
+	}
+	if err := c.aim(pid); err != nil {
+		c.close()
+		return nil, err
+	}
+	return c, nil
+}
+
+func (c *fsizeCount) mapElem(cmd int, key *uint32, v *fsizeValue) error {
 	attr := struct {
 		mapFD, _   uint32
 		key, value uint64
 		flags      uint64
-	}{mapFD: uint32(c.mapFD), key: uint64(uintptr(unsafe.Pointer(&key))), value: uint64(uintptr(unsafe.Pointer(&n)))}
-	if _, err := bpf(unix.BPF_MAP_LOOKUP_ELEM, unsafe.Pointer(&attr), unsafe.Sizeof(attr)); err != nil {
+	}{mapFD: uint32(c.mapFD), key: uint64(uintptr(unsafe.Pointer(key))), value: uint64(uintptr(unsafe.Pointer(v)))}
+	_, err := bpf(cmd, unsafe.Pointer(&attr), unsafe.Sizeof(attr))
+	return err
+}
+
+// read returns the count so far.
+func (c *fsizeCount) read() (uint64, error) {
+	var key uint32
+	var v fsizeValue
+	if err := c.mapElem(unix.BPF_MAP_LOOKUP_ELEM, &key, &v); err != nil {
 		return 0, fmt.Errorf("bpf map lookup: %w", err)
 	}
-	return n, nil
+	return v.count, nil
 }
 
 // fsizeLimited reports whether the policy sets a file-size limit.
@@ -262,10 +290,56 @@ func fsizeLimited(s *policy.Settings) bool {
 	return false
 }
 
+// fsizePrepared is a counter prepared in the background, or why it could not be.
+type fsizePrepared struct {
+	c   *fsizeCount
+	err error
+}
+
+// prepareFileSize creates the run's counter in the background while the run is prepared, when it will count
+// (a cold run; a pooled sandbox is prepared off the request path anyway); watchFileSize takes it.
+func (l *launch) prepareFileSize() {
+	warmFileSizeCount(l.s)
+	if !fsizeLimited(l.s) || !l.s.Namespaces.PID || os.Geteuid() != 0 {
+		return
+	}
+	ch := make(chan fsizePrepared, 1)
+	go func() {
+		c, err := prepareFsizeCount()
+		ch <- fsizePrepared{c, err}
+	}()
+	l.fsizePrep = ch
+	l.cleanup = append(l.cleanup, func() {
+		// Not taken when the run ended before its clone.
+		if l.fsizePrep != nil {
+			if p := <-l.fsizePrep; p.c != nil {
+				p.c.close()
+			}
+		}
+	})
+}
+
 // watchFileSize starts counting SIGXFSZ raised in the sandbox whose pid 1 is pid; it must run before the
 // sandbox runs anything of the command. It never fails the run: this is reporting, not enforcement; when it
 // cannot count, the result's limits_unobserved says why.
 func (l *launch) watchFileSize(pid int) {
+	prep := l.fsizePrep
+	l.fsizePrep = nil
+	take := func() (*fsizeCount, error) { // the counter prepared in the background, else a new one
+		if prep == nil {
+			return prepareFsizeCount()
+		}
+		p := <-prep
+		prep = nil
+		return p.c, p.err
+	}
+	defer func() {
+		if prep != nil { // prepared but not used: the run no longer counts (degraded mode)
+			if c, _ := take(); c != nil {
+				c.close()
+			}
+		}
+	}()
 	if !fsizeLimited(l.s) {
 		return
 	}
@@ -277,7 +351,12 @@ func (l *launch) watchFileSize(pid int) {
 	case !l.s.Namespaces.PID:
 		err = errors.New("the run has no pid namespace (namespaces.pid) to tell the sandbox's writers by")
 	default:
-		c, err = startFsizeCount(pid)
+		if c, err = take(); err == nil {
+			if err = c.aim(pid); err != nil {
+				c.close()
+				c = nil
+			}
+		}
 	}
 	if err != nil {
 		l.res.LimitsUnobserved = append(l.res.LimitsUnobserved,
