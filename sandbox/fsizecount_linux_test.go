@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"os"
+	"os/exec"
 	"strconv"
 	"strings"
 	"testing"
@@ -147,4 +148,39 @@ func skipWithoutFsizeCount(t *testing.T) {
 		testenv.SkipMissingFeature(t, "BPF raw tracepoint signal_generate with bpf_get_ns_current_pid_tgid", err.Error())
 	}
 	t.Fatal(err)
+}
+
+// The counter counts the SIGXFSZ the kernel raises for RLIMIT_FSIZE in the pid namespace it is aimed at
+// (here the test's own), and not one sent with kill(2).
+func TestFsizeCounterFilter(t *testing.T) {
+	if os.Geteuid() != 0 {
+		testenv.SkipOrFail(t, "needs root (BPF tracing)")
+	}
+	skipWithoutFsizeCount(t)
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		name, script string
+		counted      bool
+	}{
+		{"write past RLIMIT_FSIZE", `trap "" XFSZ; ulimit -f 1; head -c 10000 /dev/zero > "$1"/f; true`, true},
+		{"kill", `trap "" XFSZ; kill -s XFSZ $$`, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := startFsizeCount(os.Getpid())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.close()
+			if out, err := exec.Command("/bin/sh", "-c", tc.script, "sh", dir).CombinedOutput(); err != nil {
+				t.Fatalf("%v: %s", err, out)
+			}
+			n, err := c.read()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if (n > 0) != tc.counted {
+				t.Fatalf("count %d, want counted %v", n, tc.counted)
+			}
+		})
+	}
 }
