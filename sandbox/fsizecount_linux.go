@@ -3,12 +3,10 @@
 package sandbox
 
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"os"
 	"strconv"
-	"strings"
 	"sync"
 	"unsafe"
 
@@ -18,126 +16,269 @@ import (
 
 // A write past RLIMIT_FSIZE fails with EFBIG and raises SIGXFSZ; a program that ignores the signal (Python
 // does at startup) or handles it carries on, and the kernel counts the event nowhere. The signal_generate
-// tracepoint is the one place it shows. Each run under a file-size limit opens a perf event counting that
-// tracepoint, filtered to SIGXFSZ, on the sandbox's pid 1 before it runs anything of the command, inherited
-// by everything it forks; the count is read once the sandbox is reaped, and the event goes with its fd.
+// tracepoint is the one place it shows. Each run under a file-size limit has a small BPF program on that raw
+// tracepoint, attached once its pid 1 exists and before the sandbox runs anything of the command: it counts,
+// in a one-element array map, SIGXFSZ generated without siginfo (how the kernel sends it for RLIMIT_FSIZE)
+// by a task whose pid namespace is the sandbox's. The map and program are made before the clone (for a cold
+// run, in the background while it is prepared); the namespace's device and inode are written into the map
+// after it. The count is read once the sandbox is reaped.
 //
-// A tracefs instance per run (set_event_pid, event-fork) does the same, but its set_event_pid and rmdir
-// wait for RCU grace periods: 68 ms a run against 0.3 ms here (docs/performance.md).
+// A perf event on the tracepoint did the same, but the close of the last perf event on a tracepoint waits
+// for RCU grace periods, which every CLI run paid at exit (docs/performance.md); a raw tracepoint link
+// detaches without waiting. Tasks in a pid namespace nested inside the sandbox are not counted.
+//
+// The first program attached to a tracepoint, and the detach of the last one, patch kernel text (0.4 ms
+// each here), and an attach soon after the last detach waits for an RCU grace period. A process that counts
+// holds one program that does nothing attached for its lifetime, attached in the background while the first
+// run is prepared: each run's own attach and detach then take microseconds.
 
+// BPF helper ids (include/uapi/linux/bpf.h); x/sys/unix does not define them.
 const (
-	tracefsMagic = 0x74726163 // TRACEFS_MAGIC
-	// SIGXFSZ sent the way the kernel sends it for RLIMIT_FSIZE (send_sig(SIGXFSZ, current, 0): SI_USER).
-	// raise() and sigqueue() have other codes; a kill(2) of SIGXFSZ inside the sandbox is counted too (the
-	// tracepoint cannot tell it from the kernel's).
-	fsizeFilter = "sig == 25 && code == 0"
+	bpfFuncMapLookupElem       = 1
+	bpfFuncGetNsCurrentPidTgid = 120 // tracing programs, Linux 5.7
+	sigxfsz                    = 25
 )
 
-var fsizePerf struct {
-	once sync.Once
-	id   uint64 // the signal_generate tracepoint's id
-	err  error
+// bpfInsn is struct bpf_insn.
+type bpfInsn struct {
+	code uint8
+	regs uint8 // dst_reg in the low nibble, src_reg in the high one
+	off  int16
+	imm  int32
 }
 
-// fsizeTracepoint finds the tracepoint's id (in tracefs: where the host mounted it, else in a detached mount
-// that is in no mount table) and opens, for the life of this process, a disabled event on it: the first perf
-// event on a tracepoint registers a probe and the last one's close waits for an RCU grace period, which
-// the runs of a long-lived Runner then never pay.
-func fsizeTracepoint() (uint64, error) {
-	fsizePerf.once.Do(func() {
-		if os.Geteuid() != 0 {
-			fsizePerf.err = errors.New("jailrun is not root (tracepoints need root)")
-			return
-		}
-		if fsizePerf.id, fsizePerf.err = signalGenerateID(); fsizePerf.err != nil {
-			return
-		}
-		if _, err := openSignalEvent(fsizePerf.id, 0, false); err != nil {
-			fsizePerf.err = err
-		}
-	})
-	return fsizePerf.id, fsizePerf.err
+func insn(code uint8, dst, src uint8, off int16, imm int32) bpfInsn {
+	return bpfInsn{code: code, regs: dst | src<<4, off: off, imm: imm}
 }
 
-// warmFileSizeCount finds the tracepoint and registers its probe in the background while the run is being
-// prepared, when the run will count SIGXFSZ: the first registration in a process (each CLI run) patches
-// kernel text and takes milliseconds.
-func warmFileSizeCount(s *policy.Settings) {
-	if s != nil && fsizeLimited(s) && os.Geteuid() == 0 {
-		go fsizeTracepoint()
-	}
+// ldImm64 loads a 64-bit immediate (src 0) or, with src BPF_PSEUDO_MAP_FD, the map whose fd is v.
+func ldImm64(dst, src uint8, v uint64) []bpfInsn {
+	return []bpfInsn{insn(unix.BPF_LD|unix.BPF_IMM|unix.BPF_DW, dst, src, 0, int32(uint32(v))), {imm: int32(uint32(v >> 32))}}
 }
 
-func signalGenerateID() (uint64, error) {
-	root := -1
-	for _, p := range []string{"/sys/kernel/tracing", "/sys/kernel/debug/tracing"} {
-		fd, err := unix.Open(p, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
-		if err != nil {
-			continue
-		}
-		var sfs unix.Statfs_t
-		if unix.Fstatfs(fd, &sfs) == nil && sfs.Type == tracefsMagic {
-			root = fd
-			break
-		}
-		unix.Close(fd)
+// fsizeProgram is the counting program adding to the map mapFD, whose one value is {count, dev, ino}: it
+// counts only tasks of the pid namespace (dev, ino), none while they are 0. ctx is the tracepoint's u64
+// args[]: sig, struct kernel_siginfo *info, the target task, group, result.
+func fsizeProgram(mapFD int) []bpfInsn {
+	const (
+		ldxDW  = unix.BPF_LDX | unix.BPF_MEM | unix.BPF_DW
+		jneK   = unix.BPF_JMP | unix.BPF_JNE | unix.BPF_K
+		jeqK   = unix.BPF_JMP | unix.BPF_JEQ | unix.BPF_K
+		movK   = unix.BPF_ALU64 | unix.BPF_MOV | unix.BPF_K
+		movX   = unix.BPF_ALU64 | unix.BPF_MOV | unix.BPF_X
+		addK   = unix.BPF_ALU64 | unix.BPF_ADD | unix.BPF_K
+		call   = unix.BPF_JMP | unix.BPF_CALL
+		stW    = unix.BPF_ST | unix.BPF_MEM | unix.BPF_W
+		atomDW = unix.BPF_STX | unix.BPF_ATOMIC | unix.BPF_DW // BPF_XADD before Linux 5.12: the same encoding
+		exit   = unix.BPF_JMP | unix.BPF_EXIT
+	)
+	var p []bpfInsn
+	var toOut []int // jumps to the final "return 0", fixed up below
+	jumpOut := func(code uint8, dst uint8, imm int32) {
+		toOut = append(toOut, len(p))
+		p = append(p, insn(code, dst, 0, 0, imm))
 	}
-	if root < 0 {
-		fsfd, err := unix.Fsopen("tracefs", unix.FSOPEN_CLOEXEC)
-		if err != nil {
-			return 0, fmt.Errorf("tracefs is not mounted and cannot be: fsopen: %w", err)
-		}
-		defer unix.Close(fsfd)
-		if err := unix.FsconfigCreate(fsfd); err != nil {
-			return 0, fmt.Errorf("tracefs: fsconfig: %w", err)
-		}
-		if root, err = unix.Fsmount(fsfd, unix.FSMOUNT_CLOEXEC, unix.MOUNT_ATTR_NOSUID|unix.MOUNT_ATTR_NODEV|unix.MOUNT_ATTR_NOEXEC); err != nil {
-			return 0, fmt.Errorf("tracefs: fsmount: %w", err)
-		}
+	p = append(p, insn(ldxDW, 2, 1, 0, 0)) // r2 = args[0], sig
+	jumpOut(jneK, 2, sigxfsz)
+	p = append(p, insn(ldxDW, 2, 1, 8, 0)) // r2 = args[1], info: SEND_SIG_NOINFO (0) from send_sig(SIGXFSZ, current, 0);
+	jumpOut(jneK, 2, 0)                    // kill(2), tgkill and sigqueue from userspace pass a real siginfo
+	p = append(p, insn(stW, 10, 0, -4, 0)) // key 0 at fp-4
+	p = append(p, ldImm64(1, unix.BPF_PSEUDO_MAP_FD, uint64(mapFD))...)
+	p = append(p, insn(movX, 2, 10, 0, 0), insn(addK, 2, 0, 0, -4), insn(call, 0, 0, 0, bpfFuncMapLookupElem))
+	jumpOut(jeqK, 0, 0)
+	p = append(p,
+		insn(movX, 6, 0, 0, 0),                            // r6 = the value, kept across the call
+		insn(ldxDW, 1, 6, 8, 0),                           // r1 = dev
+		insn(ldxDW, 2, 6, 16, 0),                          // r2 = ino
+		insn(movX, 3, 10, 0, 0), insn(addK, 3, 0, 0, -16), // r3 = fp-16: struct bpf_pidns_info
+		insn(movK, 4, 0, 0, 8),
+		insn(call, 0, 0, 0, bpfFuncGetNsCurrentPidTgid)) // 0 only when current is in the pid namespace (dev, ino)
+	jumpOut(jneK, 0, 0)
+	p = append(p, insn(movK, 1, 0, 0, 1), insn(atomDW, 6, 1, 0, unix.BPF_ADD)) // lock *(u64 *)r6 += 1
+	for _, i := range toOut {
+		p[i].off = int16(len(p) - i - 1)
 	}
-	defer unix.Close(root)
-	const idFile = "events/signal/signal_generate/id"
-	fd, err := unix.Openat(root, idFile, unix.O_RDONLY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return 0, fmt.Errorf("tracefs: %s: %w", idFile, err)
-	}
-	defer unix.Close(fd)
-	var b [32]byte
-	n, err := unix.Read(fd, b[:])
-	if err != nil {
-		return 0, fmt.Errorf("tracefs: %s: %w", idFile, err)
-	}
-	id, err := strconv.ParseUint(strings.TrimSpace(string(b[:max(n, 0)])), 10, 64)
-	if err != nil {
-		return 0, fmt.Errorf("tracefs: %s: %w", idFile, err)
-	}
-	return id, nil
+	return append(p, insn(movK, 0, 0, 0, 0), insn(exit, 0, 0, 0, 0))
 }
 
-// openSignalEvent opens a counting perf event on signal_generate, filtered to SIGXFSZ: on pid and,
-// with inherit, on every task it forks from then on; disabled when pid is 0 (this process's anchor).
-func openSignalEvent(id uint64, pid int, inherit bool) (int, error) {
-	attr := unix.PerfEventAttr{Type: unix.PERF_TYPE_TRACEPOINT, Config: id, Size: uint32(unsafe.Sizeof(unix.PerfEventAttr{}))}
-	if inherit {
-		attr.Bits |= unix.PerfBitInherit
+func bpf(cmd int, attr unsafe.Pointer, size uintptr) (int, error) {
+	r, _, e := unix.Syscall(unix.SYS_BPF, uintptr(cmd), uintptr(attr), size)
+	if e != 0 {
+		return -1, e
 	}
-	if pid == 0 {
-		attr.Bits |= unix.PerfBitDisabled
-	}
-	fd, err := unix.PerfEventOpen(&attr, pid, -1, -1, unix.PERF_FLAG_FD_CLOEXEC)
+	return int(r), nil
+}
+
+// bpfName is a map's or program's name as bpftool shows it.
+func bpfName() (n [16]byte) {
+	copy(n[:], "jailrun_fsize")
+	return n
+}
+
+// fsizeValue is the map's one value.
+type fsizeValue struct{ count, dev, ino uint64 }
+
+// fsizeMap creates the run's counter: an array of one fsizeValue. BPF fds are always close-on-exec.
+func fsizeMap() (int, error) {
+	attr := struct {
+		mapType, keySize, valueSize, maxEntries, flags, innerMapFD, numaNode uint32
+		name                                                                 [16]byte
+	}{mapType: unix.BPF_MAP_TYPE_ARRAY, keySize: 4, valueSize: uint32(unsafe.Sizeof(fsizeValue{})), maxEntries: 1, name: bpfName()}
+	fd, err := bpf(unix.BPF_MAP_CREATE, unsafe.Pointer(&attr), unsafe.Sizeof(attr))
 	if err != nil {
-		return -1, fmt.Errorf("perf_event_open signal:signal_generate: %w", err)
-	}
-	filter, _ := unix.BytePtrFromString(fsizeFilter)
-	if _, _, e := unix.Syscall(unix.SYS_IOCTL, uintptr(fd), unix.PERF_EVENT_IOC_SET_FILTER, uintptr(unsafe.Pointer(filter))); e != 0 {
-		unix.Close(fd)
-		return -1, fmt.Errorf("perf event filter %q: %w", fsizeFilter, e)
+		return -1, fmt.Errorf("bpf map create: %w", err)
 	}
 	return fd, nil
 }
 
-// fsizeCount is a run's perf event counting SIGXFSZ.
-type fsizeCount struct{ fd int }
+// loadFsizeProgram loads prog as a raw tracepoint program; with a verifier log on failure when log is set.
+func loadFsizeProgram(prog []bpfInsn, log bool) (int, error) {
+	license := []byte("GPL\x00") // the helpers used are not GPL-only; a tracing program declares one anyway
+	var buf []byte
+	attr := struct {
+		progType, insnCnt  uint32
+		insns, license     uint64
+		logLevel, logSize  uint32
+		logBuf             uint64
+		kernVersion, flags uint32
+		name               [16]byte
+	}{progType: unix.BPF_PROG_TYPE_RAW_TRACEPOINT, insnCnt: uint32(len(prog)),
+		insns: uint64(uintptr(unsafe.Pointer(&prog[0]))), license: uint64(uintptr(unsafe.Pointer(&license[0]))), name: bpfName()}
+	if log {
+		buf = make([]byte, 1<<16)
+		attr.logLevel, attr.logSize, attr.logBuf = 1, uint32(len(buf)), uint64(uintptr(unsafe.Pointer(&buf[0])))
+	}
+	fd, err := bpf(unix.BPF_PROG_LOAD, unsafe.Pointer(&attr), unsafe.Sizeof(attr))
+	if err != nil {
+		if n := indexNUL(buf); n > 0 {
+			return -1, fmt.Errorf("bpf prog load: %w: %s", err, buf[:n])
+		}
+		return -1, fmt.Errorf("bpf prog load: %w", err)
+	}
+	return fd, nil
+}
+
+func indexNUL(b []byte) int {
+	for i, c := range b {
+		if c == 0 {
+			return i
+		}
+	}
+	return len(b)
+}
+
+var fsizeAnchor sync.Once
+
+// warmFileSizeCount attaches, in the background and once per process, the program that keeps the
+// tracepoint's probe registered, when the run will count SIGXFSZ. Its failure is the runs' to report.
+func warmFileSizeCount(s *policy.Settings) {
+	if s != nil && fsizeLimited(s) && s.Namespaces.PID && os.Geteuid() == 0 {
+		go fsizeAnchor.Do(anchorSignalGenerate)
+	}
+}
+
+func anchorSignalGenerate() {
+	prog := []bpfInsn{insn(unix.BPF_ALU64|unix.BPF_MOV|unix.BPF_K, 0, 0, 0, 0), insn(unix.BPF_JMP|unix.BPF_EXIT, 0, 0, 0, 0)}
+	fd, err := loadFsizeProgram(prog, false)
+	if err != nil {
+		return
+	}
+	defer unix.Close(fd) // the link holds the program
+	_, _ = attachSignalGenerate(fd)
+}
+
+// attachSignalGenerate attaches the raw tracepoint program prog to signal_generate; the link's fd detaches
+// it when closed.
+func attachSignalGenerate(prog int) (int, error) {
+	name := []byte("signal_generate\x00")
+	attr := struct {
+		name   uint64
+		progFD uint32
+		_      uint32
+	}{name: uint64(uintptr(unsafe.Pointer(&name[0]))), progFD: uint32(prog)}
+	fd, err := bpf(unix.BPF_RAW_TRACEPOINT_OPEN, unsafe.Pointer(&attr), unsafe.Sizeof(attr))
+	if err != nil {
+		return -1, fmt.Errorf("bpf raw tracepoint signal_generate: %w", err)
+	}
+	return fd, nil
+}
+
+// fsizeCount is a run's SIGXFSZ counter: the map, the program, its tracepoint link and an fd of the pid
+// namespace it watches, held so that the namespace's inode number is not reused by another while counting.
+type fsizeCount struct{ mapFD, progFD, linkFD, nsFD int }
+
+func (c *fsizeCount) close() {
+	for _, fd := range []int{c.linkFD, c.progFD, c.mapFD, c.nsFD} {
+		if fd >= 0 {
+			unix.Close(fd)
+		}
+	}
+}
+
+// prepareFsizeCount creates the map and loads the program, which counts nothing until aimed.
+func prepareFsizeCount() (c *fsizeCount, err error) {
+	c = &fsizeCount{-1, -1, -1, -1}
+	if c.mapFD, err = fsizeMap(); err != nil {
+		return nil, err
+	}
+	if c.progFD, err = loadFsizeProgram(fsizeProgram(c.mapFD), false); err != nil {
+		c.close()
+		return nil, err
+	}
+	return c, nil
+}
+
+// aim makes c count SIGXFSZ raised by the tasks of pid's pid namespace and attaches it.
+func (c *fsizeCount) aim(pid int) (err error) {
+	if c.nsFD, err = unix.Open("/proc/"+strconv.Itoa(pid)+"/ns/pid", unix.O_RDONLY|unix.O_CLOEXEC, 0); err != nil {
+		return fmt.Errorf("the sandbox's pid namespace: %w", err)
+	}
+	var st unix.Stat_t
+	if err = unix.Fstat(c.nsFD, &st); err != nil {
+		return fmt.Errorf("the sandbox's pid namespace: %w", err)
+	}
+	// st_dev is new_encode_dev(); the helper compares with the kernel's dev_t (MKDEV: major<<20 | minor).
+	v := fsizeValue{dev: uint64(unix.Major(st.Dev))<<20 | uint64(unix.Minor(st.Dev)), ino: st.Ino}
+	var key uint32
+	if err := c.mapElem(unix.BPF_MAP_UPDATE_ELEM, &key, &v); err != nil {
+		return fmt.Errorf("bpf map update: %w", err)
+	}
+	c.linkFD, err = attachSignalGenerate(c.progFD)
+	return err
+}
+
+// startFsizeCount attaches a counter of SIGXFSZ raised by the tasks of pid's pid namespace.
+func startFsizeCount(pid int) (*fsizeCount, error) {
+	c, err := prepareFsizeCount()
+	if err != nil {
+		return nil, err
+	}
+	if err := c.aim(pid); err != nil {
+		c.close()
+		return nil, err
+	}
+	return c, nil
+}
+
+func (c *fsizeCount) mapElem(cmd int, key *uint32, v *fsizeValue) error {
+	attr := struct {
+		mapFD, _   uint32
+		key, value uint64
+		flags      uint64
+	}{mapFD: uint32(c.mapFD), key: uint64(uintptr(unsafe.Pointer(key))), value: uint64(uintptr(unsafe.Pointer(v)))}
+	_, err := bpf(cmd, unsafe.Pointer(&attr), unsafe.Sizeof(attr))
+	return err
+}
+
+// read returns the count so far.
+func (c *fsizeCount) read() (uint64, error) {
+	var key uint32
+	var v fsizeValue
+	if err := c.mapElem(unix.BPF_MAP_LOOKUP_ELEM, &key, &v); err != nil {
+		return 0, fmt.Errorf("bpf map lookup: %w", err)
+	}
+	return v.count, nil
+}
 
 // fsizeLimited reports whether the policy sets a file-size limit.
 func fsizeLimited(s *policy.Settings) bool {
@@ -149,41 +290,97 @@ func fsizeLimited(s *policy.Settings) bool {
 	return false
 }
 
+// fsizePrepared is a counter prepared in the background, or why it could not be.
+type fsizePrepared struct {
+	c   *fsizeCount
+	err error
+}
+
+// prepareFileSize creates the run's counter in the background while the run is prepared, when it will count
+// (a cold run; a pooled sandbox is prepared off the request path anyway); watchFileSize takes it.
+func (l *launch) prepareFileSize() {
+	warmFileSizeCount(l.s)
+	if !fsizeLimited(l.s) || !l.s.Namespaces.PID || os.Geteuid() != 0 {
+		return
+	}
+	ch := make(chan fsizePrepared, 1)
+	go func() {
+		c, err := prepareFsizeCount()
+		ch <- fsizePrepared{c, err}
+	}()
+	l.fsizePrep = ch
+	l.cleanup = append(l.cleanup, func() {
+		// Not taken when the run ended before its clone.
+		if l.fsizePrep != nil {
+			if p := <-l.fsizePrep; p.c != nil {
+				p.c.close()
+			}
+		}
+	})
+}
+
 // watchFileSize starts counting SIGXFSZ raised in the sandbox whose pid 1 is pid; it must run before the
 // sandbox runs anything of the command. It never fails the run: this is reporting, not enforcement; when it
 // cannot count, the result's limits_unobserved says why.
 func (l *launch) watchFileSize(pid int) {
+	prep := l.fsizePrep
+	l.fsizePrep = nil
+	take := func() (*fsizeCount, error) { // the counter prepared in the background, else a new one
+		if prep == nil {
+			return prepareFsizeCount()
+		}
+		p := <-prep
+		prep = nil
+		return p.c, p.err
+	}
+	defer func() {
+		if prep != nil { // prepared but not used: the run no longer counts (degraded mode)
+			if c, _ := take(); c != nil {
+				c.close()
+			}
+		}
+	}()
 	if !fsizeLimited(l.s) {
 		return
 	}
-	fd := -1
-	id, err := fsizeTracepoint()
-	if err == nil {
-		fd, err = openSignalEvent(id, pid, true)
+	warmFileSizeCount(l.s) // for pools and the service, whose runs do not go through Runner.Run
+	var c *fsizeCount
+	err := errors.New("jailrun is not root (BPF tracing needs root)")
+	switch {
+	case os.Geteuid() != 0:
+	case !l.s.Namespaces.PID:
+		err = errors.New("the run has no pid namespace (namespaces.pid) to tell the sandbox's writers by")
+	default:
+		if c, err = take(); err == nil {
+			if err = c.aim(pid); err != nil {
+				c.close()
+				c = nil
+			}
+		}
 	}
 	if err != nil {
 		l.res.LimitsUnobserved = append(l.res.LimitsUnobserved,
 			"limits.file_size: a write past it is seen only when SIGXFSZ kills the writer, not when the program ignores or handles it: "+err.Error())
 		return
 	}
-	l.fsize = &fsizeCount{fd: fd}
-	l.cleanup = append(l.cleanup, func() { unix.Close(fd) })
+	l.fsize = c
+	l.cleanup = append(l.cleanup, c.close)
 	l.phase("fsize trace")
 }
 
 // fsizeHit is what limits_hit says of SIGXFSZ raised in the sandbox; "" when none was. Call it once the
-// sandbox is reaped: an inherited event adds its count to the run's when its task exits.
+// sandbox is reaped.
 func (l *launch) fsizeHit() string {
 	if l.fsize == nil {
 		return ""
 	}
-	var b [8]byte
-	if n, err := unix.Read(l.fsize.fd, b[:]); err != nil || n != len(b) {
-		l.res.LimitsUnobserved = append(l.res.LimitsUnobserved, fmt.Sprintf("limits.file_size: reading the SIGXFSZ count: %d bytes, %v", n, err))
+	n, err := l.fsize.read()
+	if err != nil {
+		l.res.LimitsUnobserved = append(l.res.LimitsUnobserved, "limits.file_size: reading the SIGXFSZ count: "+err.Error())
 		return ""
 	}
-	if n := binary.NativeEndian.Uint64(b[:]); n > 0 {
-		return fmt.Sprintf("SIGXFSZ (RLIMIT_FSIZE) perf signal:signal_generate count=%d", n)
+	if n > 0 {
+		return fmt.Sprintf("SIGXFSZ (RLIMIT_FSIZE) bpf raw_tp signal_generate count=%d", n)
 	}
 	return ""
 }

@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"os"
+	"os/exec"
 	"strconv"
 	"strings"
 	"testing"
@@ -17,8 +18,8 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// perfFDs counts this process's perf event fds.
-func perfFDs(t *testing.T) int {
+// bpfFDs counts this process's BPF map, program and link fds.
+func bpfFDs(t *testing.T) int {
 	t.Helper()
 	ents, err := os.ReadDir("/proc/self/fd")
 	if err != nil {
@@ -26,7 +27,7 @@ func perfFDs(t *testing.T) int {
 	}
 	n := 0
 	for _, e := range ents {
-		if l, _ := os.Readlink("/proc/self/fd/" + e.Name()); l == "anon_inode:[perf_event]" {
+		if l, _ := os.Readlink("/proc/self/fd/" + e.Name()); strings.HasPrefix(l, "anon_inode:bpf") {
 			n++
 		}
 	}
@@ -34,19 +35,14 @@ func perfFDs(t *testing.T) int {
 }
 
 // A program that ignores SIGXFSZ and writes past limits.file_size exits 0 with EFBIG; the library's result
-// lists the limit all the same, cold and from a Pool, and no perf event outlives its run.
+// lists the limit all the same, cold and from a Pool, and no BPF map, program or link outlives its run.
 func TestFileSizeSurvivedListed(t *testing.T) {
 	if os.Geteuid() != 0 {
-		testenv.SkipOrFail(t, "needs root (sandboxes, tracepoints)")
+		testenv.SkipOrFail(t, "needs root (sandboxes, BPF tracing)")
 	}
-	if _, err := fsizeTracepoint(); err != nil {
-		// A kernel without tracefs, perf events or the tracepoint; anything else is a failure.
-		if errors.Is(err, unix.ENOSYS) || errors.Is(err, unix.ENODEV) || errors.Is(err, unix.ENOENT) {
-			testenv.SkipMissingFeature(t, "signal:signal_generate tracepoint", err.Error())
-		}
-		t.Fatal(err)
-	}
-	before := perfFDs(t)
+	skipWithoutFsizeCount(t)
+	fsizeAnchor.Do(anchorSignalGenerate) // the process's one link, not a run's
+	before := bpfFDs(t)
 	if _, err := os.Stat("/usr/bin/python3"); err != nil {
 		testenv.SkipOrFail(t, "needs /usr/bin/python3")
 	}
@@ -118,23 +114,73 @@ except OSError as e:
 			if tc.listed != (hit != nil) || len(res.LimitsUnobserved) != 0 {
 				t.Fatalf("limits_hit %+v, limits_unobserved %q: want limits.file_size listed %v", res.LimitsHit, res.LimitsUnobserved, tc.listed)
 			}
-			if hit != nil && (hit.Value != "1048576" || !strings.Contains(hit.Counter, "perf signal:signal_generate count=")) {
+			if hit != nil && (hit.Value != "1048576" || !strings.Contains(hit.Counter, "bpf raw_tp signal_generate count=")) {
 				t.Errorf("limits_hit entry %+v", *hit)
 			}
 		})
 	}
-	// The check below must be able to fail: a prepared sandbox holds its event while it waits.
+	// The check below must be able to fail: a prepared sandbox holds its counter while it waits.
 	deadline := time.Now().Add(10 * time.Second)
 	for p.Stats().Ready == 0 && time.Now().Before(deadline) {
 		time.Sleep(2 * time.Millisecond)
 	}
-	if p.Stats().Ready > 0 && perfFDs(t) == before {
-		t.Fatal("a sandbox is ready but holds no perf event: the leftover check cannot see them")
+	if p.Stats().Ready > 0 && bpfFDs(t) == before {
+		t.Fatal("a sandbox is ready but holds no BPF counter: the leftover check cannot see them")
 	}
 	if err := p.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if n := perfFDs(t); n != before {
-		t.Errorf("%d perf event fds after the runs, %d before", n, before)
+	if n := bpfFDs(t); n != before {
+		t.Errorf("%d BPF fds after the runs, %d before", n, before)
+	}
+}
+
+// skipWithoutFsizeCount skips on a kernel without BPF, raw tracepoints or bpf_get_ns_current_pid_tgid
+// (Linux 5.7); any other refusal of the counter fails the test.
+func skipWithoutFsizeCount(t *testing.T) {
+	t.Helper()
+	c, err := startFsizeCount(os.Getpid())
+	if err == nil {
+		c.close()
+		return
+	}
+	if errors.Is(err, unix.ENOSYS) || errors.Is(err, unix.ENOENT) || errors.Is(err, unix.EINVAL) && strings.Contains(err.Error(), "prog load") {
+		testenv.SkipMissingFeature(t, "BPF raw tracepoint signal_generate with bpf_get_ns_current_pid_tgid", err.Error())
+	}
+	t.Fatal(err)
+}
+
+// The counter counts the SIGXFSZ the kernel raises for RLIMIT_FSIZE in the pid namespace it is aimed at
+// (here the test's own), and not one sent with kill(2).
+func TestFsizeCounterFilter(t *testing.T) {
+	if os.Geteuid() != 0 {
+		testenv.SkipOrFail(t, "needs root (BPF tracing)")
+	}
+	skipWithoutFsizeCount(t)
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		name, script string
+		counted      bool
+	}{
+		{"write past RLIMIT_FSIZE", `trap "" XFSZ; ulimit -f 1; head -c 10000 /dev/zero > "$1"/f; true`, true},
+		{"kill", `trap "" XFSZ; kill -s XFSZ $$`, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := startFsizeCount(os.Getpid())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.close()
+			if out, err := exec.Command("/bin/sh", "-c", tc.script, "sh", dir).CombinedOutput(); err != nil {
+				t.Fatalf("%v: %s", err, out)
+			}
+			n, err := c.read()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if (n > 0) != tc.counted {
+				t.Fatalf("count %d, want counted %v", n, tc.counted)
+			}
+		})
 	}
 }

@@ -79,7 +79,6 @@ func (r *Runner) Run(ctx context.Context, req Request) (*Result, error) {
 	if err := validateRequest(&req); err != nil {
 		return nil, err
 	}
-	warmFileSizeCount(req.Policy)
 	l := &launch{r: r, req: &req, s: req.Policy, start: time.Now()}
 	if req.wantsFiles() {
 		dir, err := validateFiles(&req)
@@ -88,6 +87,7 @@ func (r *Runner) Run(ctx context.Context, req Request) (*Result, error) {
 		}
 		l.box = &runBox{dir: dir}
 	}
+	l.prepareFileSize()
 	return l.run(ctx, nil)
 }
 
@@ -122,6 +122,8 @@ type launch struct {
 	reaper   int               // the sandbox's pid 1 (host pid), whose first child is the command
 	ids      IDMappingInfo     // this run's host ids: the Runner's, or its own allocated ones
 	fsize    *fsizeCount       // counts SIGXFSZ raised in the sandbox (fsizecount_linux.go); nil when not
+
+	fsizePrep chan fsizePrepared // a cold run's counter, prepared in the background until watchFileSize takes it
 }
 
 // setupTimeout bounds the child's init stage (mounts, pivot_root, exec), which takes milliseconds; only a

@@ -103,7 +103,7 @@ type Result struct {
 	LimitsHit []LimitHit `json:"limits_hit"`
 	// LimitsUnobserved says, one line per limit, which limit of the policy could fire in this run without
 	// LimitsHit listing it, and why: limits.file_size when jailrun cannot count SIGXFSZ (not root, or no
-	// tracepoint or perf events on this kernel).
+	// BPF tracing on this kernel, or no pid namespace).
 	LimitsUnobserved []string `json:"limits_unobserved,omitempty"`
 	// StoppedBy is set when the run was asked to stop (the CLI got SIGTERM/SIGINT/SIGHUP, or the context was
 	// cancelled with a StopSignal): the signal, whether it reached the command, whether the sandbox then had
