@@ -55,7 +55,9 @@ func readResult(t *testing.T, path string) map[string]any {
 // limit, and jailrun's own memory stays bounded (it never buffers the stream).
 func TestOutputFloodStoppedAtLimit(t *testing.T) {
 	requirePrivileged(t)
-	pol := policyFile(t, `"limits": {"output": {"stdout": "256M", "stderr": "1M", "total": "300M"}}`)
+	// CPU and wall time well above what 256 MiB of writes cost even in the emulated VM lane, where 10 s of CPU
+	// ran out first: the output limit must be what ends the run.
+	pol := policyFile(t, `"limits": {"output": {"stdout": "256M", "stderr": "1M", "total": "300M"}, "cpu_time": "90s", "wall_time": "180s"}`)
 	devnull, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
 	if err != nil {
 		t.Fatal(err)
