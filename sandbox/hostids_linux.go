@@ -51,6 +51,7 @@ func newIDAllocator(dir string, uidBase, gidBase uint32, size uint32) (*idAlloca
 		return nil, err
 	}
 	a := &idAllocator{dir: dir, uidBase: uidBase, gidBase: gidBase, size: size}
+	a.sweep()
 	var b [4]byte
 	_, _ = rand.Read(b[:])
 	a.next.Store(binary.NativeEndian.Uint32(b[:]) % size)
@@ -108,6 +109,29 @@ func (a *idAllocator) acquire() (*idLease, error) {
 		return &idLease{uid: uid, gid: a.gidBase + k, fd: fd, path: path, probes: int(i) + 1}, nil
 	}
 	return nil, fmt.Errorf("%w: all %d host ids from %d are in use by live sandboxes: give a wider range (--host-id-range, $JAILRUN_HOST_IDS)", ErrSetup, a.size, a.uidBase)
+}
+
+// sweep removes the lock files of jailrun processes that died without releasing (SIGKILL): the kernel freed
+// their locks, but the files stay. A file is removed only while this process holds its lock, exactly as
+// release does, so a live holder's file is never touched and acquire's inode check stays sound.
+func (a *idAllocator) sweep() {
+	ents, err := os.ReadDir(a.dir)
+	if err != nil {
+		return
+	}
+	for _, e := range ents {
+		path := filepath.Join(a.dir, e.Name())
+		fd, err := unix.Open(path, unix.O_RDWR|unix.O_CLOEXEC|unix.O_NOFOLLOW|unix.O_NONBLOCK, 0)
+		if err != nil {
+			continue
+		}
+		var a1, a2 unix.Stat_t
+		if unix.Flock(fd, unix.LOCK_EX|unix.LOCK_NB) == nil && unix.Fstat(fd, &a1) == nil && unix.Lstat(path, &a2) == nil &&
+			a1.Ino == a2.Ino && a1.Dev == a2.Dev && a1.Mode&unix.S_IFMT == unix.S_IFREG {
+			_ = unix.Unlink(path)
+		}
+		unix.Close(fd)
+	}
 }
 
 // release frees the id. The file goes first, while still locked, so that nobody can lock it in between

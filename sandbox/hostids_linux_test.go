@@ -3,6 +3,10 @@
 package sandbox
 
 import (
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"strconv"
 	"testing"
 )
@@ -69,5 +73,33 @@ func TestHostIDAllocatorExclusive(t *testing.T) {
 	l, err := a.acquire()
 	if err != nil || l.uid != held[1].uid {
 		t.Fatalf("after a release: %+v %v, want %d again", l, err, held[1].uid)
+	}
+}
+
+// A jailrun killed by SIGKILL leaves its lock file (the kernel drops only the lock): the next allocator
+// removes it, and never the file of a lease that is still held.
+func TestHostIDAllocatorSweepsDeadHolders(t *testing.T) {
+	dir := t.TempDir()
+	live, err := newIDAllocator(dir, 100, 200, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	held, err := live.acquire()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.release()
+	dead := filepath.Join(dir, strconv.Itoa(int(100+(held.uid-100+1)%2)))
+	if err := os.WriteFile(dead, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := newIDAllocator(dir, 100, 200, 2); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(dead); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("the dead holder's lock file %s is still there (%v)", dead, err)
+	}
+	if _, err := os.Stat(held.path); err != nil {
+		t.Errorf("the live lease's lock file went: %v", err)
 	}
 }
