@@ -19,7 +19,9 @@ import (
 )
 
 // bpfFDs counts this process's BPF map, program and link fds.
-func bpfFDs(t *testing.T) int {
+// bpfFDs counts this process's open BPF objects whose anon inode name starts with kind: "bpf" for all of
+// them, "bpf_link" for attachments.
+func bpfFDs(t *testing.T, kind string) int {
 	t.Helper()
 	ents, err := os.ReadDir("/proc/self/fd")
 	if err != nil {
@@ -27,7 +29,7 @@ func bpfFDs(t *testing.T) int {
 	}
 	n := 0
 	for _, e := range ents {
-		if l, _ := os.Readlink("/proc/self/fd/" + e.Name()); strings.HasPrefix(l, "anon_inode:bpf") {
+		if l, _ := os.Readlink("/proc/self/fd/" + e.Name()); strings.HasPrefix(l, "anon_inode:"+kind) {
 			n++
 		}
 	}
@@ -35,14 +37,15 @@ func bpfFDs(t *testing.T) int {
 }
 
 // A program that ignores SIGXFSZ and writes past limits.file_size exits 0 with EFBIG; the library's result
-// lists the limit all the same, cold and from a Pool, and no BPF map, program or link outlives its run.
+// lists the limit all the same, cold and from a Pool; no run's link outlives it, and the maps and programs
+// left are exactly the ones kept for the next runs (a kept counter starts from zero: "below" after "past").
 func TestFileSizeSurvivedListed(t *testing.T) {
 	if os.Geteuid() != 0 {
 		testenv.SkipOrFail(t, "needs root (sandboxes, BPF tracing)")
 	}
 	skipWithoutFsizeCount(t)
 	fsizeAnchor.Do(anchorSignalGenerate) // the process's one link, not a run's
-	before := bpfFDs(t)
+	before, linksBefore := bpfFDs(t, "bpf"), bpfFDs(t, "bpf_link")
 	if _, err := os.Stat("/usr/bin/python3"); err != nil {
 		testenv.SkipOrFail(t, "needs /usr/bin/python3")
 	}
@@ -124,14 +127,20 @@ except OSError as e:
 	for p.Stats().Ready == 0 && time.Now().Before(deadline) {
 		time.Sleep(2 * time.Millisecond)
 	}
-	if p.Stats().Ready > 0 && bpfFDs(t) == before {
+	if p.Stats().Ready > 0 && bpfFDs(t, "bpf_link") == linksBefore {
 		t.Fatal("a sandbox is ready but holds no BPF counter: the leftover check cannot see them")
 	}
 	if err := p.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if n := bpfFDs(t); n != before {
-		t.Errorf("%d BPF fds after the runs, %d before", n, before)
+	if n := bpfFDs(t, "bpf_link"); n != linksBefore {
+		t.Errorf("%d BPF links after the runs, %d before: a run's counter is still attached", n, linksBefore)
+	}
+	fsizeFree.Lock()
+	kept := len(fsizeFree.list)
+	fsizeFree.Unlock()
+	if n := bpfFDs(t, "bpf"); kept == 0 || n != before+2*kept {
+		t.Errorf("%d BPF fds after the runs, %d before, %d counters kept for reuse (a map and a program each)", n, before, kept)
 	}
 }
 
