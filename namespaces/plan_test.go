@@ -3,11 +3,11 @@ package namespaces
 import (
 	"flag"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/jailrun/jailrun/internal/testenv"
 	"github.com/jailrun/jailrun/policy"
 )
 
@@ -41,21 +41,8 @@ func TestBuildPlanGolden(t *testing.T) {
 			}
 			checkPlanInvariants(t, p)
 			got := render(p)
-			file := filepath.Join("testdata", "plan", name+".golden")
-			if *update {
-				os.MkdirAll(filepath.Dir(file), 0o755)
-				if err := os.WriteFile(file, []byte(got), 0o644); err != nil {
-					t.Fatal(err)
-				}
-				return
-			}
-			want, err := os.ReadFile(file)
-			if err != nil {
-				t.Fatalf("%v (go test ./namespaces -run TestBuildPlanGolden -update writes it)", err)
-			}
-			if got != string(want) {
-				t.Errorf("the mount plan of %s changed; review the diff and rerun with -update if it is intended:\n--- want\n%s\n--- got\n%s", name, want, got)
-			}
+			testenv.Golden(t, filepath.Join("testdata", "plan", name+".golden"), got, *update,
+				"the mount plan of "+name, "go test ./namespaces -run TestBuildPlanGolden -update")
 		})
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/jailrun/jailrun/internal/testenv"
 	"github.com/jailrun/jailrun/policy"
 )
 
@@ -330,16 +331,7 @@ func TestCmd(t *testing.T) {
 // must not compile. This builds two tiny programs against this package with go build -overlay, which adds
 // their sources without touching the tree.
 func TestLitRejectsVariablesAtCompileTime(t *testing.T) {
-	if testing.Short() {
-		t.Skip("runs the go tool")
-	}
-	if os.Getenv("JAILRUN_VM") != "" {
-		t.Skip("the VM lane's guest has no Go module cache to build with; covered on the host")
-	}
-	goTool, err := exec.LookPath("go") // go test puts its own GOROOT/bin first in PATH
-	if err != nil {
-		t.Skipf("no go tool: %v", err)
-	}
+	goTool := testenv.GoTool(t)
 	wd, err := os.Getwd()
 	if err != nil {
 		t.Fatal(err)

@@ -5,14 +5,13 @@ package sandbox
 import (
 	"flag"
 	"fmt"
-	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
 
+	"github.com/jailrun/jailrun/internal/testenv"
 	"github.com/jailrun/jailrun/policy"
-	"golang.org/x/sys/unix"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden launch plans in testdata/launchplan")
@@ -24,13 +23,9 @@ func renderSpawn(c *spawnConfig) string {
 	var b strings.Builder
 	w := func(k string, v any) { fmt.Fprintf(&b, "%-17s %v\n", k, v) }
 	var flags []string
-	for _, f := range []struct {
-		bit  uint64
-		name string
-	}{{unix.CLONE_NEWUSER, "user"}, {unix.CLONE_NEWPID, "pid"}, {unix.CLONE_NEWNS, "mount"}, {unix.CLONE_NEWNET, "net"},
-		{unix.CLONE_NEWIPC, "ipc"}, {unix.CLONE_NEWUTS, "uts"}, {unix.CLONE_NEWCGROUP, "cgroup"}, {unix.CLONE_NEWTIME, "time"}} {
-		if c.cloneFlags&f.bit != 0 {
-			flags = append(flags, f.name)
+	for _, k := range policy.NamespaceKinds {
+		if c.cloneFlags&k.Clone != 0 {
+			flags = append(flags, k.Name)
 		}
 	}
 	w("clone", strings.Join(flags, ","))
@@ -91,23 +86,8 @@ func TestPlanSpawnGolden(t *testing.T) {
 				t.Fatal(err)
 			}
 			got := renderSpawn(cfg)
-			file := filepath.Join("testdata", "launchplan", c.name+".golden")
-			if *update {
-				if err := os.MkdirAll(filepath.Dir(file), 0o755); err != nil {
-					t.Fatal(err)
-				}
-				if err := os.WriteFile(file, []byte(got), 0o644); err != nil {
-					t.Fatal(err)
-				}
-				return
-			}
-			want, err := os.ReadFile(file)
-			if err != nil {
-				t.Fatalf("%v (go test ./sandbox -run TestPlanSpawnGolden -update writes it)", err)
-			}
-			if got != string(want) {
-				t.Errorf("the launch plan of %s changed; review the diff and rerun with -update if it is intended:\n--- want\n%s\n--- got\n%s", c.name, want, got)
-			}
+			testenv.Golden(t, filepath.Join("testdata", "launchplan", c.name+".golden"), got, *update,
+				"the launch plan of "+c.name, "go test ./sandbox -run TestPlanSpawnGolden -update")
 		})
 	}
 }

@@ -432,7 +432,7 @@ func TestKernelStrictRunsPrograms(t *testing.T) {
 			if _, err := exec.LookPath(tt.argv[0]); err != nil {
 				t.Skipf("%s not installed", tt.argv[0])
 			}
-			if tt.name == "java" && os.Getenv("JAILRUN_VM") != "" {
+			if tt.name == "java" && testenv.InVM() {
 				t.Skip("the JVM does not start in the emulated VM lane's 2 GiB guest; covered on the host")
 			}
 			cmd := helperCmd(t, "exec:strict", tt.argv...)

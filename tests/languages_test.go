@@ -53,7 +53,7 @@ func TestLanguagesHelloWorld(t *testing.T) {
 			script: "rustc -O -o /box/a /src/hello.rs && /box/a"},
 	} {
 		t.Run(tc.lang, func(t *testing.T) {
-			if os.Getenv("JAILRUN_VM") != "" && (tc.lang == "Java" || tc.lang == "Go" || tc.lang == "Rust") {
+			if inVM() && (tc.lang == "Java" || tc.lang == "Go" || tc.lang == "Rust") {
 				// Their compilers take minutes in the software-emulated guest and ran the lane out of its
 				// test timeout; C, C++, Python and Node cover the policies' mounts there.
 				t.Skipf("%s's compiler is too slow in the emulated VM lane; covered on the host", tc.lang)
@@ -90,7 +90,7 @@ func goCache(t *testing.T) {
 	if _, err := os.Stat(dir); err == nil {
 		return
 	}
-	if os.Getenv("JAILRUN_VM") != "" {
+	if inVM() {
 		// Seen: building the standard library outlived the lane's test timeout in the emulated guest and
 		// left go and compile processes behind. Go under the go policy is covered on the host.
 		t.Skip("building Go's standard library takes too long in the emulated VM lane; covered on the host")
@@ -132,7 +132,7 @@ func TestCIPolicyTestSuites(t *testing.T) {
 		}, []string{"npm", "test"}, "# pass 1"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if tc.name == "go test" && os.Getenv("JAILRUN_VM") != "" {
+			if tc.name == "go test" && inVM() {
 				t.Skip("a Go test suite from an empty build cache takes too long in the emulated VM lane; covered on the host")
 			}
 			if _, err := os.Stat(tc.needs); err != nil {

@@ -108,7 +108,7 @@ func needGoToolchain(t *testing.T) string {
 	switch {
 	case rootlessLane():
 		t.Skip("the rootless lane's user cannot run the Go toolchain (see Makefile e2e-rootless)")
-	case os.Getenv("JAILRUN_VM") != "":
+	case inVM():
 		t.Skip("the cgroup v2 VM has no Go module cache; the main lane builds the README's Go code")
 	}
 	goBin, err := exec.LookPath("go")

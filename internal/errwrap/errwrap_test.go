@@ -15,6 +15,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/jailrun/jailrun/internal/testenv"
 )
 
 type listed struct {
@@ -31,16 +33,7 @@ type listed struct {
 // whoever gets it. This type-checks every package of the module, cgo's output included, against the
 // compiler's export data and reports each error-typed argument of fmt.Errorf whose verb is not %w.
 func TestErrorsWrapWithW(t *testing.T) {
-	if testing.Short() {
-		t.Skip("runs the go tool")
-	}
-	if os.Getenv("JAILRUN_VM") != "" {
-		t.Skip("the VM lane's guest has no Go module cache to build with; covered on the host")
-	}
-	goTool, err := exec.LookPath("go") // go test puts its own GOROOT/bin first in PATH
-	if err != nil {
-		t.Skipf("no go tool: %v", err)
-	}
+	goTool := testenv.GoTool(t)
 	cmd := exec.Command(goTool, "list", "-e", "-export", "-compiled", "-deps",
 		"-json=ImportPath,Dir,Export,CompiledGoFiles,Standard,Module", "github.com/jailrun/jailrun/...")
 	cmd.Stderr = os.Stderr

@@ -12,6 +12,8 @@ package testenv
 
 import (
 	"os"
+	"os/exec"
+	"path/filepath"
 	"testing"
 )
 
@@ -37,3 +39,43 @@ func SkipMissingFeature(t testing.TB, feature, detail string) {
 // order of magnitude slower than the host and whose CPU time accounting is tick-sampled under emulation:
 // tests skip or relax only what emulation distorts, never what the kernel enforces.
 func InVM() bool { return os.Getenv("JAILRUN_VM") != "" }
+
+// GoTool returns the go command for tests that build or type-check code. It skips under -short, in the VM
+// lane (its guest has no module cache to build with; the host covers those tests) and without a go tool.
+func GoTool(t testing.TB) string {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("runs the go tool")
+	}
+	if InVM() {
+		t.Skip("the VM lane's guest has no Go module cache to build with; covered on the host")
+	}
+	goTool, err := exec.LookPath("go") // go test puts its own GOROOT/bin first in PATH
+	if err != nil {
+		t.Skipf("no go tool: %v", err)
+	}
+	return goTool
+}
+
+// Golden compares got with the golden file path, or rewrites the file when update is set (the package's
+// -update flag). what names the content in the failure ("the mount plan of strict"); rerun says how to
+// regenerate the file.
+func Golden(t testing.TB, path, got string, update bool, what, rerun string) {
+	t.Helper()
+	if update {
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (%s writes it)", err, rerun)
+	}
+	if got != string(want) {
+		t.Errorf("%s changed; review the diff and rerun with -update if it is intended:\n--- want\n%s\n--- got\n%s", what, want, got)
+	}
+}
