@@ -8,6 +8,7 @@ import (
 	"os"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"unsafe"
 
 	"github.com/jailrun/jailrun/policy"
@@ -167,13 +168,19 @@ func indexNUL(b []byte) int {
 	return len(b)
 }
 
-var fsizeAnchor sync.Once
+var (
+	fsizeAnchor        sync.Once
+	fsizeAnchorStarted atomic.Bool
+)
 
 // warmFileSizeCount attaches, in the background and once per process, the program that keeps the
 // tracepoint's probe registered, when the run will count SIGXFSZ. Its failure is the runs' to report.
 func warmFileSizeCount(s *policy.Settings) {
 	if s != nil && fsizeLimited(s) && s.Namespaces.PID && os.Geteuid() == 0 {
-		go fsizeAnchor.Do(anchorSignalGenerate)
+		// One goroutine per process, not one per call: every run passes here, some twice.
+		if fsizeAnchorStarted.CompareAndSwap(false, true) {
+			go fsizeAnchor.Do(anchorSignalGenerate)
+		}
 	}
 }
 
