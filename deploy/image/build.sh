@@ -20,6 +20,17 @@ command -v runc >/dev/null || fail "runc is not installed (apt-get install runc)
 P="podman --storage-driver vfs --runtime runc"
 limits="--ulimit nofile=1024:1024 --ulimit nproc=4096:4096"
 
+# The image's / must be searchable by the sandbox's unprivileged host ids (the init opens /proc/sys/user and
+# the bind sources as them). A base cached by an earlier build.sh kept mktemp's 0700: make it anew.
+if $P image exists "$base"; then
+	mnt=$($P image mount "$base")
+	mode=$(stat -c %a "$mnt")
+	$P image unmount "$base" >/dev/null
+	if [ "$mode" != 755 ]; then
+		echo "image: the cached $base has a $mode /, which the sandbox's ids cannot search: making it anew"
+		$P rmi -f "$base" >/dev/null
+	fi
+fi
 if ! $P image exists "$base"; then
 	command -v debootstrap >/dev/null || fail "debootstrap is not installed (apt-get install debootstrap)"
 	root=$(mktemp -d)
@@ -29,6 +40,7 @@ if ! $P image exists "$base"; then
 		{ tail -20 "$root.log" >&2; rm -f "$root.log"; fail "debootstrap failed"; }
 	rm -f "$root.log"
 	rm -rf "$root/var/cache/apt/archives"/*.deb "$root/var/lib/apt/lists"/*
+	chmod 0755 "$root" # mktemp -d made it 0700, and it becomes the image's /
 	tar -C "$root" -c . | $P import - "$base" >/dev/null
 	rm -rf "$root"
 	trap - EXIT
