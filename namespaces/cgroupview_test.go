@@ -4,6 +4,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/jailrun/jailrun/internal/childabi"
 	"github.com/jailrun/jailrun/policy"
 )
 
@@ -25,13 +26,13 @@ func TestAddCgroupView(t *testing.T) {
 			}
 			before := len(p.Ops)
 			p.AddCgroupView(tc.dirs)
-			if p.Ops[len(p.Ops)-1].Kind != OpPivot || p.Ops[len(p.Ops)-2].What != "remount / read-only" {
+			if p.Ops[len(p.Ops)-1].Kind != childabi.OpPivot || p.Ops[len(p.Ops)-2].What != "remount / read-only" {
 				t.Fatalf("the view is not added before the root is made read-only and pivoted into")
 			}
 			var got []string
 			for _, op := range p.Ops[before-2 : len(p.Ops)-2] {
-				s := map[OpKind]string{OpOpenSrc: "open:" + op.Src, OpBind: "bind:" + op.Dst, OpTmpfs: "tmpfs:" + op.Dst, OpSymlink: "symlink:" + op.Dst, OpRemount: "remount:" + op.Dst}[op.Kind]
-				if (op.Kind == OpBind || op.Kind == OpRemount) && op.Flags&(MsRdonly|MsNosuid|MsNodev|MsNoexec) == MsRdonly|MsNosuid|MsNodev|MsNoexec {
+				s := map[childabi.OpKind]string{childabi.OpOpenSrc: "open:" + op.Src, childabi.OpBind: "bind:" + op.Dst, childabi.OpTmpfs: "tmpfs:" + op.Dst, childabi.OpSymlink: "symlink:" + op.Dst, childabi.OpRemount: "remount:" + op.Dst}[op.Kind]
+				if (op.Kind == childabi.OpBind || op.Kind == childabi.OpRemount) && op.Flags&(MsRdonly|MsNosuid|MsNodev|MsNoexec) == MsRdonly|MsNosuid|MsNodev|MsNoexec {
 					s += ":ro"
 				}
 				got = append(got, s)

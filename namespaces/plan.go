@@ -10,25 +10,8 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/jailrun/jailrun/internal/childabi"
 	"github.com/jailrun/jailrun/policy"
-)
-
-// OpKind mirrors enum jr_op_kind in sandbox/spawn_linux.h.
-type OpKind int
-
-const (
-	OpOpenSrc OpKind = iota + 1
-	OpRoot
-	OpBind
-	OpTmpfs
-	OpFile
-	OpProc
-	OpDir
-	OpSymlink
-	OpRemount
-	OpMask
-	OpPivot
-	OpDevpts
 )
 
 // Mount flags (MS_*), spelled out so this package builds on every platform.
@@ -41,9 +24,9 @@ const (
 )
 
 // Op is one step of the child's filesystem setup. Dst is relative to the new root ("usr/bin"), except for
-// OpRoot where it is the host path the root tmpfs is mounted on.
+// childabi.OpRoot where it is the host path the root tmpfs is mounted on.
 type Op struct {
-	Kind      OpKind
+	Kind      childabi.OpKind
 	Slot      int
 	Optional  bool
 	Src       string
@@ -53,8 +36,8 @@ type Op struct {
 	Flags     uint64
 	Mode      uint32
 	Recursive bool
-	// ParentFD, when > 0, is a detached copy of the source that the parent made (open_tree): OpOpenSrc uses
-	// it instead of opening Src, OpBind moves it into place (a source behind a directory the sandbox's ids
+	// ParentFD, when > 0, is a detached copy of the source that the parent made (open_tree): childabi.OpOpenSrc uses
+	// it instead of opening Src, childabi.OpBind moves it into place (a source behind a directory the sandbox's ids
 	// cannot search; see sandbox/bindhint_linux.go).
 	ParentFD int
 	// What names the step in an error message: "mount /usr", "mask /proc/kcore".
@@ -72,7 +55,7 @@ type Plan struct {
 func (p *Plan) TmpfsMounts() int {
 	n := 0
 	for _, op := range p.Ops {
-		if op.Kind == OpRoot || op.Kind == OpTmpfs {
+		if op.Kind == childabi.OpRoot || op.Kind == childabi.OpTmpfs {
 			n++
 		}
 	}
@@ -111,7 +94,7 @@ func BuildPlan(fs policy.Filesystem) (*Plan, error) {
 				continue
 			}
 			srcSlot[i] = slot()
-			p.Ops = append(p.Ops, Op{Kind: OpOpenSrc, Slot: srcSlot[i], Src: m.Src, Optional: m.Optional, What: "open bind source " + m.Src})
+			p.Ops = append(p.Ops, Op{Kind: childabi.OpOpenSrc, Slot: srcSlot[i], Src: m.Src, Optional: m.Optional, What: "open bind source " + m.Src})
 		case policy.MountDev:
 			needNull = true
 		}
@@ -129,7 +112,7 @@ func BuildPlan(fs policy.Filesystem) (*Plan, error) {
 				continue
 			}
 			devSlots[d] = slot()
-			p.Ops = append(p.Ops, Op{Kind: OpOpenSrc, Slot: devSlots[d], Src: "/dev/" + d, What: "open /dev/" + d})
+			p.Ops = append(p.Ops, Op{Kind: childabi.OpOpenSrc, Slot: devSlots[d], Src: "/dev/" + d, What: "open /dev/" + d})
 		}
 	}
 
@@ -137,7 +120,7 @@ func BuildPlan(fs policy.Filesystem) (*Plan, error) {
 	for _, m := range fs.Mounts {
 		rootSize += int64(len(m.Content))
 	}
-	p.Ops = append(p.Ops, Op{Kind: OpRoot, Dst: rootStaging,
+	p.Ops = append(p.Ops, Op{Kind: childabi.OpRoot, Dst: rootStaging,
 		Data: "mode=0755,size=" + strconv.FormatInt(rootSize, 10) + ",nr_inodes=16384", What: "mount root tmpfs"})
 
 	for i, m := range fs.Mounts {
@@ -148,7 +131,7 @@ func BuildPlan(fs policy.Filesystem) (*Plan, error) {
 		switch m.Kind {
 		case policy.MountBind:
 			if target, ok := mirrorSymlink(m); ok {
-				p.Ops = append(p.Ops, Op{Kind: OpSymlink, Src: target, Dst: dst, What: "symlink " + m.Dst})
+				p.Ops = append(p.Ops, Op{Kind: childabi.OpSymlink, Src: target, Dst: dst, What: "symlink " + m.Dst})
 				continue
 			}
 			var fl uint64
@@ -164,7 +147,7 @@ func BuildPlan(fs policy.Filesystem) (*Plan, error) {
 			if m.NoExec {
 				fl |= MsNoexec
 			}
-			p.Ops = append(p.Ops, Op{Kind: OpBind, Slot: srcSlot[i], Dst: dst, Flags: fl, Optional: m.Optional, What: "mount " + m.Dst})
+			p.Ops = append(p.Ops, Op{Kind: childabi.OpBind, Slot: srcSlot[i], Dst: dst, Flags: fl, Optional: m.Optional, What: "mount " + m.Dst})
 		case policy.MountTmpfs:
 			fl := uint64(MsNosuid | MsNodev)
 			if m.NoExec {
@@ -173,33 +156,33 @@ func BuildPlan(fs policy.Filesystem) (*Plan, error) {
 			if m.ReadOnly {
 				fl |= MsRdonly
 			}
-			p.Ops = append(p.Ops, Op{Kind: OpTmpfs, Dst: dst, Flags: fl, Data: tmpfsData(m), What: "mount tmpfs " + m.Dst})
+			p.Ops = append(p.Ops, Op{Kind: childabi.OpTmpfs, Dst: dst, Flags: fl, Data: tmpfsData(m), What: "mount tmpfs " + m.Dst})
 		case policy.MountFile:
 			mode := m.Mode
 			if mode == 0 {
 				mode = 0o644
 			}
-			p.Ops = append(p.Ops, Op{Kind: OpFile, Dst: dst, Content: m.Content, Mode: mode, What: "write file " + m.Dst})
+			p.Ops = append(p.Ops, Op{Kind: childabi.OpFile, Dst: dst, Content: m.Content, Mode: mode, What: "write file " + m.Dst})
 		case policy.MountProc:
-			p.Ops = append(p.Ops, Op{Kind: OpProc, Dst: dst, Flags: MsRdonly | MsNosuid | MsNodev | MsNoexec, What: "mount proc " + m.Dst})
+			p.Ops = append(p.Ops, Op{Kind: childabi.OpProc, Dst: dst, Flags: MsRdonly | MsNosuid | MsNodev | MsNoexec, What: "mount proc " + m.Dst})
 		case policy.MountDev:
-			p.Ops = append(p.Ops, Op{Kind: OpTmpfs, Dst: dst, Flags: MsNosuid | MsNoexec, Data: "mode=0755,size=65536,nr_inodes=64", What: "mount dev tmpfs " + m.Dst})
+			p.Ops = append(p.Ops, Op{Kind: childabi.OpTmpfs, Dst: dst, Flags: MsNosuid | MsNoexec, Data: "mode=0755,size=65536,nr_inodes=64", What: "mount dev tmpfs " + m.Dst})
 			for _, d := range devFiles {
-				p.Ops = append(p.Ops, Op{Kind: OpBind, Slot: devSlots[d], Dst: dst + "/" + d, What: "mount " + m.Dst + "/" + d})
+				p.Ops = append(p.Ops, Op{Kind: childabi.OpBind, Slot: devSlots[d], Dst: dst + "/" + d, What: "mount " + m.Dst + "/" + d})
 			}
 			for _, l := range [][2]string{{"/proc/self/fd", "fd"}, {"/proc/self/fd/0", "stdin"}, {"/proc/self/fd/1", "stdout"}, {"/proc/self/fd/2", "stderr"}} {
-				p.Ops = append(p.Ops, Op{Kind: OpSymlink, Src: l[0], Dst: dst + "/" + l[1], What: "symlink " + m.Dst + "/" + l[1]})
+				p.Ops = append(p.Ops, Op{Kind: childabi.OpSymlink, Src: l[0], Dst: dst + "/" + l[1], What: "symlink " + m.Dst + "/" + l[1]})
 			}
 			if m.Pts {
 				// A new devpts instance: ptys numbered from 0 that no other sandbox and not the host sees.
 				p.Ops = append(p.Ops,
-					Op{Kind: OpDevpts, Dst: dst + "/pts", Flags: MsNosuid | MsNoexec, Data: "newinstance,ptmxmode=0666,mode=0620", What: "mount devpts " + m.Dst + "/pts"},
-					Op{Kind: OpSymlink, Src: "pts/ptmx", Dst: dst + "/ptmx", What: "symlink " + m.Dst + "/ptmx"})
+					Op{Kind: childabi.OpDevpts, Dst: dst + "/pts", Flags: MsNosuid | MsNoexec, Data: "newinstance,ptmxmode=0666,mode=0620", What: "mount devpts " + m.Dst + "/pts"},
+					Op{Kind: childabi.OpSymlink, Src: "pts/ptmx", Dst: dst + "/ptmx", What: "symlink " + m.Dst + "/ptmx"})
 			}
 			p.Ops = append(p.Ops,
-				Op{Kind: OpDir, Dst: dst + "/shm", Mode: 0o755, What: "mkdir " + m.Dst + "/shm"},
-				Op{Kind: OpRemount, Dst: dst, Flags: MsRdonly | MsNosuid | MsNoexec, What: "remount " + m.Dst + " read-only"},
-				Op{Kind: OpTmpfs, Dst: dst + "/shm", Flags: MsNosuid | MsNodev | MsNoexec, Data: "mode=1777,size=16777216,nr_inodes=1024", What: "mount tmpfs " + m.Dst + "/shm"})
+				Op{Kind: childabi.OpDir, Dst: dst + "/shm", Mode: 0o755, What: "mkdir " + m.Dst + "/shm"},
+				Op{Kind: childabi.OpRemount, Dst: dst, Flags: MsRdonly | MsNosuid | MsNoexec, What: "remount " + m.Dst + " read-only"},
+				Op{Kind: childabi.OpTmpfs, Dst: dst + "/shm", Flags: MsNosuid | MsNodev | MsNoexec, Data: "mode=1777,size=16777216,nr_inodes=1024", What: "mount tmpfs " + m.Dst + "/shm"})
 		default:
 			return nil, fmt.Errorf("mount %s: unknown type %q", m.Dst, m.Kind)
 		}
@@ -209,11 +192,11 @@ func BuildPlan(fs policy.Filesystem) (*Plan, error) {
 		if err != nil {
 			return nil, err
 		}
-		p.Ops = append(p.Ops, Op{Kind: OpMask, Slot: devSlots["null"], Dst: dst, What: "mask " + mp})
+		p.Ops = append(p.Ops, Op{Kind: childabi.OpMask, Slot: devSlots["null"], Dst: dst, What: "mask " + mp})
 	}
 	p.Ops = append(p.Ops,
-		Op{Kind: OpRemount, Dst: "", Flags: MsRdonly | MsNosuid | MsNodev, What: "remount / read-only"},
-		Op{Kind: OpPivot, What: "pivot_root"})
+		Op{Kind: childabi.OpRemount, Dst: "", Flags: MsRdonly | MsNosuid | MsNodev, What: "remount / read-only"},
+		Op{Kind: childabi.OpPivot, What: "pivot_root"})
 	return p, nil
 }
 

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/jailrun/jailrun/internal/childabi"
 	"github.com/jailrun/jailrun/internal/testenv"
 	"github.com/jailrun/jailrun/policy"
 )
@@ -16,9 +17,9 @@ var update = flag.Bool("update", false, "rewrite the golden mount plans in testd
 // render prints a plan one op a line, the form the golden files hold: what the C child will mount, as
 // root in its namespace, for each shipped policy. A change to a plan shows up as a diff to review.
 func render(p *Plan) string {
-	kinds := map[OpKind]string{OpOpenSrc: "open-src", OpRoot: "root", OpBind: "bind", OpTmpfs: "tmpfs", OpFile: "file",
-		OpProc: "proc", OpDir: "dir", OpSymlink: "symlink", OpRemount: "remount", OpMask: "mask", OpPivot: "pivot",
-		OpDevpts: "devpts"}
+	kinds := map[childabi.OpKind]string{childabi.OpOpenSrc: "open-src", childabi.OpRoot: "root", childabi.OpBind: "bind", childabi.OpTmpfs: "tmpfs", childabi.OpFile: "file",
+		childabi.OpProc: "proc", childabi.OpDir: "dir", childabi.OpSymlink: "symlink", childabi.OpRemount: "remount", childabi.OpMask: "mask", childabi.OpPivot: "pivot",
+		childabi.OpDevpts: "devpts"}
 	var b strings.Builder
 	fmt.Fprintf(&b, "slots %d\n", p.Slots)
 	for _, op := range p.Ops {
@@ -56,35 +57,35 @@ func checkPlanInvariants(t *testing.T, p *Plan) {
 	rootAt, roAt := -1, -1
 	for i, op := range p.Ops {
 		switch op.Kind {
-		case OpOpenSrc:
+		case childabi.OpOpenSrc:
 			if rootAt >= 0 {
 				t.Errorf("op %d opens %s after the root tmpfs covered the host's view", i, op.Src)
 			}
 			opened[op.Slot] = true
-		case OpRoot:
+		case childabi.OpRoot:
 			rootAt = i
-		case OpBind:
+		case childabi.OpBind:
 			if !opened[op.Slot] {
 				t.Errorf("op %d binds slot %d, which no open-src op opened", i, op.Slot)
 			}
 			if op.Slot >= p.Slots {
 				t.Errorf("op %d uses slot %d of %d", i, op.Slot, p.Slots)
 			}
-		case OpRemount:
+		case childabi.OpRemount:
 			if op.Dst == "" || op.Dst == "." {
 				roAt = i
 			}
-		case OpPivot:
+		case childabi.OpPivot:
 			if i != len(p.Ops)-1 {
 				t.Errorf("pivot_root is op %d of %d, not last", i, len(p.Ops))
 			}
 		default:
-			if roAt >= 0 && op.Kind != OpMask {
+			if roAt >= 0 && op.Kind != childabi.OpMask {
 				t.Errorf("op %d (%s) comes after the root was made read-only", i, op.What)
 			}
 		}
 	}
-	if rootAt < 0 || len(p.Ops) == 0 || p.Ops[len(p.Ops)-1].Kind != OpPivot {
+	if rootAt < 0 || len(p.Ops) == 0 || p.Ops[len(p.Ops)-1].Kind != childabi.OpPivot {
 		t.Errorf("a plan needs a root tmpfs and ends with pivot_root")
 	}
 }

@@ -30,6 +30,7 @@ import (
 	"time"
 
 	"github.com/jailrun/jailrun/cgroups"
+	"github.com/jailrun/jailrun/internal/childabi"
 	"github.com/jailrun/jailrun/namespaces"
 	"github.com/jailrun/jailrun/policy"
 	"github.com/jailrun/jailrun/seccomp"
@@ -395,11 +396,9 @@ func (rl *rawLaunch) once(withFilter bool, sm samples) (err error) {
 	if _, err := syncW.Write([]byte{1}); err != nil {
 		return err
 	}
-	var eb [childErrorSize]byte
-	if n, _ := io.ReadFull(errR, eb[:]); n == childErrorSize {
-		ce := decodeChildError(eb[:])
-		stage, step := ce.describe(cfg)
-		return fmt.Errorf("%s: %s: %v", stage, step, unix.Errno(ce.errno))
+	var eb [childabi.ErrorSize]byte
+	if n, _ := io.ReadFull(errR, eb[:]); n == childabi.ErrorSize {
+		return describeChildError(childabi.DecodeError(eb[:]), cfg)
 	}
 	if withFilter {
 		sm.add("init-seccomp", time.Since(t))

@@ -4,12 +4,13 @@ package sandbox
 
 import (
 	"fmt"
-	"github.com/jailrun/jailrun/namespaces"
 	"os/user"
 	"path/filepath"
 	"strconv"
 	"strings"
 
+	"github.com/jailrun/jailrun/internal/childabi"
+	"github.com/jailrun/jailrun/namespaces"
 	"golang.org/x/sys/unix"
 )
 
@@ -21,8 +22,14 @@ import (
 // only what its own ids could reach on the host anyway, and a path component an unprivileged user controls
 // cannot redirect the open to a file only root could read.
 func bindSourceHint(src string, uid, gid uint32) string {
+	return searchHint(src, uid, gid, "bind sources are opened as that user", "or bind a directory outside it")
+}
+
+// searchHint finds the first directory on the way to path that the host user (uid, gid) may not search,
+// and says so with why the user needs it and the fix; "" when there is none.
+func searchHint(path string, uid, gid uint32, why, alternative string) string {
 	dir := "/"
-	parts := strings.Split(strings.Trim(filepath.Clean(src), "/"), "/")
+	parts := strings.Split(strings.Trim(filepath.Clean(path), "/"), "/")
 	for i := 0; i < len(parts); i++ {
 		var st unix.Stat_t
 		if err := unix.Stat(dir, &st); err != nil {
@@ -30,8 +37,8 @@ func bindSourceHint(src string, uid, gid uint32) string {
 		}
 		if st.Mode&unix.S_IFMT == unix.S_IFDIR && !searchable(&st, uid, gid) {
 			return fmt.Sprintf("%s is mode %04o owned by %s:%s, which the sandbox's host user %d cannot search "+
-				"(bind sources are opened as that user); fix: chmod o+x %s (or bind a directory outside it)",
-				dir, st.Mode&0o7777, userName(st.Uid), groupName(st.Gid), uid, dir)
+				"(%s); fix: chmod o+x %s (%s)",
+				dir, st.Mode&0o7777, userName(st.Uid), groupName(st.Gid), uid, why, dir, alternative)
 		}
 		dir = filepath.Join(dir, parts[i])
 	}
@@ -74,10 +81,10 @@ func (l *launch) openForSandbox(plan *namespaces.Plan) error {
 	if plan == nil || !l.r.plat.root {
 		return nil
 	}
-	ids := l.r.plat.ids
+	ids := l.ids // this run's host ids (allocateIDs ran before)
 	for i := range plan.Ops {
 		op := &plan.Ops[i]
-		if op.Kind != namespaces.OpOpenSrc || !strings.HasPrefix(op.What, "open bind source ") || !closedBelow(op.Src, ids.HostUID, ids.HostGID) {
+		if op.Kind != childabi.OpOpenSrc || !strings.HasPrefix(op.What, "open bind source ") || !closedBelow(op.Src, ids.HostUID, ids.HostGID) {
 			continue
 		}
 		fd, err := unix.Openat2(unix.AT_FDCWD, op.Src, &unix.OpenHow{
@@ -94,7 +101,7 @@ func (l *launch) openForSandbox(plan *namespaces.Plan) error {
 		fd = tree
 		op.ParentFD = fd
 		for j := range plan.Ops {
-			if plan.Ops[j].Kind == namespaces.OpBind && plan.Ops[j].Slot == op.Slot {
+			if plan.Ops[j].Kind == childabi.OpBind && plan.Ops[j].Slot == op.Slot {
 				plan.Ops[j].ParentFD = fd
 			}
 		}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/jailrun/jailrun/cgroups"
+	"github.com/jailrun/jailrun/internal/childabi"
 	"github.com/jailrun/jailrun/namespaces"
 	"github.com/jailrun/jailrun/policy"
 )
@@ -41,7 +42,7 @@ func (l *launch) prepareCgroup(cfg *spawnConfig) error {
 		if errors.As(err, &le) {
 			return fmt.Errorf("%w: %w", ErrPolicy, err)
 		}
-		return &SetupError{Stage: "prepare", Step: "create cgroup", Err: err}
+		return &SetupError{Stage: "prepare", Step: StepCreateCgroup, Err: err}
 	}
 	l.cg = cg
 	l.cleanup = append(l.cleanup, func() {
@@ -67,7 +68,7 @@ func (l *launch) prepareCgroup(cfg *spawnConfig) error {
 	// cgroup v1: the child joins its cgroup itself, through tasks files opened here (cgroups.OpenTasks says
 	// why: no RCU grace-period wait). Should they not open, the parent adds the child's pid as before.
 	files, err := cg.OpenTasks()
-	if err != nil || len(files) == 0 || len(files) > maxCgroupTasks {
+	if err != nil || len(files) == 0 || len(files) > childabi.MaxCgroupTasks {
 		for _, f := range files {
 			f.Close()
 		}

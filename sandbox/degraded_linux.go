@@ -104,7 +104,7 @@ func (d *degraded) adjust(l *launch, cfg *spawnConfig) error {
 		}
 		dir, err := os.MkdirTemp(base, "jailrun-"+l.res.RunID+"-")
 		if err != nil {
-			return &SetupError{Stage: "prepare", Step: "degraded mode: a private directory for tmpfs " + m.Dst, Err: err}
+			return &SetupError{Stage: "prepare", Step: StepTmpfsDir, What: string(StepTmpfsDir) + " " + m.Dst, Err: err}
 		}
 		l.cleanup = append(l.cleanup, func() { os.RemoveAll(dir) })
 		d.dirs[m.Dst] = dir

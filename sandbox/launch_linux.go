@@ -16,8 +16,8 @@ import (
 	"time"
 
 	"github.com/jailrun/jailrun/cgroups"
+	"github.com/jailrun/jailrun/internal/childabi"
 	"github.com/jailrun/jailrun/ipc"
-	"github.com/jailrun/jailrun/namespaces"
 	"github.com/jailrun/jailrun/policy"
 	"github.com/jailrun/jailrun/seccomp"
 	"golang.org/x/sys/unix"
@@ -163,9 +163,9 @@ func (l *launch) kill(reason Status, hit *LimitHit) {
 	})
 }
 
-func (l *launch) setupError(stage, step string, err error) (*Result, error) {
+// setupError ends the run as a setup error: the result says so, and the error is se.
+func (l *launch) setupError(se *SetupError) (*Result, error) {
 	l.res.Status = StatusSetupError
-	se := &SetupError{Stage: stage, Step: step, Err: err}
 	l.res.Message = se.Error()
 	return l.res, se
 }
@@ -297,15 +297,14 @@ func (l *launch) startSandbox(ctx context.Context, pooled *sandboxProc) (*sandbo
 	}
 	if sb == nil {
 		// Stage "clone".
-		var step string
-		if sb, step, err = l.clone(cfg); err != nil {
-			res, err := l.setupError("clone", step, err)
+		if sb, err = l.clone(cfg); err != nil {
+			res, err := l.setupError(err.(*SetupError))
 			return nil, res, err
 		}
 	} else {
 		cfg.path, cfg.search, cfg.argv, cfg.envp = l.command()
 		if err := l.sendCommand(sb); err != nil {
-			res, err := l.setupError("init", "pooled sandbox", err)
+			res, err := l.setupError(&SetupError{Stage: "init", Step: StepPoolSend, Err: err})
 			return nil, res, err
 		}
 	}
@@ -344,38 +343,38 @@ func (l *launch) waitExec(ctx context.Context, sb *sandboxProc, supCtx context.C
 		}
 		l.kill(StatusSetupError, nil)
 	}()
-	fail := func(stage, step string, err error) (time.Time, *Result, error) {
-		res, err := l.setupError(stage, step, err)
+	fail := func(stage string, step SetupStep, err error) (time.Time, *Result, error) {
+		res, err := l.setupError(&SetupError{Stage: stage, Step: step, Err: err})
 		return time.Time{}, res, err
 	}
-	var eb [childErrorSize]byte
+	var eb [childabi.ErrorSize]byte
 	n, rerr := io.ReadFull(errR, eb[:])
-	if n == childErrorSize && l.box != nil {
+	if n == childabi.ErrorSize && l.box != nil {
 		// pid 1 hands over the box and waits until the files are in (box_linux.go).
-		if ce := decodeChildError(eb[:]); ce.step == jrStepBoxFD {
-			if err := l.takeBox(int(ce.detail)); err != nil {
+		if ce := childabi.DecodeError(eb[:]); ce.Step == childabi.StepBoxFD {
+			if err := l.takeBox(int(ce.Detail)); err != nil {
 				endWatchdog()
-				return fail("init", "copy files in", err)
+				return fail("init", StepCopyIn, err)
 			}
 			if _, err := notifyW.Write([]byte{1}); err != nil {
-				return fail("init", "release after copying files in", err)
+				return fail("init", StepReleaseBox, err)
 			}
 			l.phase("files in")
 			n, rerr = io.ReadFull(errR, eb[:])
 		}
 	}
-	if n == childErrorSize && l.sup != nil {
-		if ce := decodeChildError(eb[:]); ce.step == jrStepNotifyFD {
-			fd, err := takeListener(pid, int(ce.detail))
+	if n == childabi.ErrorSize && l.sup != nil {
+		if ce := childabi.DecodeError(eb[:]); ce.Step == childabi.StepNotifyFD {
+			fd, err := takeListener(pid, int(ce.Detail))
 			if err != nil {
-				return fail("exec", "take seccomp listener", err)
+				return fail("exec", StepSeccompListener, err)
 			}
 			l.sup.fd = fd
 			l.cleanup = append(l.cleanup, func() { unix.Close(fd) })
 			l.sup.learn = l.req.LearnSeccomp
 			l.sup.start(supCtx)
 			if _, err := notifyW.Write([]byte{1}); err != nil {
-				return fail("exec", "release command", err)
+				return fail("exec", StepReleaseCommand, err)
 			}
 			notifyW.Close()
 			n, rerr = io.ReadFull(errR, eb[:])
@@ -386,48 +385,55 @@ func (l *launch) waitExec(ctx context.Context, sb *sandboxProc, supCtx context.C
 		var ws unix.WaitStatus
 		_, _ = unix.Wait4(pid, &ws, 0, nil)
 		sb.reaped = true
-		return fail("init", "setup watchdog", e)
+		return fail("init", StepSetupTimeout, e)
 	}
 	execAt := time.Now()
 	l.phase("init+exec")
 	l.res.SetupTimeMS = ms(execAt.Sub(l.start))
-	if n == childErrorSize {
-		ce := decodeChildError(eb[:])
-		stage, step := ce.describe(cfg)
-		e := l.childError(cfg, ce)
+	if n == childabi.ErrorSize {
+		ce := childabi.DecodeError(eb[:])
+		se := describeChildError(ce, cfg)
+		se.Err = l.childError(cfg, ce)
 		var ws unix.WaitStatus
 		_, _ = unix.Wait4(pid, &ws, 0, nil)
 		sb.reaped = true
-		return fail(stage, step, e)
+		res, err := l.setupError(se)
+		return time.Time{}, res, err
 	}
 	if rerr != nil && rerr != io.EOF && !errors.Is(rerr, io.ErrUnexpectedEOF) {
-		return fail("init", "read child status", rerr)
+		return fail("init", StepReadChildState, rerr)
 	}
 	return execAt, nil, nil
 }
 
 // childError is the error a failed init stage reports, with a hint where jailrun can give one.
-func (l *launch) childError(cfg *spawnConfig, ce childError) error {
-	e := error(unix.Errno(ce.errno))
+func (l *launch) childError(cfg *spawnConfig, ce childabi.Error) error {
+	e := error(unix.Errno(ce.Errno))
 	switch {
-	case ce.step >= 0 && unix.Errno(ce.errno) == unix.EACCES && cfg.plan != nil && int(ce.step) < len(cfg.plan.Ops) && cfg.plan.Ops[ce.step].Kind == namespaces.OpOpenSrc:
-		if hint := bindSourceHint(cfg.plan.Ops[ce.step].Src, l.r.plat.ids.HostUID, l.r.plat.ids.HostGID); hint != "" {
+	case ce.Step >= 0 && unix.Errno(ce.Errno) == unix.EACCES && cfg.plan != nil && int(ce.Step) < len(cfg.plan.Ops) && cfg.plan.Ops[ce.Step].Kind == childabi.OpOpenSrc:
+		if hint := bindSourceHint(cfg.plan.Ops[ce.Step].Src, l.ids.HostUID, l.ids.HostGID); hint != "" {
 			e = fmt.Errorf("%w: %s", unix.EACCES, hint)
 		}
-	case ce.step >= 0 && unix.Errno(ce.errno) == unix.EXDEV:
+	case ce.Step == childabi.StepSysctl && unix.Errno(ce.Errno) == unix.EACCES && int(ce.Detail) >= 0 && int(ce.Detail) < len(cfg.sysctls):
+		// A root directory closed to the sandbox's host user (an image whose / is 0700) fails here first.
+		if hint := searchHint(cfg.sysctls[ce.Detail][0], l.ids.HostUID, l.ids.HostGID,
+			"the init writes limits.kernel as that user", "or give the sandbox's ids search permission"); hint != "" {
+			e = fmt.Errorf("%w: %s", unix.EACCES, hint)
+		}
+	case ce.Step >= 0 && unix.Errno(ce.Errno) == unix.EXDEV:
 		e = errors.New("its mount point is missing inside a host bind, and jailrun never creates files on the host: create it on the host, or mount a tmpfs above it")
-	case ce.step == jrStepExecNotFound:
+	case ce.Step == childabi.StepExecNotFound:
 		e = fmt.Errorf("%w: %s (looked in %v inside the sandbox)", ErrNotFound, cfg.path, cfg.search)
 		if hasSlash(cfg.path) {
 			e = fmt.Errorf("%w: %s does not exist inside the sandbox", ErrNotFound, cfg.path)
 		}
-	case ce.step == jrStepExec:
-		e = fmt.Errorf("%w: %s: %w", ErrCannotExec, cfg.path, unix.Errno(ce.errno))
-	case ce.step == jrStepNotAllowed && ce.detail == 1:
+	case ce.Step == childabi.StepExec:
+		e = fmt.Errorf("%w: %s: %w", ErrCannotExec, cfg.path, unix.Errno(ce.Errno))
+	case ce.Step == childabi.StepNotAllowed && ce.Detail == 1:
 		e = fmt.Errorf("%w: %s: a path in allowed_commands must not go through a symlink (name the file the link points to)", ErrPolicy, cfg.path)
-	case ce.step == jrStepNotAllowed && ce.detail == 2:
+	case ce.Step == childabi.StepNotAllowed && ce.Detail == 2:
 		e = fmt.Errorf("%w: %s is a #! script; allowed_commands names the programs that may run, so list the interpreter and run it with the script as an argument", ErrPolicy, cfg.path)
-	case ce.step == jrStepNotAllowed:
+	case ce.Step == childabi.StepNotAllowed:
 		e = fmt.Errorf("%w: %s is not in the policy's allowed_commands", ErrPolicy, cfg.path)
 	}
 	return e
@@ -473,7 +479,7 @@ func (l *launch) supervise(ctx context.Context, sb *sandboxProc, supCancel conte
 		l.res.DeniedSyscalls = l.sup.deniedSyscalls()
 	}
 	if err != nil {
-		res, err := l.setupError("wait", "wait4", err)
+		res, err := l.setupError(&SetupError{Stage: "wait", Step: StepWait, Err: err})
 		return ended{}, res, err
 	}
 	ex.streams = outDone()
@@ -500,7 +506,7 @@ func (l *launch) finish(sb *sandboxProc, execAt time.Time, ex ended) (*Result, e
 		Source:  "rusage",
 	}
 	if err := l.readCgroupStats(); err != nil {
-		return l.setupError("wait", "read cgroup counters", err)
+		return l.setupError(&SetupError{Stage: "wait", Step: StepCounters, Err: err})
 	}
 	l.res.MaxRSSBytes = ru.Maxrss * 1024
 	l.res.VoluntaryCSW, l.res.ForcedCSW = ru.Nvcsw, ru.Nivcsw
@@ -515,15 +521,6 @@ func (l *launch) finish(sb *sandboxProc, execAt time.Time, ex ended) (*Result, e
 	}
 	return l.res, nil
 }
-
-// Steps that need their own error kind; must match spawn_linux.h.
-const (
-	jrStepExecNotFound = -17
-	jrStepExec         = -18
-	jrStepNotAllowed   = -19
-	jrStepNotifyFD     = -23
-	jrStepBoxFD        = -28
-)
 
 func hasSlash(s string) bool {
 	for i := 0; i < len(s); i++ {
@@ -702,7 +699,7 @@ func (l *launch) setupStdio() (*stdio, error) {
 	devnull := func(flag int) (*os.File, error) {
 		f, err := os.OpenFile(os.DevNull, flag, 0)
 		if err != nil {
-			return nil, &SetupError{Stage: "prepare", Err: err}
+			return nil, &SetupError{Stage: "prepare", Step: StepStdio, Err: err}
 		}
 		l.cleanup = append(l.cleanup, func() { f.Close() })
 		return f, nil
@@ -720,7 +717,7 @@ func (l *launch) setupStdio() (*stdio, error) {
 	default:
 		pr, pw, err := os.Pipe()
 		if err != nil {
-			return nil, &SetupError{Stage: "prepare", Step: "pipe", Err: err}
+			return nil, &SetupError{Stage: "prepare", Step: StepPipe, Err: err}
 		}
 		l.cleanup = append(l.cleanup, func() { pr.Close(); pw.Close() })
 		st.child[0] = pr
@@ -752,7 +749,7 @@ func (l *launch) setupStdio() (*stdio, error) {
 		}
 		pr, pw, err := os.Pipe()
 		if err != nil {
-			return nil, &SetupError{Stage: "prepare", Step: "pipe", Err: err}
+			return nil, &SetupError{Stage: "prepare", Step: StepPipe, Err: err}
 		}
 		l.cleanup = append(l.cleanup, func() { pr.Close(); pw.Close() })
 		st.child[i+1] = pw
@@ -875,7 +872,7 @@ func (l *launch) prepare(pooled bool) (*spawnConfig, error) {
 	pipe := func(r, w **os.File) error {
 		var err error
 		if *r, *w, err = os.Pipe(); err != nil {
-			return &SetupError{Stage: "prepare", Step: "pipe", Err: err}
+			return &SetupError{Stage: "prepare", Step: StepPipe, Err: err}
 		}
 		rr, ww := *r, *w
 		l.cleanup = append(l.cleanup, func() { rr.Close(); ww.Close() })
@@ -892,7 +889,7 @@ func (l *launch) prepare(pooled bool) (*spawnConfig, error) {
 	}
 	cfg.syncFD, cfg.errFD, cfg.statusFD = int(p.syncR.Fd()), int(p.errW.Fd()), int(p.statusW.Fd())
 	cfg.notifySyncFD = -1
-	cfg.parentFDs = [5]int{int(p.syncW.Fd()), int(p.errR.Fd()), int(p.statusR.Fd()), -1, -1}
+	cfg.parentFDs = [childabi.ParentFDs]int{int(p.syncW.Fd()), int(p.errR.Fd()), int(p.statusR.Fd()), -1, -1}
 	if l.sup != nil || cfg.boxDir != "" {
 		if err := pipe(&p.notifyR, &p.notifyW); err != nil {
 			return nil, err
@@ -915,11 +912,11 @@ func (l *launch) command() (path string, search, argv, envp []string) {
 // clone creates the sandbox, maps its ids, places it in its cgroup (v1) and releases it into its init stage.
 // The caller holds its OS thread locked: the child's parent-death signal is tied to it. On failure the
 // child is gone again and step names what failed.
-func (l *launch) clone(cfg *spawnConfig) (sb *sandboxProc, step string, err error) {
+func (l *launch) clone(cfg *spawnConfig) (sb *sandboxProc, err error) {
 	p := &l.pipes
 	pid, pidfd, err := spawn(cfg)
 	if err != nil {
-		return nil, "clone3", err
+		return nil, &SetupError{Stage: "clone", Step: StepClone, Err: err}
 	}
 	noteOwner(l, cfg)
 	l.pidfd = pidfd
@@ -943,16 +940,16 @@ func (l *launch) clone(cfg *spawnConfig) (sb *sandboxProc, step string, err erro
 	}
 	l.phase("clone")
 	l.watchFileSize(pid)
-	fail := func(step string, err error) (*sandboxProc, string, error) {
+	fail := func(step SetupStep, what string, err error) (*sandboxProc, error) {
 		l.kill(StatusSetupError, nil)
 		var ws unix.WaitStatus
 		_, _ = unix.Wait4(pid, &ws, 0, nil)
 		sb.reaped = true
-		return nil, step, err
+		return nil, &SetupError{Stage: "clone", Step: step, What: what, Err: err}
 	}
 	if l.s.Namespaces.User {
 		if err := writeIDMaps(pid, l.s.Process, &l.ids); err != nil {
-			return fail("write id maps", err)
+			return fail(StepIDMaps, "", err)
 		}
 		l.phase("id maps")
 	}
@@ -960,13 +957,13 @@ func (l *launch) clone(cfg *spawnConfig) (sb *sandboxProc, step string, err erro
 		// cgroup v1 (or no clone3): place the child before it runs anything of the policy's; it is waiting
 		// on the sync pipe and enters its cgroup namespace only afterwards.
 		if err := l.cg.Add(pid); err != nil {
-			return fail("join cgroup "+l.cg.Path(), err)
+			return fail(StepJoinCgroup, "join cgroup "+l.cg.Path(), err)
 		}
 		l.phase("join cgroup")
 	}
 	if _, err := p.syncW.Write([]byte{1}); err != nil {
-		return fail("release child", err)
+		return fail(StepReleaseChild, "", err)
 	}
 	p.syncW.Close()
-	return sb, "", nil
+	return sb, nil
 }

@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/jailrun/jailrun/internal/childabi"
 	"github.com/jailrun/jailrun/policy"
 	"golang.org/x/sys/unix"
 )
@@ -127,10 +128,10 @@ func (p *Pool) prepareOne() (*prepared, error) {
 		l.runCleanup()
 		return nil, err
 	}
-	sb, step, err := l.clone(cfg)
+	sb, err := l.clone(cfg)
 	if err != nil {
 		l.runCleanup()
-		return nil, &SetupError{Stage: "clone", Step: step, Err: err}
+		return nil, err
 	}
 	return &prepared{l: l, sb: sb}, nil
 }
@@ -195,7 +196,7 @@ func (p *Pool) Serves(s *policy.Settings) bool {
 // memory (sendCommand writes it once the fds are known) and its fds the pooled sandbox's table: a request
 // that does not fit runs cold, as it would without a pool, rather than failing.
 func fitsShared(req *Request) error {
-	if 3+len(req.Channels) > poolMaxFDs {
+	if 3+len(req.Channels) > childabi.PoolMaxFDs {
 		return errCommandTooLarge
 	}
 	n := len(req.Argv[0]) + 64*len(req.Argv) + 1024
@@ -247,12 +248,12 @@ func (p *Pool) Close() error {
 func (l *launch) prepareControl(cfg *spawnConfig) error {
 	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
-		return &SetupError{Stage: "prepare", Step: "control socket", Err: err}
+		return &SetupError{Stage: "prepare", Step: StepControlSocket, Err: err}
 	}
 	if err := unix.SetNonblock(fds[0], true); err != nil {
 		unix.Close(fds[0])
 		unix.Close(fds[1])
-		return &SetupError{Stage: "prepare", Step: "control socket", Err: err}
+		return &SetupError{Stage: "prepare", Step: StepControlSocket, Err: err}
 	}
 	p := &l.pipes
 	p.ctlP, p.ctlC = os.NewFile(uintptr(fds[0]), "pool-ctl"), os.NewFile(uintptr(fds[1]), "pool-ctl-child")
@@ -260,7 +261,7 @@ func (l *launch) prepareControl(cfg *spawnConfig) error {
 	l.cleanup = append(l.cleanup, func() { ctlP.Close(); ctlC.Close() })
 	mem, err := unix.Mmap(-1, 0, sharedSize, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED|unix.MAP_ANONYMOUS)
 	if err != nil {
-		return &SetupError{Stage: "prepare", Step: "shared memory", Err: err}
+		return &SetupError{Stage: "prepare", Step: StepSharedMemory, Err: err}
 	}
 	p.shared = mem
 	l.cleanup = append(l.cleanup, func() { _ = unix.Munmap(mem) })
@@ -279,16 +280,14 @@ func (pr *prepared) awaitReady() error {
 	if n == 1 {
 		return nil
 	}
-	var eb [childErrorSize]byte
-	if m, _ := io.ReadFull(sb.errR, eb[:]); m == childErrorSize {
-		ce := decodeChildError(eb[:])
-		stage, step := ce.describe(sb.cfg)
-		return &SetupError{Stage: stage, Step: step, Err: unix.Errno(ce.errno)}
+	var eb [childabi.ErrorSize]byte
+	if m, _ := io.ReadFull(sb.errR, eb[:]); m == childabi.ErrorSize {
+		return describeChildError(childabi.DecodeError(eb[:]), sb.cfg)
 	}
 	if err == nil {
 		err = io.EOF
 	}
-	return &SetupError{Stage: "init", Step: "wait for pooled sandbox", Err: err}
+	return &SetupError{Stage: "init", Step: StepPoolWait, Err: err}
 }
 
 // sendCommand hands the command to the waiting sandbox: argv, environment and PATH through the shared

@@ -261,6 +261,9 @@ func TestPoolReportsAPolicyThatCannotRun(t *testing.T) {
 	if !strings.Contains(se.Error(), "nonexistent-jailrun-src") {
 		t.Errorf("error %q does not name the missing source", se.Error())
 	}
+	if se.Stage != "init" || se.Step != sandbox.StepMount {
+		t.Errorf("stage %q step %q: want the init stage's mount step", se.Stage, se.Step)
+	}
 	if st := p.Stats(); st.Failed == 0 || st.LastError == "" {
 		t.Errorf("stats %+v: the preparation failures are not counted", st)
 	}

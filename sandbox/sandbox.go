@@ -33,18 +33,24 @@ var (
 	ErrHostIDs = errors.New("unusable host id range")
 )
 
-// SetupError says which stage and step of a launch failed.
+// SetupError says which stage and step of a launch failed. Branch on Step (a SetupStep constant); What
+// is the same step as the message names it, with its object.
 type SetupError struct {
-	Stage string // "prepare", "clone", "init", "exec", "wait"
-	Step  string // "mount /usr", "pivot_root", "setrlimit NOFILE", ...
+	Stage string    // "prepare", "clone", "init", "exec", "wait"
+	Step  SetupStep // StepMount, StepSetuid, StepSeccomp, ...
+	What  string    // "mount /usr", "setresuid 65534", "setrlimit NOFILE"; empty: Step says it all
 	Err   error
 }
 
 func (e *SetupError) Error() string {
-	if e.Step == "" {
+	what := e.What
+	if what == "" {
+		what = string(e.Step)
+	}
+	if what == "" {
 		return fmt.Sprintf("%s: %v", e.Stage, e.Err)
 	}
-	return fmt.Sprintf("%s: %s: %v", e.Stage, e.Step, e.Err)
+	return fmt.Sprintf("%s: %s: %v", e.Stage, what, e.Err)
 }
 
 func (e *SetupError) Unwrap() []error { return []error{ErrSetup, e.Err} }

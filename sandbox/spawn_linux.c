@@ -858,7 +858,7 @@ __attribute__((noreturn)) static void child_main(struct jr_config *c) {
 	// Go's handlers are still installed in this copy of the process; a signal before execve must never run them.
 	reset_signals();
 	hide_launcher();
-	for (int i = 0; i < 5; i++)
+	for (int i = 0; i < JR_PARENT_FDS; i++)
 		if (c->parent_fds[i] >= 0)
 			close(c->parent_fds[i]);
 	char b;

@@ -11,30 +11,27 @@ package sandbox
 import "C"
 
 import (
-	"encoding/binary"
 	"fmt"
 	"syscall"
 	"unsafe"
 
+	"github.com/jailrun/jailrun/internal/childabi"
 	"github.com/jailrun/jailrun/namespaces"
 	"golang.org/x/sys/unix"
 )
-
-// maxCgroupTasks is how many v1 hierarchies the child can join itself (spawnConfig.cgroupTasks).
-const maxCgroupTasks = C.JR_MAX_CGROUP_TASKS
 
 // spawnConfig is everything the child stage needs, in Go form. toC lays it out in C memory: the child is a
 // fork of this process, so the parent frees that memory as soon as clone returns.
 type spawnConfig struct {
 	cloneFlags    uint64
 	cgroupFD      int
-	cgroupTasks   []int // cgroup v1: tasks files the child writes "0" to (see spawn_linux.c), at most JR_MAX_CGROUP_TASKS
+	cgroupTasks   []int // cgroup v1: tasks files the child writes "0" to (see spawn_linux.c), at most childabi.MaxCgroupTasks
 	cgroupPaths   []string
 	syncFD        int
 	errFD         int
 	statusFD      int
 	notifySyncFD  int
-	parentFDs     [5]int
+	parentFDs     [childabi.ParentFDs]int
 	ctlFD         int      // pooled: the child's end of the control socket, else -1
 	shared        []byte   // pooled: MAP_SHARED memory for struct jr_cmd
 	fds           [][2]int // from, to
@@ -233,9 +230,6 @@ func (s *spawnConfig) toC(a *arena) *C.struct_jr_config {
 // PATH. Only the pages written cost memory.
 const sharedSize = 1 << 20
 
-// poolMaxFDs is how many fds a pooled sandbox can receive with its command (stdio and channels).
-const poolMaxFDs = C.JR_POOL_MAX_FDS
-
 // errCommandTooLarge: the command does not fit a pooled sandbox's shared memory or its fd table; it runs
 // cold instead.
 var errCommandTooLarge = fmt.Errorf("command and environment exceed %d bytes", sharedSize)
@@ -245,8 +239,8 @@ var errCommandTooLarge = fmt.Errorf("command and environment exceed %d bytes", s
 // same address in both.
 func fillCommand(s *spawnConfig) error {
 	mem := s.shared
-	if len(s.fds) > C.JR_POOL_MAX_FDS {
-		return fmt.Errorf("%d fds exceed a pooled sandbox's %d", len(s.fds), C.JR_POOL_MAX_FDS)
+	if len(s.fds) > childabi.PoolMaxFDs {
+		return fmt.Errorf("%d fds exceed a pooled sandbox's %d", len(s.fds), childabi.PoolMaxFDs)
 	}
 	off := int(C.sizeof_struct_jr_cmd)
 	alloc := func(n int) (int, error) {
@@ -327,19 +321,52 @@ func spawn(s *spawnConfig) (pid, pidfd int, err error) {
 	return int(r), int(fd), nil
 }
 
-// childError is what the child reports through the error pipe (struct jr_error).
-type childError struct {
-	step, errno, detail int32
+// childSteps names each failure code of the C child: its stage, its typed step and what the message says
+// (with the object the detail points to). TestContractSteps holds it to internal/childabi.Steps.
+var childSteps = map[childabi.Step]struct {
+	stage string
+	step  SetupStep
+	what  func(s *spawnConfig, detail int32) string
+}{
+	childabi.StepSetgroups:     {"init", StepSetgroups, nil},
+	childabi.StepSetgid:        {"init", StepSetgid, func(s *spawnConfig, _ int32) string { return fmt.Sprintf("setresgid %d", s.gid) }},
+	childabi.StepSetuid:        {"init", StepSetuid, func(s *spawnConfig, _ int32) string { return fmt.Sprintf("setresuid %d", s.uid) }},
+	childabi.StepKeepCaps:      {"init", StepKeepCaps, nil},
+	childabi.StepJoinCgroup:    {"init", StepJoinCgroup, func(s *spawnConfig, d int32) string { return "join cgroup " + at(s.cgroupPaths, d) }},
+	childabi.StepUnshareCgroup: {"init", StepUnshareCgroup, nil},
+	childabi.StepHostname:      {"init", StepHostname, func(s *spawnConfig, _ int32) string { return "sethostname " + s.hostname }},
+	childabi.StepLoopback:      {"init", StepLoopback, nil},
+	childabi.StepMountPrivate:  {"init", StepMountPrivate, nil},
+	childabi.StepChdir:         {"init", StepChdir, func(s *spawnConfig, _ int32) string { return "chdir " + s.workdir }},
+	childabi.StepSetsid:        {"init", StepSetsid, nil},
+	childabi.StepFork:          {"init", StepFork, nil},
+	childabi.StepSignals:       {"init", StepSignals, nil},
+	childabi.StepSysctl: {"init", StepKernelLimits, func(s *spawnConfig, d int32) string {
+		if int(d) >= 0 && int(d) < len(s.sysctls) {
+			return "write " + s.sysctls[d][0] + " (limits.kernel)"
+		}
+		return ""
+	}},
+	childabi.StepBox:          {"init", StepBox, func(s *spawnConfig, _ int32) string { return "open the box " + s.boxDir }},
+	childabi.StepPoolCmd:      {"init", StepPoolCommand, nil},
+	childabi.StepFDs:          {"exec", StepFDs, func(_ *spawnConfig, d int32) string { return fmt.Sprintf("set up fd %d", d) }},
+	childabi.StepRlimit:       {"exec", StepRlimit, func(_ *spawnConfig, d int32) string { return "setrlimit " + rlimitNames[d] }},
+	childabi.StepCaps:         {"exec", StepCaps, nil},
+	childabi.StepNoNewPrivs:   {"exec", StepNoNewPrivs, nil},
+	childabi.StepLandlock:     {"exec", StepLandlock, func(s *spawnConfig, d int32) string { return s.landlock.describe(d) }},
+	childabi.StepSeccomp:      {"exec", StepSeccomp, nil},
+	childabi.StepDumpable:     {"exec", StepDumpable, nil},
+	childabi.StepExecNotFound: {"exec", StepExec, func(s *spawnConfig, _ int32) string { return "execve " + s.path }},
+	childabi.StepExec:         {"exec", StepExec, func(s *spawnConfig, _ int32) string { return "execve " + s.path }},
+	childabi.StepNotAllowed:   {"exec", StepAllowedCommands, nil},
 }
 
-const childErrorSize = 16
-
-func decodeChildError(b []byte) childError {
-	return childError{
-		step:   int32(binary.NativeEndian.Uint32(b[0:])),
-		errno:  int32(binary.NativeEndian.Uint32(b[4:])),
-		detail: int32(binary.NativeEndian.Uint32(b[8:])),
+// at is ss[i], or "" when i is out of range (a child's detail is never trusted as an index).
+func at(ss []string, i int32) string {
+	if i >= 0 && int(i) < len(ss) {
+		return ss[i]
 	}
+	return ""
 }
 
 var rlimitNames = map[int32]string{
@@ -347,68 +374,29 @@ var rlimitNames = map[int32]string{
 	11: "SIGPENDING", 12: "MSGQUEUE",
 }
 
-// describe turns a child error into the stage and step it names.
-func (e childError) describe(s *spawnConfig) (stage, step string) {
-	if e.step >= 0 && s.plan != nil && int(e.step) < len(s.plan.Ops) {
-		return "init", s.plan.Ops[e.step].What
-	}
-	switch e.step {
-	case C.JR_STEP_SETGROUPS:
-		return "init", "setgroups"
-	case C.JR_STEP_SETGID:
-		return "init", fmt.Sprintf("setresgid %d", s.gid)
-	case C.JR_STEP_SETUID:
-		return "init", fmt.Sprintf("setresuid %d", s.uid)
-	case C.JR_STEP_KEEPCAPS:
-		return "init", "keep capabilities"
-	case C.JR_STEP_JOIN_CGROUP:
-		if int(e.detail) < len(s.cgroupPaths) {
-			return "init", "join cgroup " + s.cgroupPaths[e.detail]
+// describeChildError turns the child's report into the setup error it names (Err is the errno; the caller
+// may replace it with one that explains).
+func describeChildError(e childabi.Error, s *spawnConfig) *SetupError {
+	se := &SetupError{Stage: "init", Err: unix.Errno(e.Errno)}
+	if e.Step >= 0 {
+		se.Step = StepMount
+		if s.plan != nil && int(e.Step) < len(s.plan.Ops) {
+			se.What = s.plan.Ops[e.Step].What
 		}
-		return "init", "join cgroup"
-	case C.JR_STEP_UNSHARE_CGROUP:
-		return "init", "unshare cgroup namespace"
-	case C.JR_STEP_HOSTNAME:
-		return "init", "sethostname " + s.hostname
-	case C.JR_STEP_LOOPBACK:
-		return "init", "bring up lo"
-	case C.JR_STEP_MOUNT_PRIVATE:
-		return "init", "make mounts private"
-	case C.JR_STEP_CHDIR:
-		return "init", "chdir " + s.workdir
-	case C.JR_STEP_SETSID:
-		return "init", "setsid"
-	case C.JR_STEP_FORK:
-		return "init", "fork"
-	case C.JR_STEP_SIGNALS:
-		return "init", "signal setup"
-	case C.JR_STEP_FDS:
-		return "exec", fmt.Sprintf("set up fd %d", e.detail)
-	case C.JR_STEP_RLIMIT:
-		return "exec", "setrlimit " + rlimitNames[e.detail]
-	case C.JR_STEP_CAPS:
-		return "exec", "drop capabilities"
-	case C.JR_STEP_NO_NEW_PRIVS:
-		return "exec", "set no_new_privs"
-	case C.JR_STEP_SECCOMP:
-		return "exec", "load seccomp filter"
-	case C.JR_STEP_DUMPABLE:
-		return "exec", "make dumpable for the seccomp listener hand-over"
-	case C.JR_STEP_EXEC_NOT_FOUND, C.JR_STEP_EXEC:
-		return "exec", "execve " + s.path
-	case C.JR_STEP_NOT_ALLOWED:
-		return "exec", "command allowlist"
-	case C.JR_STEP_SYSCTL:
-		if int(e.detail) < len(s.sysctls) {
-			return "init", "write " + s.sysctls[e.detail][0] + " (limits.kernel)"
-		}
-		return "init", "write limits.kernel sysctls"
-	case C.JR_STEP_BOX:
-		return "init", "open the box " + s.boxDir
-	case C.JR_STEP_POOL_CMD:
-		return "init", "receive the command (pooled sandbox)"
-	case C.JR_STEP_LANDLOCK:
-		return "exec", s.landlock.describe(e.detail)
+		return se
 	}
-	return "init", fmt.Sprintf("step %d", e.step)
+	d, ok := childSteps[e.Step]
+	if !ok {
+		se.What = e.Step.String()
+		return se
+	}
+	se.Stage, se.Step = d.stage, d.step
+	if d.what != nil {
+		se.What = d.what(s, e.Detail)
+	}
+	return se
 }
+
+// For TestContractSizes (a _test file cannot use cgo).
+func contractErrorSize() int { return int(unsafe.Sizeof(C.struct_jr_error{})) }
+func contractParentFDs() int { return len(C.struct_jr_config{}.parent_fds) }

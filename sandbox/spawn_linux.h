@@ -11,22 +11,8 @@
 #include <sys/types.h>
 #include <linux/filter.h>
 
+#include "abi_linux.h" // generated from internal/childabi: op kinds, step codes, table sizes
 #include "landlock_linux.h"
-
-enum jr_op_kind {
-	JR_OP_OPEN_SRC = 1, // open src O_PATH into slot; optional: a missing src marks the slot empty
-	JR_OP_ROOT,         // mount the root tmpfs at dst (an absolute host path) and open it as the root fd
-	JR_OP_BIND,         // bind slot onto dst (inside the root), then apply flags
-	JR_OP_TMPFS,        // tmpfs at dst with data options
-	JR_OP_FILE,         // create dst with content and mode
-	JR_OP_PROC,         // fresh procfs at dst
-	JR_OP_DIR,          // mkdir -p dst with mode
-	JR_OP_SYMLINK,      // symlink src -> dst
-	JR_OP_REMOUNT,      // remount dst (a mount point) with flags
-	JR_OP_MASK,         // hide dst if it exists: /dev/null over a file, an empty read-only tmpfs over a dir
-	JR_OP_PIVOT,        // pivot_root into the root fd and detach the old root
-	JR_OP_DEVPTS,       // a new devpts instance at dst with data options
-};
 
 struct jr_op {
 	int kind;
@@ -49,8 +35,6 @@ struct jr_rlimit {
 	uint64_t soft, hard;
 };
 
-#define JR_MAX_CGROUP_TASKS 16
-
 struct jr_fdmap {
 	int from, to; // the parent's fd `from` becomes fd `to` in the child
 };
@@ -64,7 +48,7 @@ struct jr_config {
 	int err_fd;              // child writes a jr_error on failure (close-on-exec: EOF means exec happened)
 	int status_fd;           // the reaper writes the command's wait status here
 	int notify_sync_fd;      // with a notify listener: the command waits here until the parent took the fd
-	int parent_fds[5];       // the parent's ends of those pipes (and of ctl_fd): the child closes its copies first, so that
+	int parent_fds[JR_PARENT_FDS];       // the parent's ends of those pipes (and of ctl_fd): the child closes its copies first, so that
 	                         // EOF and POLLERR tell it the parent is gone
 	int pdeathsig;
 
@@ -125,8 +109,6 @@ struct jr_config {
 	const char *box_dir;          // NULL, or the run's box: pid 1 hands the parent a descriptor of it (files in and out)
 };
 
-#define JR_POOL_MAX_FDS 64
-
 struct jr_cmd {
 	int32_t nfds;
 	int32_t to[JR_POOL_MAX_FDS]; // the i-th received fd becomes fd to[i]
@@ -137,7 +119,7 @@ struct jr_cmd {
 	char *const *envp;
 };
 
-// Where the child failed. step is an op index (>= 0) or one of the JR_STEP_* codes below.
+// Where the child failed. step is an op index (>= 0) or one of the JR_STEP_* codes (abi_linux.h).
 struct jr_error {
 	int32_t step;
 	int32_t err;    // errno
@@ -145,36 +127,7 @@ struct jr_error {
 	int32_t pad;
 };
 
-enum {
-	JR_STEP_SETGROUPS = -2,
-	JR_STEP_SETGID = -3,
-	JR_STEP_SETUID = -4,
-	JR_STEP_UNSHARE_CGROUP = -5,
-	JR_STEP_HOSTNAME = -6,
-	JR_STEP_LOOPBACK = -7,
-	JR_STEP_MOUNT_PRIVATE = -8,
-	JR_STEP_CHDIR = -9,
-	JR_STEP_SETSID = -10,
-	JR_STEP_FORK = -11,
-	JR_STEP_FDS = -12,
-	JR_STEP_RLIMIT = -13,
-	JR_STEP_CAPS = -14,
-	JR_STEP_NO_NEW_PRIVS = -15,
-	JR_STEP_SECCOMP = -16,
-	JR_STEP_EXEC_NOT_FOUND = -17,
-	JR_STEP_EXEC = -18,
-	JR_STEP_NOT_ALLOWED = -19,
-	JR_STEP_KEEPCAPS = -20,
-	JR_STEP_SIGNALS = -21,
-	JR_STEP_DUMPABLE = -22,
-	JR_STEP_NOTIFY_FD = -23, // not an error: detail is the seccomp listener fd, for the parent to take
-	JR_STEP_LANDLOCK = -25, // detail: the failing rule's index, -1 create, -2 restrict_self
-	JR_STEP_POOL_CMD = -26,
-	JR_STEP_SYSCTL = -27, // detail: the index of the sysctl
-	JR_STEP_BOX_FD = -28, // not an error: detail is a descriptor of the box, for the parent to take
-	JR_STEP_BOX = -29,    // opening the box failed
-	JR_STEP_JOIN_CGROUP = -30, // detail: the index of the tasks file
-};
+_Static_assert(sizeof(struct jr_error) == JR_ERROR_SIZE, "struct jr_error is childabi.ErrorSize bytes");
 
 // What the reaper reports: the command's wait status.
 struct jr_status {
