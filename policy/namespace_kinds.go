@@ -14,6 +14,10 @@ type NamespaceKind struct {
 	Fresh string
 	// Missing says what a run without it lacks (the result's missing_isolation in degraded mode).
 	Missing string
+	// Droppable: when user namespaces work but this kind cannot be created, a policy that lists it in
+	// require.best_effort runs without it (skipped). The others are not: the rest of the launch needs them
+	// (without a mount or uts namespace the init's mounts and hostname would be the host's).
+	Droppable bool
 
 	field func(*Namespaces) *bool
 	spec  func(*NamespacesSpec) *Field[bool]
@@ -42,7 +46,7 @@ var NamespaceKinds = [...]NamespaceKind{
 	{Name: "net", Clone: 0x40000000, Default: true, Fresh: "its own network stack; no interfaces but lo",
 		Missing: "net: no network namespace: the host's network; only the seccomp filter and Landlock (TCP bind/connect denied) restrict it",
 		field:   func(n *Namespaces) *bool { return &n.Net }, spec: func(n *NamespacesSpec) *Field[bool] { return &n.Net }},
-	{Name: "ipc", Clone: 0x08000000, Default: true, Fresh: "its own SysV IPC and POSIX message queues",
+	{Name: "ipc", Clone: 0x08000000, Default: true, Droppable: true, Fresh: "its own SysV IPC and POSIX message queues",
 		Missing: "ipc: no ipc namespace: the host's System V IPC objects and POSIX message queues are reachable",
 		field:   func(n *Namespaces) *bool { return &n.IPC }, spec: func(n *NamespacesSpec) *Field[bool] { return &n.IPC }},
 	{Name: "uts", Clone: 0x04000000, Default: true, Fresh: "its own hostname",
@@ -52,9 +56,19 @@ var NamespaceKinds = [...]NamespaceKind{
 		Missing: "cgroup: no cgroup namespace: the host's cgroup paths are visible",
 		field:   func(n *Namespaces) *bool { return &n.Cgroup }, spec: func(n *NamespacesSpec) *Field[bool] { return &n.Cgroup }},
 	// The only kind off unless a policy asks for it.
-	{Name: "time", Clone: 0x00000080, Default: false, Fresh: "its own monotonic and boot clocks",
+	{Name: "time", Clone: 0x00000080, Default: false, Droppable: true, Fresh: "its own monotonic and boot clocks",
 		Missing: "time: no time namespace: the host's clocks",
 		field:   func(n *Namespaces) *bool { return &n.Time }, spec: func(n *NamespacesSpec) *Field[bool] { return &n.Time }},
+}
+
+// NamespaceKindFor finds a kind by its setting ("namespaces.time") or name ("time").
+func NamespaceKindFor(name string) (NamespaceKind, bool) {
+	for _, k := range NamespaceKinds {
+		if k.Name == name || k.Setting() == name {
+			return k, true
+		}
+	}
+	return NamespaceKind{}, false
 }
 
 // Names lists the kinds ns asks for, in table order.

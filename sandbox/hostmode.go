@@ -17,6 +17,14 @@ type UsernsStatus struct {
 	Blockers []Blocker `json:"blockers,omitempty"`
 }
 
+// NamespaceStatus says whether this host can create one kind of namespace a policy asks for
+// (ProbeNamespaces); Err says why not, with the fix.
+type NamespaceStatus struct {
+	Setting   string `json:"setting"`
+	Available bool   `json:"available"`
+	Err       string `json:"error,omitempty"`
+}
+
 // Blocker is one reason user namespaces are unavailable and how to lift it.
 type Blocker struct {
 	Knob string `json:"knob"`

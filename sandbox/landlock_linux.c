@@ -76,25 +76,3 @@ int jr_landlock_apply(const struct jr_landlock *l, int *at) {
 	close(rs);
 	return 0;
 }
-
-int jr_probe_userns(void) {
-	// Signals blocked around the raw clone, as in jr_spawn: the child must never run a Go signal handler.
-	sigset_t all, old;
-	sigfillset(&all);
-	pthread_sigmask(SIG_SETMASK, &all, &old);
-	long pid = syscall(SYS_clone, (unsigned long)(CLONE_NEWUSER | SIGCHLD), 0, 0, 0, 0);
-	if (pid == 0) {
-		// A capability of the new namespace: AppArmor's restriction lets the clone succeed and denies this.
-		if (syscall(SYS_unshare, CLONE_NEWNS) < 0)
-			syscall(SYS_exit_group, 1);
-		syscall(SYS_exit_group, 0);
-	}
-	int e = errno;
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	if (pid < 0)
-		return -e;
-	int st = 0;
-	while (waitpid((pid_t)pid, &st, 0) < 0 && errno == EINTR) {
-	}
-	return (WIFEXITED(st) && WEXITSTATUS(st) == 0) ? 0 : 1;
-}

@@ -243,18 +243,6 @@ func (p *landlockPlan) toC(a *arena) *C.struct_jr_landlock {
 	return c
 }
 
-// probeUserns reports whether this process can create a user namespace and use capabilities in it.
-func probeUserns() error {
-	switch r := C.jr_probe_userns(); {
-	case r == 0:
-		return nil
-	case r == 1:
-		return errUsernsNoCaps
-	default:
-		return unix.Errno(-r)
-	}
-}
-
 // prepareLandlock decides the Landlock layer of this run from filesystem.landlock: "off" never, "auto"
 // when the kernel has it (else the result's skipped names filesystem.landlock), "require" or refuse.
 func (l *launch) prepareLandlock(cfg *spawnConfig, view llView, denyTCP bool) error {
@@ -290,6 +278,3 @@ func (l *launch) prepareLandlock(cfg *spawnConfig, view llView, denyTCP bool) er
 	cfg.landlock = buildLandlock(s, abi, view, llOpts{denyTCP: denyTCP, hostView: hostView})
 	return nil
 }
-
-// errUsernsNoCaps: a user namespace can be created but gives no capabilities inside.
-var errUsernsNoCaps = fmt.Errorf("a user namespace can be created but grants no capabilities inside (kernel.apparmor_restrict_unprivileged_userns)")

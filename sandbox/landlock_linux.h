@@ -26,9 +26,4 @@ struct jr_landlock {
 // restrict_self. Needs no_new_privs (or CAP_SYS_ADMIN).
 int jr_landlock_apply(const struct jr_landlock *l, int *at);
 
-// jr_probe_userns creates a user namespace in a throw-away child and tries to use a capability in it, the
-// way a sandbox would. Returns 0 when both work, -errno of the clone when the namespace cannot be created,
-// or 1 when it can be created but gives no capabilities (AppArmor's unprivileged_userns restriction).
-int jr_probe_userns(void);
-
 #endif

@@ -11,6 +11,7 @@ import (
 	"os"
 	"runtime"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -684,6 +685,43 @@ func (l *launch) enforced(cfg *spawnConfig) {
 	}
 }
 
+// cloneFailed explains a failed clone3 by probing the namespace kinds it asked for. Those this host cannot
+// create are named with the fix (fail closed); when every one of them can be done without (Droppable) and
+// require.best_effort allows it, they are dropped, listed in skipped, and the clone is tried once more. Nothing is probed on the way to a
+// successful clone.
+func (l *launch) cloneFailed(cfg *spawnConfig, err error) (pid, pidfd int, _ error) {
+	missing, why := cloneRefused(l.s, cfg.cloneFlags)
+	if len(missing) == 0 {
+		return 0, -1, &SetupError{Stage: "clone", Step: StepClone, Err: err}
+	}
+	if err := mayDrop(l.s, missing, why); err != nil {
+		return 0, -1, &SetupError{Stage: "clone", Step: StepClone, What: "clone3 (namespaces)", Err: err}
+	}
+	s := l.s.Clone() // the caller's policy stays as it was
+	for _, k := range missing {
+		k.Set(&s.Namespaces, false)
+		cfg.cloneFlags &^= k.Clone
+		l.res.Skipped = append(l.res.Skipped, k.Setting())
+	}
+	l.s = s
+	if pid, pidfd, err = spawn(cfg); err != nil {
+		return 0, -1, &SetupError{Stage: "clone", Step: StepClone, Err: err}
+	}
+	return pid, pidfd, nil
+}
+
+// mayDrop decides whether a run may go on without the namespace kinds this host would not create: only
+// when each can be done without (Droppable) and the policy lists it in require.best_effort. Otherwise the
+// refusal names every one with why and the fix.
+func mayDrop(s *policy.Settings, missing []policy.NamespaceKind, why []string) error {
+	for _, k := range missing {
+		if !k.Droppable || !s.Require.Allows(k.Setting()) {
+			return fmt.Errorf("%w: %s", ErrUnsupported, strings.Join(why, "; "))
+		}
+	}
+	return nil
+}
+
 // stdio holds the child's ends of its standard streams and the parent's relays.
 type stdio struct {
 	child   [3]*os.File
@@ -916,7 +954,9 @@ func (l *launch) clone(cfg *spawnConfig) (sb *sandboxProc, err error) {
 	p := &l.pipes
 	pid, pidfd, err := spawn(cfg)
 	if err != nil {
-		return nil, &SetupError{Stage: "clone", Step: StepClone, Err: err}
+		if pid, pidfd, err = l.cloneFailed(cfg, err); err != nil {
+			return nil, err
+		}
 	}
 	noteOwner(l, cfg)
 	l.pidfd = pidfd

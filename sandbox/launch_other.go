@@ -57,6 +57,17 @@ func ProbeUserns() UsernsStatus {
 	return UsernsStatus{Err: fmt.Sprintf("unsupported platform %s/%s", runtime.GOOS, runtime.GOARCH)}
 }
 
+// ProbeNamespaces reports every kind unavailable on this platform.
+func ProbeNamespaces(s *policy.Settings) []NamespaceStatus {
+	var out []NamespaceStatus
+	for _, k := range policy.NamespaceKinds {
+		if k.On(s.Namespaces) {
+			out = append(out, NamespaceStatus{Setting: k.Setting(), Err: fmt.Sprintf("unsupported platform %s/%s", runtime.GOOS, runtime.GOARCH)})
+		}
+	}
+	return out
+}
+
 // DetectContainer finds nothing on this platform.
 func DetectContainer() Container { return Container{} }
 

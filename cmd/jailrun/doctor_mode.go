@@ -24,6 +24,8 @@ type modeReport struct {
 	// $JAILRUN_ID_MAP asks for a mapping this host cannot provide.
 	IDs    *sandbox.IDMappingInfo `json:"id_mapping,omitempty"`
 	IDsErr string                 `json:"id_mapping_error,omitempty"`
+	// Namespaces: each kind the policy asks for, tried in a throw-away child (in namespaces modes).
+	Namespaces []sandbox.NamespaceStatus `json:"namespaces,omitempty"`
 }
 
 // sandboxMode probes this host and reports the launcher's own decision (sandbox.DecideMode) without running
@@ -55,6 +57,20 @@ func sandboxMode(s *policy.Settings) (*modeReport, []string) {
 	if d.Mode == sandbox.ModeRefused {
 		problems = append(problems, d.Why)
 	}
+	if d.Mode == sandbox.ModeNamespaces || d.Mode == sandbox.ModeWithoutUser {
+		// The launcher asks the same question only when a clone fails; a kind it may drop (Droppable, listed
+		// in require.best_effort) is skipped there, not refused.
+		r.Namespaces = sandbox.ProbeNamespaces(s)
+		for _, ns := range r.Namespaces {
+			if ns.Available || ns.Setting == "namespaces.user" {
+				continue
+			}
+			if k, ok := policy.NamespaceKindFor(ns.Setting); ok && k.Droppable && s.Require.Allows(ns.Setting) {
+				continue
+			}
+			problems = append(problems, ns.Setting+": "+ns.Err)
+		}
+	}
 	return r, problems
 }
 
@@ -85,6 +101,13 @@ func printMode(w io.Writer, r *modeReport) {
 		fmt.Fprintf(w, "  id mapping\tyour own uid %d, gid %d: the sandbox can write what you can write in its writable bind mounts\n", r.IDs.HostUID, r.IDs.HostGID)
 		if r.IDs.Why != "" {
 			fmt.Fprintf(w, "    subordinate ids\tnot used: %s\n", r.IDs.Why)
+		}
+	}
+	for _, ns := range r.Namespaces {
+		if ns.Available {
+			fmt.Fprintf(w, "  %s\tyes\n", ns.Setting)
+		} else {
+			fmt.Fprintf(w, "  %s\tno: %s\n", ns.Setting, ns.Err)
 		}
 	}
 	fmt.Fprintf(w, "  landlock\t%s\n", r.Landlock)
