@@ -164,7 +164,7 @@ var CgroupLimits = [...]CgroupLimit{
 		Part:  func(l Limits) Limits { return Limits{IOWeight: l.IOWeight} },
 		Trial: Limits{IOWeight: 100},
 		Explain: func(l Limits) (string, string) {
-			return intOr(int64(l.IOWeight), "default"), "io.weight / blkio.weight"
+			return intOr(int64(l.IOWeight), "default"), "io.weight / blkio.bfq.weight (blkio.weight on CFQ)"
 		},
 		decode: func(d *decoder, v *node, path string, l *LimitsSpec) {
 			l.IOWeight = d.integer(v, path, 1, 10000)
