@@ -65,21 +65,26 @@ func (b *Budget) giveBack(n int64) {
 // total for exactly what the own budget allowed. Asking the shared budget only for what can really be used
 // matters: reserving more and giving it back later would let a sibling stream see a transiently empty
 // total and be cut although the sum of both streams fits.
-func grant(own, total *Budget, n int64) int64 {
+//
+// byTotal reports that the total granted less than the own budget allowed: when the bytes are cut, the
+// total is what cut them.
+func grant(own, total *Budget, n int64) (g int64, byTotal bool) {
 	a := own.take(n)
 	if a == 0 {
-		return 0
+		return 0, false
 	}
-	g := total.take(a)
+	g = total.take(a)
 	own.giveBack(a - g)
-	return g
+	return g, g < a
 }
 
 // StreamResult is what a relay saw.
 type StreamResult struct {
 	Bytes     int64 // bytes the child wrote (up to the point the relay stopped reading)
 	Truncated bool  // a limit cut the stream
-	Err       error // writing to the destination failed
+	// ByTotal: the shared total budget cut it, not the stream's own limit (which allowed more).
+	ByTotal bool
+	Err     error // writing to the destination failed
 }
 
 // Relay copies src to dst until EOF. At most limit bytes (0 = unlimited) and what total allows are passed on;
@@ -114,7 +119,7 @@ func relay(dst io.Writer, src io.Reader, limit int64, total *Budget, onLimit fun
 	for {
 		n, err := src.Read(buf)
 		if n > 0 {
-			g := grant(own, total, int64(n))
+			g, byTotal := grant(own, total, int64(n))
 			if g > 0 {
 				if _, werr := dst.Write(buf[:g]); werr != nil {
 					res.Err = werr
@@ -127,7 +132,7 @@ func relay(dst io.Writer, src io.Reader, limit int64, total *Budget, onLimit fun
 			}
 			res.Bytes += int64(n)
 			if g < int64(n) {
-				res.Truncated = true
+				res.Truncated, res.ByTotal = true, byTotal
 				if onLimit != nil {
 					onLimit()
 				}

@@ -18,14 +18,15 @@ func TestRelayLimits(t *testing.T) {
 		limit, total  int64
 		wantPassed    int
 		wantTruncated bool
+		wantByTotal   bool // the total, not the stream's own limit, cut it
 	}{
-		{"unlimited", 100_000, 0, 0, 100_000, false},
-		{"under the stream limit", 1000, 1000, 0, 1000, false},
-		{"one byte over the stream limit", 1001, 1000, 0, 1000, true},
-		{"over the total", 5000, 0, 4096, 4096, true},
-		{"stream limit below total", 5000, 10, 4096, 10, true},
-		{"total below stream limit", 5000, 4096, 10, 10, true},
-		{"empty", 0, 1, 1, 0, false},
+		{"unlimited", 100_000, 0, 0, 100_000, false, false},
+		{"under the stream limit", 1000, 1000, 0, 1000, false, false},
+		{"one byte over the stream limit", 1001, 1000, 0, 1000, true, false},
+		{"over the total", 5000, 0, 4096, 4096, true, true},
+		{"stream limit below total", 5000, 10, 4096, 10, true, false},
+		{"total below stream limit", 5000, 4096, 10, 10, true, true},
+		{"empty", 0, 1, 1, 0, false, false},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -33,8 +34,9 @@ func TestRelayLimits(t *testing.T) {
 			var out bytes.Buffer
 			calls := 0
 			res := Relay(&out, bytes.NewReader(in), tc.limit, NewBudget(tc.total), func() { calls++ })
-			if out.Len() != tc.wantPassed || res.Truncated != tc.wantTruncated {
-				t.Fatalf("passed %d truncated %v, want %d %v", out.Len(), res.Truncated, tc.wantPassed, tc.wantTruncated)
+			if out.Len() != tc.wantPassed || res.Truncated != tc.wantTruncated || res.ByTotal != tc.wantByTotal {
+				t.Fatalf("passed %d truncated %v by total %v, want %d %v %v", out.Len(), res.Truncated, res.ByTotal,
+					tc.wantPassed, tc.wantTruncated, tc.wantByTotal)
 			}
 			if want := map[bool]int{true: 1, false: 0}[tc.wantTruncated]; calls != want {
 				t.Fatalf("onLimit called %d times, want %d", calls, want)

@@ -796,13 +796,16 @@ func (l *launch) setupStdio() (*stdio, error) {
 		dst := w
 		st.outs[i] = len(st.relays)
 		st.relays = append(st.relays, func() ipc.StreamResult {
-			return ipc.Relay(dst, pr, limit, total, func() {
+			res := ipc.Relay(dst, pr, limit, total, nil)
+			if res.Truncated {
+				// The relay returns the moment a limit cuts the stream, and says which one did.
 				n, v := name, limit
-				if limit == 0 || (lim.Total > 0 && lim.Total < limit) {
+				if res.ByTotal {
 					n, v = "limits.output.total", lim.Total
 				}
 				l.kill(StatusOutputLimit, &LimitHit{Name: n, Value: strconv.FormatInt(v, 10)})
-			})
+			}
+			return res
 		})
 	}
 	return st, nil
@@ -833,7 +836,7 @@ func (st *stdio) relay(l *launch) func() [2]StreamStats {
 				out[i] = StreamStats{Bytes: -1}
 				continue
 			}
-			out[i] = StreamStats{Bytes: results[idx].Bytes, Truncated: results[idx].Truncated}
+			out[i] = StreamStats{Bytes: results[idx].Bytes, Truncated: results[idx].Truncated, byTotal: results[idx].ByTotal}
 		}
 		return out
 	}

@@ -68,7 +68,7 @@ func limitsHit(f *runFacts, signal int) []LimitHit {
 		if st.Truncated {
 			name := []string{"limits.output.stdout", "limits.output.stderr"}[i]
 			v := []int64{lim.Output.Stdout, lim.Output.Stderr}[i]
-			if v == 0 || (lim.Output.Total > 0 && lim.Output.Total < v) {
+			if st.byTotal || v == 0 {
 				name, v = "limits.output.total", lim.Output.Total
 			}
 			add(name, strconv.FormatInt(v, 10), "bytes counted on the pipe by jailrun")

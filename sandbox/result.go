@@ -53,6 +53,8 @@ type LimitHit struct {
 type StreamStats struct {
 	Bytes     int64 `json:"bytes"`
 	Truncated bool  `json:"truncated"`
+	// byTotal: limits.output.total cut it, not the stream's own limit (limits_hit names the one that did).
+	byTotal bool
 }
 
 // Violation is a syscall the seccomp filter stopped.

@@ -72,10 +72,19 @@ func TestVerdict(t *testing.T) {
 			LimitsHit: []LimitHit{with(cpuHit, "cpuacct.usage 1003.2 ms")}}},
 		{"output kill, stdout truncated at the total", func(f *runFacts) {
 			f.Reported, f.KilledBy, f.Hit = false, StatusOutputLimit, &LimitHit{Name: "limits.output.total", Value: "800"}
-			f.Stdout = StreamStats{Bytes: 800, Truncated: true}
+			f.Stdout = StreamStats{Bytes: 800, Truncated: true, byTotal: true}
 		}, runVerdict{Status: StatusOutputLimit, ExitCode: -1, Signal: 9, SignalName: "SIGKILL",
 			Limit: &LimitHit{Name: "limits.output.total", Value: "800"}, Message: "limits.output.total exceeded (800)",
 			LimitsHit: []LimitHit{{Name: "limits.output.total", Value: "800", Counter: "bytes counted on the pipe by jailrun"}}}},
+		// The relay says which budget cut a stream: a total larger than the stream's own limit can still be
+		// what ran out first (stderr took most of it).
+		{"output kill, stdout cut by a total larger than its own limit", func(f *runFacts) {
+			f.Limits.Output.Total = 1500
+			f.Reported, f.KilledBy, f.Hit = false, StatusOutputLimit, &LimitHit{Name: "limits.output.total", Value: "1500"}
+			f.Stdout = StreamStats{Bytes: 700, Truncated: true, byTotal: true}
+		}, runVerdict{Status: StatusOutputLimit, ExitCode: -1, Signal: 9, SignalName: "SIGKILL",
+			Limit: &LimitHit{Name: "limits.output.total", Value: "1500"}, Message: "limits.output.total exceeded (1500)",
+			LimitsHit: []LimitHit{{Name: "limits.output.total", Value: "1500", Counter: "bytes counted on the pipe by jailrun"}}}},
 		{"output kill on a channel", func(f *runFacts) {
 			f.Reported, f.KilledBy, f.Hit = false, StatusOutputLimit, &LimitHit{Name: "channels.log.limit", Value: "10"}
 		}, runVerdict{Status: StatusOutputLimit, ExitCode: -1, Signal: 9, SignalName: "SIGKILL",
@@ -183,7 +192,7 @@ func TestVerdict(t *testing.T) {
 			LimitsHit: []LimitHit{{Name: "limits.output.stderr", Value: "500", Counter: "bytes counted on the pipe by jailrun"}}}},
 		{"the kill's limit is listed once, each truncated stream under its own limit", func(f *runFacts) {
 			f.Reported, f.KilledBy, f.Hit = false, StatusOutputLimit, &LimitHit{Name: "limits.output.total", Value: "800"}
-			f.Stdout = StreamStats{Bytes: 600, Truncated: true}
+			f.Stdout = StreamStats{Bytes: 600, Truncated: true, byTotal: true}
 			f.Stderr = StreamStats{Bytes: 200, Truncated: true}
 		}, runVerdict{Status: StatusOutputLimit, ExitCode: -1, Signal: 9, SignalName: "SIGKILL",
 			Limit: &LimitHit{Name: "limits.output.total", Value: "800"}, Message: "limits.output.total exceeded (800)",

@@ -123,6 +123,15 @@ print("refused", refused)`})
 		t.Fatalf("file write past 1M: status %q, limits_hit %v\n%v", r.status(), r.result["limits_hit"], r)
 	}
 
+	// stderr takes most of the total, then stdout runs out of the total long before its own limit: the
+	// total is what limits_hit names, not stdout's limit.
+	r = jailrun(t, []string{"--quiet", "--policy", policyFile(t, `"limits": {"output": {"stdout": 1000000, "stderr": 1000000, "total": 1500000}}`),
+		"--", "/bin/sh", "-c", "head -c 900000 /dev/zero >&2; head -c 900000 /dev/zero"})
+	hits := limitsHit(t, r)
+	if r.status() != "output_limit" || hits["limits.output.total"] == nil || hits["limits.output.stdout"] != nil {
+		t.Fatalf("stdout cut by the total: status %q, limits_hit %v, want limits.output.total only", r.status(), r.result["limits_hit"])
+	}
+
 	// Memory that reached its limit is listed with the counters it came from.
 	r = jailrun(t, []string{"--quiet", "--policy", policyFile(t, `"limits": {"memory": "64M"}`), "--",
 		"/usr/bin/python3", "-c", "x = bytearray(1 << 30)"})
