@@ -7,20 +7,7 @@ import (
 
 // Override is one setting an operator puts on top of a policy for one run: jailrun's --memory, --bind,
 // --env ... flags, and the layer other front ends (an isolate-compatible command, a service) build on.
-// Key is one of OverrideKeys; Value is written as on jailrun's command line:
-//
-//	memory     SIZE              limits.memory ("256M", bytes, "1.5G")
-//	cpu-time   DURATION          limits.cpu_time ("2s", "1500ms")
-//	wall-time  DURATION          limits.wall_time
-//	extra-time DURATION          limits.extra_time
-//	pids       N                 limits.pids
-//	open-files N                 limits.open_files
-//	file-size  SIZE              limits.file_size
-//	stack      SIZE              limits.stack
-//	bind       SRC:DST[:ro|:rw]  a bind mount of host SRC at DST (writable unless :ro)
-//	tmpfs      DST[:SIZE]        a writable tmpfs at DST (64M unless SIZE)
-//	env        NAME=VALUE        process.env.set.NAME
-//	chdir      DIR               filesystem.workdir
+// Key is one of OverrideSpecs' keys; Value is written as on jailrun's command line (OverrideSpecs says how).
 //
 // Unlike sandbox.Tighten, an override may loosen the policy: it comes from whoever runs jailrun, who owns
 // the host. Each value goes through the same decoder and the same whole-policy checks as a policy file, so
@@ -31,17 +18,52 @@ type Override struct {
 	Flag string
 }
 
-// OverrideKeys lists the keys ApplyOverrides accepts.
-var OverrideKeys = []string{"memory", "cpu-time", "wall-time", "extra-time", "pids", "open-files", "file-size", "stack", "bind", "tmpfs", "env", "chdir"}
-
-// overrideLimit maps a limit key to its field in "limits" and whether a policy writes it as a number.
-var overrideLimit = map[string]struct {
-	field  string
+// OverrideSpec describes one override key: the one list that ApplyOverrides, jailrun run's flags and
+// their help read.
+type OverrideSpec struct {
+	Key string
+	// Arg is how the value is written ("SIZE", "SRC:DST[:ro]"); Usage is the flag's help.
+	Arg, Usage string
+	// CLI: jailrun run offers it as --KEY (the others are for front ends such as jailrun isolate).
+	CLI bool
+	// limit is the field under "limits" a limit override sets ("" for the others); number says a policy
+	// writes it as a JSON number.
+	limit  string
 	number bool
-}{
-	"memory": {"memory", false}, "cpu-time": {"cpu_time", false}, "wall-time": {"wall_time", false},
-	"extra-time": {"extra_time", false}, "pids": {"pids", true}, "open-files": {"open_files", true},
-	"file-size": {"file_size", false}, "stack": {"stack", false},
+}
+
+// OverrideSpecs lists the keys ApplyOverrides accepts.
+var OverrideSpecs = []OverrideSpec{
+	{Key: "memory", Arg: "SIZE", CLI: true, limit: "memory", Usage: "memory limit of the whole sandbox, e.g. 256M (limits.memory)"},
+	{Key: "cpu-time", Arg: "DURATION", CLI: true, limit: "cpu_time", Usage: "CPU time limit, e.g. 2s (limits.cpu_time)"},
+	{Key: "wall-time", Arg: "DURATION", CLI: true, limit: "wall_time", Usage: "wall-clock limit, e.g. 10s (limits.wall_time)"},
+	{Key: "extra-time", Arg: "DURATION", limit: "extra_time", Usage: "grace after the time limits before the kill (limits.extra_time)"},
+	{Key: "pids", Arg: "N", CLI: true, limit: "pids", number: true, Usage: "maximum number of tasks in the sandbox (limits.pids)"},
+	{Key: "open-files", Arg: "N", limit: "open_files", number: true, Usage: "maximum open files per process (limits.open_files)"},
+	{Key: "file-size", Arg: "SIZE", limit: "file_size", Usage: "largest file the sandbox may write (limits.file_size)"},
+	{Key: "stack", Arg: "SIZE", limit: "stack", Usage: "stack size limit (limits.stack)"},
+	{Key: "bind", Arg: "SRC:DST[:ro]", CLI: true, Usage: "bind host SRC at DST inside, writable unless :ro (repeatable)"},
+	{Key: "tmpfs", Arg: "DST[:SIZE]", CLI: true, Usage: "a writable tmpfs at DST, " + DefaultOverrideTmpfsSize + " unless SIZE (repeatable)"},
+	{Key: "env", Arg: "NAME=VALUE", CLI: true, Usage: "set an environment variable inside (repeatable)"},
+	{Key: "chdir", Arg: "DIR", CLI: true, Usage: "working directory inside the sandbox (filesystem.workdir)"},
+}
+
+// OverrideKeys lists the keys ApplyOverrides accepts (OverrideSpecs' keys).
+var OverrideKeys = func() []string {
+	keys := make([]string, len(OverrideSpecs))
+	for i, o := range OverrideSpecs {
+		keys[i] = o.Key
+	}
+	return keys
+}()
+
+func overrideSpec(key string) (OverrideSpec, bool) {
+	for _, o := range OverrideSpecs {
+		if o.Key == key {
+			return o, true
+		}
+	}
+	return OverrideSpec{}, false
 }
 
 // DefaultOverrideTmpfsSize is the size of a tmpfs override that names none.
@@ -74,19 +96,19 @@ func ApplyOverrides(s *Settings, list []Override) (*Settings, error) {
 		}
 		pos := Pos{File: flag}
 		str := func(v string) *node { return &node{kind: kindString, str: v, pos: pos} }
-		if lim, ok := overrideLimit[o.Key]; ok {
+		if lim, ok := overrideSpec(o.Key); ok && lim.limit != "" {
 			v := str(o.Value)
 			if lim.number {
 				v.kind = kindNumber
 				if _, isInt := intLiteral(o.Value); !isInt || strings.ContainsAny(o.Value, "+ ") {
-					errs.addAt(pos, "limits."+lim.field, fmt.Sprintf("%q is not an integer", o.Value))
+					errs.addAt(pos, "limits."+lim.limit, fmt.Sprintf("%q is not an integer", o.Value))
 					continue
 				}
 			}
 			n := len(errs.list)
-			d.limits(&node{kind: kindObject, pos: pos, obj: []member{{key: lim.field, keyPos: pos, val: v}}}, "limits", &layer.Limits)
+			d.limits(&node{kind: kindObject, pos: pos, obj: []member{{key: lim.limit, keyPos: pos, val: v}}}, "limits", &layer.Limits)
 			if len(errs.list) == n {
-				applied = append(applied, fmt.Sprintf("limits.%s=%s", lim.field, o.Value))
+				applied = append(applied, fmt.Sprintf("limits.%s=%s", lim.limit, o.Value))
 			}
 			continue
 		}

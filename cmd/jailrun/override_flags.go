@@ -42,18 +42,11 @@ func (v *overrideValue) Set(s string) error {
 }
 
 func addOverrideFlags(c *cobra.Command, f *overrideFlags) {
-	fl := c.Flags()
-	add := func(key, typeName, usage string) {
-		fl.Var(&overrideValue{f: f, key: key, typeName: typeName}, key, usage)
+	for _, o := range policy.OverrideSpecs {
+		if o.CLI {
+			c.Flags().Var(&overrideValue{f: f, key: o.Key, typeName: o.Arg}, o.Key, o.Usage)
+		}
 	}
-	add("memory", "SIZE", "memory limit of the whole sandbox, e.g. 256M (limits.memory)")
-	add("cpu-time", "DURATION", "CPU time limit, e.g. 2s (limits.cpu_time)")
-	add("wall-time", "DURATION", "wall-clock limit, e.g. 10s (limits.wall_time)")
-	add("pids", "N", "maximum number of tasks in the sandbox (limits.pids)")
-	add("bind", "SRC:DST[:ro]", "bind host SRC at DST inside, writable unless :ro (repeatable)")
-	add("tmpfs", "DST[:SIZE]", "a writable tmpfs at DST, "+policy.DefaultOverrideTmpfsSize+" unless SIZE (repeatable)")
-	add("env", "NAME=VALUE", "set an environment variable inside (repeatable)")
-	add("chdir", "DIR", "working directory inside the sandbox (filesystem.workdir)")
 }
 
 // apply puts the overrides on s. A value the policy language refuses is a usage error (exit 2) in one line;
