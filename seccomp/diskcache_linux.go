@@ -12,6 +12,7 @@ import (
 	"io"
 	"os"
 	"runtime"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -30,6 +31,11 @@ const systemCacheDir = "/run/jailrun/bpf"
 
 // maxEntrySize bounds what is read: a program has at most maxInstructions instructions.
 const maxEntrySize = 1 << 16
+
+// maxEntries bounds the cache (at most maxEntries*maxEntrySize bytes of root's tmpfs, in practice a few
+// KiB each): a store that finds more removes the least recently written down to half. Entries of an older
+// jailrun build (another salt) are never read again and go this way too.
+const maxEntries = 256
 
 var entryMagic = [8]byte{'J', 'R', 'B', 'P', 'F', 0, 0, 1}
 
@@ -208,8 +214,42 @@ func (c *diskCache) store(ek [32]byte, p *Program) error {
 	}
 	if err != nil {
 		_ = unix.Unlinkat(dir, tmp, 0)
+		return err
 	}
-	return err
+	prune(dir, maxEntries)
+	return nil
+}
+
+// prune removes the oldest entries (by modification time) of the cache directory dir when it holds more
+// than limit, down to limit/2. It runs on a store, that is on a cache miss, never on the way to a hit. Errors
+// leave the cache as it is: a cache a little too large costs nothing but space.
+func prune(dir int, limit int) {
+	rd, err := unix.Openat(dir, ".", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return
+	}
+	f := os.NewFile(uintptr(rd), systemCacheDir)
+	names, err := f.Readdirnames(-1)
+	f.Close()
+	if err != nil || len(names) <= limit {
+		return
+	}
+	type entry struct {
+		name  string
+		mtime int64
+	}
+	var es []entry
+	for _, n := range names {
+		var st unix.Stat_t
+		if strings.HasPrefix(n, ".") || unix.Fstatat(dir, n, &st, unix.AT_SYMLINK_NOFOLLOW) != nil {
+			continue
+		}
+		es = append(es, entry{n, st.Mtim.Nano()})
+	}
+	sort.Slice(es, func(i, j int) bool { return es[i].mtime < es[j].mtime })
+	for _, e := range es[:max(len(es)-limit/2, 0)] {
+		_ = unix.Unlinkat(dir, e.name, 0)
+	}
 }
 
 // openDir opens c.dir component by component from /, never following a symlink, and checks each

@@ -6,13 +6,16 @@ import (
 	"bytes"
 	"debug/elf"
 	"encoding/hex"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
 	"testing"
+	"time"
 
 	"github.com/jailrun/jailrun/internal/testenv"
 	"github.com/jailrun/jailrun/policy"
+	"golang.org/x/sys/unix"
 )
 
 var routedOptions = Options{ForeignABI: notify}
@@ -286,5 +289,42 @@ func TestBuildIDMatchesELF(t *testing.T) {
 	}
 	if !bytes.HasSuffix(bytes.TrimRight(d, "\x00"), id) {
 		t.Fatalf("buildID %q is not the note's description (%q)", id, d)
+	}
+}
+
+// The cache stays bounded: past the limit, a store removes the oldest entries down to half of it, and keeps
+// the newest (the one just stored among them).
+func TestDiskCachePrunes(t *testing.T) {
+	c, dir := testCache(t)
+	fd, err := c.openDir(true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(fd)
+	base := time.Now().Add(-time.Hour)
+	for i := 0; i < 10; i++ {
+		p := filepath.Join(dir, fmt.Sprintf("%064x", i))
+		if err := os.WriteFile(p, []byte("x"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		mt := base.Add(time.Duration(i) * time.Minute)
+		if err := os.Chtimes(p, mt, mt); err != nil {
+			t.Fatal(err)
+		}
+	}
+	prune(fd, 8)
+	left, _ := filepath.Glob(filepath.Join(dir, "*"))
+	if len(left) != 4 {
+		t.Fatalf("%d entries left, want 4 (half of 8)", len(left))
+	}
+	for _, p := range left {
+		var i int
+		if _, err := fmt.Sscanf(filepath.Base(p), "%x", &i); err != nil || i < 6 {
+			t.Errorf("%s survived: want only the 4 newest (6..9)", filepath.Base(p))
+		}
+	}
+	prune(fd, 8) // under the limit: nothing goes
+	if again, _ := filepath.Glob(filepath.Join(dir, "*")); len(again) != 4 {
+		t.Fatalf("%d entries after a prune under the limit, want 4", len(again))
 	}
 }
