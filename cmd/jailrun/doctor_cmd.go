@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 	"text/tabwriter"
 
@@ -47,7 +48,7 @@ best-effort in its require section).`,
 	}
 	fl := c.Flags()
 	fl.StringVarP(&f.policy, "policy", "p", "strict", "policy file, or the name of a built-in policy")
-	fl.StringVar(&f.parent, "cgroup-parent", "", "cgroup under which runs are created (default: a \"jailrun\" child of this process's cgroup)")
+	fl.StringVar(&f.parent, "cgroup-parent", os.Getenv("JAILRUN_CGROUP_PARENT"), "cgroup under which runs are created, as jailrun run's --cgroup-parent (default: a \"jailrun\" child of this process's cgroup, or $JAILRUN_CGROUP_PARENT)")
 	fl.BoolVar(&f.json, "json", false, "print the report as JSON")
 	rootCmd.AddCommand(c)
 }
