@@ -161,7 +161,9 @@ func TestDegradedMode(t *testing.T) {
 	pol := writeShared(t, dir, "deg.json", `{"version": 1, "name": "deg", "extends": "strict",
 		"require": {"best_effort": ["namespaces", "limits"]}}`)
 	// Control: the unprivileged user can read the file without jailrun, so a denial inside is Landlock's.
-	script := `id -u; cat ` + secret + ` 2>&1; echo w > "$HOME/f" && cat "$HOME/f"; pwd | grep -q '^` + os.TempDir() + `\|^/run/user' && echo private-tmp; ls /usr/bin/env`
+	// The writable tmpfs is a private directory under jailrun's TMPDIR, which unprivileged's environment
+	// leaves unset: /tmp (not the test process's own TMPDIR, which the VM lane sets).
+	script := `id -u; cat ` + secret + ` 2>&1; echo w > "$HOME/f" && cat "$HOME/f"; pwd | grep -q '^/tmp/jailrun-' && echo private-tmp; ls /usr/bin/env`
 	r := denied(t, dir, "--policy", pol, "--", "/bin/sh", "-c", script)
 	if r.code != 0 {
 		t.Fatalf("degraded run failed: %v", r)

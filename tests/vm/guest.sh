@@ -16,7 +16,7 @@
 # TMPDIR too, so passes don't mix.
 set -eu
 # shellcheck source=/dev/null
-. "$1"   # VM_REPO VM_MANIFEST VM_TESTFLAGS VM_TEST_TIMEOUT VM_ROOTLESS JAILRUN_BIN, written by run.sh
+. "$1"   # VM_REPO VM_MANIFEST VM_TESTFLAGS VM_TEST_TIMEOUT VM_ROOTLESS JAILRUN_BIN JAILRUN_NOUSERNS, written by run.sh
 
 cg=/sys/fs/cgroup
 uid=65534
@@ -95,6 +95,7 @@ run_one() {
   # shellcheck disable=SC2046  # the list of controllers
   enable_controllers "$unit" $(cat "$unit/cgroup.controllers")
   env="JAILRUN_VM=cgroup2 JAILRUN_BIN=$JAILRUN_BIN TMPDIR=$tmp LANG=C.UTF-8 PATH=/usr/local/bin:/usr/bin:/bin"
+  [ -z "$JAILRUN_NOUSERNS" ] || env="$env JAILRUN_NOUSERNS=$JAILRUN_NOUSERNS"
   env="$env JAILRUN_CGROUP_PARENT=${unit#"$cg"}/runs"
   if [ "$mode" = root ]; then
     drop=

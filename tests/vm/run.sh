@@ -231,6 +231,12 @@ build_tests() {
   jailrun_bin=$bin/jailrun
   if ! go build -ldflags "$static_ldflags" -o "$jailrun_bin" ./cmd/jailrun 2>"$tmp/build.log"; then
     log "BUILD FAILED: ./cmd/jailrun (tests that run JAILRUN_BIN will fail)"; sed 's/^/    /' "$tmp/build.log" >&2
+  fi  # The degraded-mode tests run their commands under tests/nouserns, which the guest cannot build (no Go
+  # toolchain there): built here, and named by JAILRUN_NOUSERNS.
+  nouserns_bin=$bin/nouserns
+  if ! go build -ldflags "$static_ldflags" -o "$nouserns_bin" ./tests/nouserns 2>"$tmp/build.log"; then
+    log "BUILD FAILED: ./tests/nouserns (the degraded-mode tests will skip)"; sed 's/^/    /' "$tmp/build.log" >&2
+    nouserns_bin=
   fi
 }
 
@@ -246,6 +252,7 @@ write_config() {
     echo "VM_TEST_TIMEOUT=$(shq "$VM_TEST_TIMEOUT")"
     echo "VM_ROOTLESS=$(shq "$VM_ROOTLESS")"
     echo "JAILRUN_BIN=$(shq "$jailrun_bin")"
+    echo "JAILRUN_NOUSERNS=$(shq "$nouserns_bin")"
   } >"$VM_CACHE/run/config.sh"
 }
 
