@@ -964,10 +964,20 @@ int jr_spawn(struct jr_config *c, int *pidfd) {
 	struct jr_owner_saved owner;
 	jr_owner_enter(c, &owner);
 	long pid = syscall(SYS_clone3, &a, sizeof a);
-	if (pid < 0 && errno == ENOSYS && c->cgroup_fd < 0) {
+	if (pid < 0 && errno == ENOSYS) {
 		// clone3 filtered by an outer seccomp profile (Docker's answers ENOSYS): plain clone does the same
-		// without CLONE_INTO_CGROUP; the parent then places the child before it runs anything.
-		pid = syscall(SYS_clone, (unsigned long)(c->clone_flags | CLONE_PIDFD | SIGCHLD), 0, pidfd, 0, 0);
+		// without CLONE_INTO_CGROUP. The parent then places the child before it runs anything (cgroup_fd -1
+		// tells it so), and the child enters its cgroup namespace after that, not at the clone, so that the
+		// namespace is rooted at its own cgroup. Changed before the clone: the child's copy of c sees it.
+		uint64_t flags = c->clone_flags;
+		if (c->cgroup_fd >= 0) {
+			if (flags & CLONE_NEWCGROUP) {
+				flags &= ~(uint64_t)CLONE_NEWCGROUP;
+				c->unshare_cgroup = 1;
+			}
+			c->cgroup_fd = -1;
+		}
+		pid = syscall(SYS_clone, (unsigned long)(flags | CLONE_PIDFD | SIGCHLD), 0, pidfd, 0, 0);
 	}
 	if (pid == 0)
 		child_main(c);

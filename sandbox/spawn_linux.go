@@ -315,6 +315,10 @@ func spawn(s *spawnConfig) (pid, pidfd int, err error) {
 	if c.owner_err != 0 {
 		s.ownerErr = unix.Errno(c.owner_err)
 	}
+	if c.cgroup_fd < 0 && s.cgroupFD >= 0 {
+		// clone3 was refused (ENOSYS) and plain clone made the child outside its cgroup: the parent places it.
+		s.cgroupFD = -1
+	}
 	if r < 0 {
 		return 0, -1, unix.Errno(-r)
 	}

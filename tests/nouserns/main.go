@@ -5,8 +5,10 @@
 // with CLONE_NEWUSER with EPERM and clone3 with ENOSYS (clone3's flags are in memory a filter cannot read;
 // ENOSYS is what Docker's default profile answers, and jailrun falls back to clone), then execs its
 // arguments. No host-global sysctl is touched, so the e2e tests can force jailrun's degraded mode.
+// With --clone3-only, only clone3 is answered (ENOSYS), as Docker's default profile does: user namespaces
+// still work, and jailrun must make its sandbox with plain clone.
 //
-//	nouserns PROGRAM [ARGS...]
+//	nouserns [--clone3-only] PROGRAM [ARGS...]
 package main
 
 import (
@@ -25,8 +27,13 @@ import (
 var nativeArch = map[string]uint32{"amd64": 0xc000003e, "arm64": 0xc00000b7}
 
 func main() {
-	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: nouserns PROGRAM [ARGS...]")
+	args := os.Args[1:]
+	clone3Only := len(args) > 0 && args[0] == "--clone3-only"
+	if clone3Only {
+		args = args[1:]
+	}
+	if len(args) < 1 {
+		fmt.Fprintln(os.Stderr, "usage: nouserns [--clone3-only] PROGRAM [ARGS...]")
 		os.Exit(2)
 	}
 	arch, ok := nativeArch[runtime.GOARCH]
@@ -61,6 +68,9 @@ func main() {
 		{Code: ret, K: eperm},
 		{Code: ret, K: allow},
 	}
+	if clone3Only {
+		prog = append(prog[:6:6], unix.SockFilter{Code: ret, K: allow})
+	}
 	fprog := unix.SockFprog{Len: uint16(len(prog)), Filter: &prog[0]}
 	if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
 		fmt.Fprintln(os.Stderr, "nouserns: no_new_privs:", err)
@@ -71,12 +81,12 @@ func main() {
 		fmt.Fprintln(os.Stderr, "nouserns: seccomp:", e)
 		os.Exit(125)
 	}
-	path, err := exec.LookPath(os.Args[1])
+	path, err := exec.LookPath(args[0])
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "nouserns:", err)
 		os.Exit(127)
 	}
-	err = syscall.Exec(path, os.Args[1:], os.Environ())
+	err = syscall.Exec(path, args, os.Environ())
 	fmt.Fprintln(os.Stderr, "nouserns: exec:", err)
 	os.Exit(126)
 }

@@ -1,0 +1,49 @@
+package tests
+
+import (
+	"bytes"
+	"context"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// A host whose seccomp profile answers clone3 with ENOSYS (Docker's default profile does) still gets the
+// whole sandbox: jailrun falls back to plain clone, places the child in its cgroup itself (on cgroup v2
+// there is no CLONE_INTO_CGROUP then), and the cgroup namespace is rooted at the run's own cgroup. Before,
+// a v2 host failed every run with "clone3: function not implemented".
+func TestWithoutClone3(t *testing.T) {
+	requirePrivileged(t)
+	needPython(t)
+	harness := nousernsBin(t)
+	run := func(args ...string) run {
+		t.Helper()
+		resFile := filepath.Join(t.TempDir(), "result.json")
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		defer cancel()
+		c := exec.CommandContext(ctx, harness, append([]string{"--clone3-only", jailrunBin, "--result", resFile}, args...)...)
+		c.Env = baseEnv()
+		var out, errb bytes.Buffer
+		c.Stdout, c.Stderr = &out, &errb
+		return collect(t, c, &out, &errb, resFile)
+	}
+	r := run("--", "/bin/cat", "/proc/self/cgroup")
+	if r.code != 0 || r.status() != "ok" {
+		t.Fatalf("strict without clone3: %v", r)
+	}
+	for _, line := range strings.Split(strings.TrimSpace(r.stdout), "\n") {
+		if !strings.HasSuffix(line, ":/") {
+			t.Errorf("/proc/self/cgroup line %q: the cgroup namespace is not rooted at the run's cgroup", line)
+		}
+	}
+	if enf, _ := r.result["enforced"].(map[string]any); enf["cgroup"] == nil || enf["cgroup"] == "" {
+		t.Errorf("enforced.cgroup %v: the run has no cgroup", enf["cgroup"])
+	}
+	// The memory limit bites, so the child really was placed in the run's cgroup.
+	r = run("--quiet", "--memory", "64M", "--", "/usr/bin/python3", "-c", "x = bytearray(1 << 30)")
+	if r.status() != "memory_limit" {
+		t.Fatalf("memory hog without clone3: status %q, want memory_limit\n%v", r.status(), r)
+	}
+}
