@@ -207,12 +207,12 @@ func TestPipeCLI(t *testing.T) {
 	}
 }
 
-// Extra channels: the child writes to fd 3 and reads fd 4; the result accounts for both. Runs once the
-// launcher takes --channel (see docs/ipc.md).
+// Extra channels: the child writes to fd 3 and reads fd 4; the result accounts for both, through the
+// launcher's --channel (see docs/ipc.md).
 func TestChannelCLI(t *testing.T) {
 	requirePrivileged(t)
 	if help, _ := jailrunCmd(context.Background(), "run", "--help").CombinedOutput(); !bytes.Contains(help, []byte("--channel")) {
-		t.Skip("jailrun run has no --channel flag yet: the launcher does not pass channels (issue 6)")
+		t.Fatal("jailrun run has no --channel flag: the launcher must pass channels (docs/ipc.md)")
 	}
 	dir := t.TempDir()
 	in := filepath.Join(dir, "in")
