@@ -72,6 +72,9 @@ func main() {
 		prog = append(prog[:6:6], unix.SockFilter{Code: ret, K: allow})
 	}
 	fprog := unix.SockFprog{Len: uint16(len(prog)), Filter: &prog[0]}
+	// no_new_privs is a property of one thread, and seccomp refuses a filter (EACCES) on a thread without it:
+	// both calls, and the exec, must be made by the same OS thread.
+	runtime.LockOSThread()
 	if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
 		fmt.Fprintln(os.Stderr, "nouserns: no_new_privs:", err)
 		os.Exit(125)
