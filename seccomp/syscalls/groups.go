@@ -234,8 +234,16 @@ var purposes = sync.OnceValue(func() map[string]string {
 // Purpose says what a group is for.
 func Purpose(name string) string { return purposes()[name] }
 
-// Group expands a group name into syscall names (recursively, de-duplicated, sorted).
+// expanded caches Group's answers: the groups never change, and a policy names the same ones in many rules
+// (expanding them again was a sixth of loading a policy).
+var expanded sync.Map // group name -> []string
+
+// Group expands a group name into syscall names (recursively, de-duplicated, sorted). The slice is the
+// caller's own.
 func Group(name string) ([]string, bool) {
+	if v, ok := expanded.Load(name); ok {
+		return append([]string(nil), v.([]string)...), true
+	}
 	if _, ok := groups()[name]; !ok {
 		return nil, false
 	}
@@ -256,7 +264,8 @@ func Group(name string) ([]string, bool) {
 		out = append(out, m)
 	}
 	sort.Strings(out)
-	return out, true
+	expanded.Store(name, out)
+	return append([]string(nil), out...), true
 }
 
 // GroupNames lists the known groups, sorted.
