@@ -61,15 +61,9 @@ var NamespaceKinds = [...]NamespaceKind{
 		field:   func(n *Namespaces) *bool { return &n.Time }, spec: func(n *NamespacesSpec) *Field[bool] { return &n.Time }},
 }
 
-// NamespaceKindFor finds a kind by its setting ("namespaces.time") or name ("time").
-func NamespaceKindFor(name string) (NamespaceKind, bool) {
-	for _, k := range NamespaceKinds {
-		if k.Name == name || k.Setting() == name {
-			return k, true
-		}
-	}
-	return NamespaceKind{}, false
-}
+// MayDrop reports whether a run may go on without this kind when the host will not create it (and user
+// namespaces work): the launch can do without it (Droppable) and require.best_effort allows it.
+func (k NamespaceKind) MayDrop(r Require) bool { return k.Droppable && r.Allows(k.Setting()) }
 
 // Names lists the kinds ns asks for, in table order.
 func (ns Namespaces) Names() []string {

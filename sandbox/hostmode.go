@@ -18,11 +18,13 @@ type UsernsStatus struct {
 }
 
 // NamespaceStatus says whether this host can create one kind of namespace a policy asks for
-// (ProbeNamespaces); Err says why not, with the fix.
+// (ProbeNamespaces); Err says why not, with the fix, and Skipped that a run goes on without it
+// (policy.NamespaceKind.MayDrop) instead of being refused.
 type NamespaceStatus struct {
 	Setting   string `json:"setting"`
 	Available bool   `json:"available"`
 	Err       string `json:"error,omitempty"`
+	Skipped   bool   `json:"skipped,omitempty"`
 }
 
 // Blocker is one reason user namespaces are unavailable and how to lift it.

@@ -298,8 +298,9 @@ func (l *launch) startSandbox(ctx context.Context, pooled *sandboxProc) (*sandbo
 	}
 	if sb == nil {
 		// Stage "clone".
-		if sb, err = l.clone(cfg); err != nil {
-			res, err := l.setupError(err.(*SetupError))
+		var se *SetupError
+		if sb, se = l.clone(cfg); se != nil {
+			res, err := l.setupError(se)
 			return nil, res, err
 		}
 	} else {
@@ -686,16 +687,19 @@ func (l *launch) enforced(cfg *spawnConfig) {
 }
 
 // cloneFailed explains a failed clone3 by probing the namespace kinds it asked for. Those this host cannot
-// create are named with the fix (fail closed); when every one of them can be done without (Droppable) and
-// require.best_effort allows it, they are dropped, listed in skipped, and the clone is tried once more. Nothing is probed on the way to a
-// successful clone.
-func (l *launch) cloneFailed(cfg *spawnConfig, err error) (pid, pidfd int, _ error) {
+// create are named with the fix (fail closed); when every one of them may be dropped (NamespaceKind.MayDrop:
+// it can be done without, and require.best_effort allows it), they are dropped, listed in skipped, and the
+// clone is tried once more. Nothing is probed on the way to a successful clone.
+func (l *launch) cloneFailed(cfg *spawnConfig, err error) (pid, pidfd int, _ *SetupError) {
 	missing, why := cloneRefused(l.s, cfg.cloneFlags)
 	if len(missing) == 0 {
 		return 0, -1, &SetupError{Stage: "clone", Step: StepClone, Err: err}
 	}
-	if err := mayDrop(l.s, missing, why); err != nil {
-		return 0, -1, &SetupError{Stage: "clone", Step: StepClone, What: "clone3 (namespaces)", Err: err}
+	for _, k := range missing {
+		if !k.MayDrop(l.s.Require) {
+			return 0, -1, &SetupError{Stage: "clone", Step: StepClone, What: "clone3 (namespaces)",
+				Err: fmt.Errorf("%w: %s", ErrUnsupported, strings.Join(why, "; "))}
+		}
 	}
 	s := l.s.Clone() // the caller's policy stays as it was
 	for _, k := range missing {
@@ -708,18 +712,6 @@ func (l *launch) cloneFailed(cfg *spawnConfig, err error) (pid, pidfd int, _ err
 		return 0, -1, &SetupError{Stage: "clone", Step: StepClone, Err: err}
 	}
 	return pid, pidfd, nil
-}
-
-// mayDrop decides whether a run may go on without the namespace kinds this host would not create: only
-// when each can be done without (Droppable) and the policy lists it in require.best_effort. Otherwise the
-// refusal names every one with why and the fix.
-func mayDrop(s *policy.Settings, missing []policy.NamespaceKind, why []string) error {
-	for _, k := range missing {
-		if !k.Droppable || !s.Require.Allows(k.Setting()) {
-			return fmt.Errorf("%w: %s", ErrUnsupported, strings.Join(why, "; "))
-		}
-	}
-	return nil
 }
 
 // stdio holds the child's ends of its standard streams and the parent's relays.
@@ -792,17 +784,13 @@ func (l *launch) setupStdio() (*stdio, error) {
 		l.cleanup = append(l.cleanup, func() { pr.Close(); pw.Close() })
 		st.child[i+1] = pw
 		st.closers = append(st.closers, pw)
-		name := []string{"limits.output.stdout", "limits.output.stderr"}[i]
 		dst := w
 		st.outs[i] = len(st.relays)
 		st.relays = append(st.relays, func() ipc.StreamResult {
 			res := ipc.Relay(dst, pr, limit, total, nil)
 			if res.Truncated {
 				// The relay returns the moment a limit cuts the stream, and says which one did.
-				n, v := name, limit
-				if res.ByTotal {
-					n, v = "limits.output.total", lim.Total
-				}
+				n, v := outputLimitCut(lim, i, res.ByTotal)
 				l.kill(StatusOutputLimit, &LimitHit{Name: n, Value: strconv.FormatInt(v, 10)})
 			}
 			return res
@@ -952,13 +940,14 @@ func (l *launch) command() (path string, search, argv, envp []string) {
 
 // clone creates the sandbox, maps its ids, places it in its cgroup (v1) and releases it into its init stage.
 // The caller holds its OS thread locked: the child's parent-death signal is tied to it. On failure the
-// child is gone again and step names what failed.
-func (l *launch) clone(cfg *spawnConfig) (sb *sandboxProc, err error) {
+// child is gone again and the setup error names the step that failed.
+func (l *launch) clone(cfg *spawnConfig) (sb *sandboxProc, _ *SetupError) {
 	p := &l.pipes
 	pid, pidfd, err := spawn(cfg)
 	if err != nil {
-		if pid, pidfd, err = l.cloneFailed(cfg, err); err != nil {
-			return nil, err
+		var se *SetupError
+		if pid, pidfd, se = l.cloneFailed(cfg, err); se != nil {
+			return nil, se
 		}
 	}
 	noteOwner(l, cfg)
@@ -983,7 +972,7 @@ func (l *launch) clone(cfg *spawnConfig) (sb *sandboxProc, err error) {
 	}
 	l.phase("clone")
 	l.watchFileSize(pid)
-	fail := func(step SetupStep, what string, err error) (*sandboxProc, error) {
+	fail := func(step SetupStep, what string, err error) (*sandboxProc, *SetupError) {
 		l.kill(StatusSetupError, nil)
 		var ws unix.WaitStatus
 		_, _ = unix.Wait4(pid, &ws, 0, nil)

@@ -57,11 +57,11 @@ func ProbeUserns() UsernsStatus {
 	return UsernsStatus{Err: fmt.Sprintf("unsupported platform %s/%s", runtime.GOOS, runtime.GOARCH)}
 }
 
-// ProbeNamespaces reports every kind unavailable on this platform.
+// ProbeNamespaces reports every kind (but the user namespace, ProbeUserns's) unavailable on this platform.
 func ProbeNamespaces(s *policy.Settings) []NamespaceStatus {
 	var out []NamespaceStatus
 	for _, k := range policy.NamespaceKinds {
-		if k.On(s.Namespaces) {
+		if k.Name != "user" && k.On(s.Namespaces) {
 			out = append(out, NamespaceStatus{Setting: k.Setting(), Err: fmt.Sprintf("unsupported platform %s/%s", runtime.GOOS, runtime.GOARCH)})
 		}
 	}

@@ -66,15 +66,20 @@ func limitsHit(f *runFacts, signal int) []LimitHit {
 	}
 	for i, st := range []StreamStats{f.Stdout, f.Stderr} {
 		if st.Truncated {
-			name := []string{"limits.output.stdout", "limits.output.stderr"}[i]
-			v := []int64{lim.Output.Stdout, lim.Output.Stderr}[i]
-			if st.byTotal || v == 0 {
-				name, v = "limits.output.total", lim.Output.Total
-			}
+			name, v := outputLimitCut(lim.Output, i, st.byTotal)
 			add(name, strconv.FormatInt(v, 10), "bytes counted on the pipe by jailrun")
 		}
 	}
 	return out
+}
+
+// outputLimitCut names the limit that cut stream i (0 stdout, 1 stderr) and its value: the total when the
+// relay says the total cut it (always so when the stream has no limit of its own), else the stream's own.
+func outputLimitCut(lim policy.OutputLimits, i int, byTotal bool) (string, int64) {
+	if byTotal {
+		return "limits.output.total", lim.Total
+	}
+	return []string{"limits.output.stdout", "limits.output.stderr"}[i], []int64{lim.Stdout, lim.Stderr}[i]
 }
 
 // cpuCounter names the cgroup file limits.cpu_time is measured from.

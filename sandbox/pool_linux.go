@@ -128,10 +128,10 @@ func (p *Pool) prepareOne() (*prepared, error) {
 		l.runCleanup()
 		return nil, err
 	}
-	sb, err := l.clone(cfg)
-	if err != nil {
+	sb, se := l.clone(cfg)
+	if se != nil {
 		l.runCleanup()
-		return nil, err
+		return nil, se
 	}
 	return &prepared{l: l, sb: sb}, nil
 }
@@ -282,7 +282,11 @@ func (pr *prepared) awaitReady() error {
 	}
 	var eb [childabi.ErrorSize]byte
 	if m, _ := io.ReadFull(sb.errR, eb[:]); m == childabi.ErrorSize {
-		return describeChildError(childabi.DecodeError(eb[:]), sb.cfg)
+		// The same words a cold run's waitExec gives (a bind source's closed directory, a missing command).
+		ce := childabi.DecodeError(eb[:])
+		se := describeChildError(ce, sb.cfg)
+		se.Err = pr.l.childError(sb.cfg, ce)
+		return se
 	}
 	if err == nil {
 		err = io.EOF

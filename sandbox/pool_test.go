@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jailrun/jailrun/internal/testenv"
 	"github.com/jailrun/jailrun/ipc"
 	"github.com/jailrun/jailrun/policy"
 	"github.com/jailrun/jailrun/sandbox"
@@ -241,6 +242,39 @@ func TestPoolReportsAPolicyThatCannotRun(t *testing.T) {
 	defer r.Close()
 	bad := strict.Clone()
 	bad.Filesystem.Mounts = append(bad.Filesystem.Mounts, policy.Mount{Kind: policy.MountBind, Src: "/nonexistent-jailrun-src", Dst: "/x", ReadOnly: true})
+	poolSetupError(t, r, bad, "nonexistent-jailrun-src")
+}
+
+// A bind source behind a directory the sandbox's host user cannot search, which jailrun will not open for it
+// (writable by a group): a pooled run's error, and the pool's record of its failed preparation, name the
+// directory and the fix, as a cold run's error does.
+func TestPoolExplainsAClosedBindSource(t *testing.T) {
+	r, strict := needSandboxes(t)
+	defer r.Close()
+	if os.Geteuid() != 0 {
+		testenv.SkipOrFail(t, "needs root: a root-owned directory closed to the sandbox's host user")
+	}
+	closed, err := os.MkdirTemp("", "jailrun-closed-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(closed)
+	if err := os.Mkdir(filepath.Join(closed, "box"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(closed, 0o770); err != nil {
+		t.Fatal(err)
+	}
+	bad := strict.Clone()
+	bad.Filesystem.Mounts = append(bad.Filesystem.Mounts, policy.Mount{Kind: policy.MountBind, Src: filepath.Join(closed, "box"), Dst: "/x", ReadOnly: true})
+	poolSetupError(t, r, bad, closed+" is mode 0770 owned by root:root", "chmod o+x "+closed)
+}
+
+// poolSetupError runs a pooled sandbox of a policy that cannot be set up and checks the run's error (a setup
+// error at the init stage's mount step whose message has each of want) and the pool's record of the failed
+// preparation, which must say the same.
+func poolSetupError(t *testing.T, r *sandbox.Runner, bad *policy.Settings, want ...string) {
+	t.Helper()
 	p, err := r.NewPool(bad, sandbox.PoolOptions{Size: 1})
 	if err != nil {
 		t.Fatal(err)
@@ -258,14 +292,23 @@ func TestPoolReportsAPolicyThatCannotRun(t *testing.T) {
 	if !errors.As(err, &se) || res == nil || res.Status != sandbox.StatusSetupError {
 		t.Fatalf("err %v, result %+v: want a setup error naming the mount", err, res)
 	}
-	if !strings.Contains(se.Error(), "nonexistent-jailrun-src") {
-		t.Errorf("error %q does not name the missing source", se.Error())
+	for _, w := range want {
+		if !strings.Contains(se.Error(), w) {
+			t.Errorf("error %q does not say %q", se.Error(), w)
+		}
 	}
 	if se.Stage != "init" || se.Step != sandbox.StepMount {
 		t.Errorf("stage %q step %q: want the init stage's mount step", se.Stage, se.Step)
 	}
-	if st := p.Stats(); st.Failed == 0 || st.LastError == "" {
+	// The pool's own record of the failed preparation (Stats, the service's metrics) says the same.
+	st := p.Stats()
+	if st.Failed == 0 {
 		t.Errorf("stats %+v: the preparation failures are not counted", st)
+	}
+	for _, w := range want {
+		if !strings.Contains(st.LastError, w) {
+			t.Errorf("stats' last error %q does not say %q", st.LastError, w)
+		}
 	}
 }
 

@@ -54,18 +54,19 @@ func probeKind(k policy.NamespaceKind, withUser bool) error {
 	}
 }
 
-// ProbeNamespaces tries, in throw-away children, each namespace kind s asks for, and says which this host
-// cannot create and why. jailrun doctor prints it; a launch whose clone fails asks the same question to name
-// the kind.
+// ProbeNamespaces tries, in throw-away children, each namespace kind s asks for besides the user namespace
+// (ProbeUserns's question, which DecideMode settles), and says which this host cannot create, why, and
+// whether a run would go on without it. jailrun doctor prints it; a launch whose clone fails asks the same
+// question (cloneRefused) to name the kind.
 func ProbeNamespaces(s *policy.Settings) []NamespaceStatus {
 	var out []NamespaceStatus
 	for _, k := range policy.NamespaceKinds {
-		if !k.On(s.Namespaces) {
+		if k.Name == "user" || !k.On(s.Namespaces) {
 			continue
 		}
 		st := NamespaceStatus{Setting: k.Setting(), Available: true}
 		if err := probeKind(k, s.Namespaces.User); err != nil {
-			st.Available, st.Err = false, namespaceProblem(k, err)
+			st.Available, st.Err, st.Skipped = false, namespaceProblem(k, err), k.MayDrop(s.Require)
 		}
 		out = append(out, st)
 	}
@@ -85,14 +86,10 @@ func namespaceProblem(k policy.NamespaceKind, err error) string {
 	case errors.Is(err, unix.EINVAL):
 		return fmt.Sprintf("%v: this kernel cannot create %s namespaces (built without them?); remove %s from the policy%s", err, k.Name, k.Setting(), orSkip)
 	case errors.Is(err, unix.ENOSPC), errors.Is(err, unix.EUSERS):
-		limit := "the kernel's per-user limit"
-		for _, kl := range policy.KernelLimits {
-			if kl.Sysctl == "max_"+strings.Replace(k.Name, "mount", "mnt", 1)+"_namespaces" {
-				limit = procSysUser + "/" + kl.Sysctl
-				if b, rerr := os.ReadFile(limit); rerr == nil {
-					limit += " is " + strings.TrimSpace(string(b))
-				}
-			}
+		// /proc/sys/user names the mount namespace's limit "mnt".
+		limit := procSysUser + "/max_" + strings.Replace(k.Name, "mount", "mnt", 1) + "_namespaces"
+		if b, rerr := os.ReadFile(limit); rerr == nil {
+			limit += " is " + strings.TrimSpace(string(b))
 		}
 		return fmt.Sprintf("%v: the limit on %s namespaces is reached (%s); raise it%s", err, k.Name, limit, orSkip)
 	case errors.Is(err, unix.EPERM), errors.Is(err, unix.EACCES):

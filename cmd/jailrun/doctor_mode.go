@@ -58,17 +58,12 @@ func sandboxMode(s *policy.Settings) (*modeReport, []string) {
 		problems = append(problems, d.Why)
 	}
 	if d.Mode == sandbox.ModeNamespaces || d.Mode == sandbox.ModeWithoutUser {
-		// The launcher asks the same question only when a clone fails; a kind it may drop (Droppable, listed
-		// in require.best_effort) is skipped there, not refused.
+		// The launcher asks the same question only when a clone fails, and skips what the status says it skips.
 		r.Namespaces = sandbox.ProbeNamespaces(s)
 		for _, ns := range r.Namespaces {
-			if ns.Available || ns.Setting == "namespaces.user" {
-				continue
+			if !ns.Available && !ns.Skipped {
+				problems = append(problems, ns.Setting+": "+ns.Err)
 			}
-			if k, ok := policy.NamespaceKindFor(ns.Setting); ok && k.Droppable && s.Require.Allows(ns.Setting) {
-				continue
-			}
-			problems = append(problems, ns.Setting+": "+ns.Err)
 		}
 	}
 	return r, problems
@@ -106,6 +101,8 @@ func printMode(w io.Writer, r *modeReport) {
 	for _, ns := range r.Namespaces {
 		if ns.Available {
 			fmt.Fprintf(w, "  %s\tyes\n", ns.Setting)
+		} else if ns.Skipped {
+			fmt.Fprintf(w, "  %s\tno, skipped (require.best_effort): %s\n", ns.Setting, ns.Err)
 		} else {
 			fmt.Fprintf(w, "  %s\tno: %s\n", ns.Setting, ns.Err)
 		}
