@@ -115,7 +115,7 @@ var nativeNames = sync.OnceValue(func() []string { return syscalls.Names(syscall
 
 func checkSyscallName(s string) string {
 	if strings.HasPrefix(s, "@") {
-		if _, ok := syscalls.Group(s); !ok {
+		if !syscalls.IsGroup(s) {
 			return unknownMsg("syscall group", s, syscalls.GroupNames())
 		}
 		return ""

@@ -234,8 +234,8 @@ var purposes = sync.OnceValue(func() map[string]string {
 // Purpose says what a group is for.
 func Purpose(name string) string { return purposes()[name] }
 
-// expanded caches Group's answers: the groups never change, and a policy names the same ones in many rules
-// (expanding them again was a sixth of loading a policy).
+// expanded caches Group's answers: the groups never change, and loading a policy expands the groups its rules
+// name in compile and again in the seccomp plan (expanding them anew was a sixth of loading a policy).
 var expanded sync.Map // group name -> []string
 
 // Group expands a group name into syscall names (recursively, de-duplicated, sorted). The slice is the
@@ -266,6 +266,12 @@ func Group(name string) ([]string, bool) {
 	sort.Strings(out)
 	expanded.Store(name, out)
 	return append([]string(nil), out...), true
+}
+
+// IsGroup reports whether name is a known group, without expanding it.
+func IsGroup(name string) bool {
+	_, ok := groups()[name]
+	return ok
 }
 
 // GroupNames lists the known groups, sorted.

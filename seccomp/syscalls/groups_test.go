@@ -114,3 +114,17 @@ func TestTablesSorted(t *testing.T) {
 		t.Error("Number found a syscall that does not exist")
 	}
 }
+
+// IsGroup answers for exactly the groups Group expands.
+func TestIsGroup(t *testing.T) {
+	for _, g := range GroupNames() {
+		if _, ok := Group(g); !ok || !IsGroup(g) {
+			t.Errorf("%s: Group ok %v, IsGroup %v", g, ok, IsGroup(g))
+		}
+	}
+	for _, n := range []string{"@nope", "read", "", "@"} {
+		if IsGroup(n) {
+			t.Errorf("IsGroup(%q) = true", n)
+		}
+	}
+}
