@@ -1,14 +1,9 @@
 package tests
 
 import (
-	"bytes"
-	"context"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 )
 
 // A host whose seccomp profile answers clone3 with ENOSYS (Docker's default profile does) still gets the
@@ -18,25 +13,18 @@ import (
 func TestWithoutClone3(t *testing.T) {
 	requirePrivileged(t)
 	needPython(t)
-	harness := nousernsBin(t)
-	run := func(args ...string) run {
-		t.Helper()
-		resFile := filepath.Join(t.TempDir(), "result.json")
-		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-		defer cancel()
-		argv := []string{"--clone3-only", jailrunBin, "--result", resFile}
-		if os.Geteuid() != 0 {
-			// The harness sets no_new_privs to install its filter, under which the setuid newuidmap cannot
-			// write a map of subordinate ids: map the caller's own.
-			argv = append(argv, "--id-map", "caller")
-		}
-		c := exec.CommandContext(ctx, harness, append(argv, args...)...)
-		c.Env = baseEnv()
-		var out, errb bytes.Buffer
-		c.Stdout, c.Stderr = &out, &errb
-		return collect(t, c, &out, &errb, resFile)
+	harness := under(nousernsBin(t), "--clone3-only")
+	var idMap []string
+	if os.Geteuid() != 0 {
+		// The harness sets no_new_privs to install its filter, under which the setuid newuidmap cannot write
+		// a map of subordinate ids: map the caller's own.
+		idMap = []string{"--id-map", "caller"}
 	}
-	r := run("--", "/bin/cat", "/proc/self/cgroup")
+	launch := func(args ...string) run {
+		t.Helper()
+		return jailrun(t, append(append([]string(nil), idMap...), args...), harness)
+	}
+	r := launch("--", "/bin/cat", "/proc/self/cgroup")
 	if r.code != 0 || r.status() != "ok" {
 		t.Fatalf("strict without clone3: %v", r)
 	}
@@ -49,7 +37,7 @@ func TestWithoutClone3(t *testing.T) {
 		t.Errorf("enforced.cgroup %v: the run has no cgroup", enf["cgroup"])
 	}
 	// The memory limit bites, so the child really was placed in the run's cgroup.
-	r = run("--quiet", "--memory", "64M", "--", "/usr/bin/python3", "-c", "x = bytearray(1 << 30)")
+	r = launch("--quiet", "--memory", "64M", "--", "/usr/bin/python3", "-c", "x = bytearray(1 << 30)")
 	if r.status() != "memory_limit" {
 		t.Fatalf("memory hog without clone3: status %q, want memory_limit\n%v", r.status(), r)
 	}

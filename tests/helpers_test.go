@@ -141,6 +141,15 @@ func withExtraFiles(f ...*os.File) runOpt {
 	return func(c *exec.Cmd) { c.ExtraFiles = append(c.ExtraFiles, f...) }
 }
 
+// under runs jailrun under a harness (prefix[0] is its path, the rest its own arguments): the harness gets
+// jailrun's command line after its own.
+func under(prefix ...string) runOpt {
+	return func(c *exec.Cmd) {
+		c.Path = prefix[0]
+		c.Args = append(append([]string(nil), prefix...), c.Args...)
+	}
+}
+
 // jailrun runs the binary with args and a --result file, and returns what happened.
 func jailrun(t *testing.T, args []string, opts ...runOpt) run {
 	t.Helper()

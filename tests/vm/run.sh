@@ -231,7 +231,8 @@ build_tests() {
   jailrun_bin=$bin/jailrun
   if ! go build -ldflags "$static_ldflags" -o "$jailrun_bin" ./cmd/jailrun 2>"$tmp/build.log"; then
     log "BUILD FAILED: ./cmd/jailrun (tests that run JAILRUN_BIN will fail)"; sed 's/^/    /' "$tmp/build.log" >&2
-  fi  # The degraded-mode tests run their commands under tests/nouserns, which the guest cannot build (no Go
+  fi
+  # The degraded-mode tests run their commands under tests/nouserns, which the guest cannot build (no Go
   # toolchain there): built here, and named by JAILRUN_NOUSERNS.
   nouserns_bin=$bin/nouserns
   if ! go build -ldflags "$static_ldflags" -o "$nouserns_bin" ./tests/nouserns 2>"$tmp/build.log"; then
