@@ -1,15 +1,19 @@
 package tests
 
 import (
+	"context"
+	"fmt"
 	"os"
 	"strings"
 	"testing"
 
 	"github.com/jailrun/jailrun/internal/testenv"
+	"github.com/jailrun/jailrun/sandbox/service"
 )
 
 // A namespace kind the host will not create is named with its fix when the clone fails (fail closed), is
-// skipped when the policy may do without it, and jailrun doctor says the same before any run. The host's
+// skipped when the policy may do without it, and jailrun doctor says the same before any run; jailrun
+// serve gives the same answers (the library's are in sandbox/probe_linux_test.go). The host's
 // limit on time namespaces is set to 0 for the test (and restored): root's clone then fails with ENOSPC, as
 // it would on a host that has used them all up.
 func TestNamespaceTheHostWillNotCreate(t *testing.T) {
@@ -40,6 +44,7 @@ func TestNamespaceTheHostWillNotCreate(t *testing.T) {
 		t.Fatalf("doctor: want exit 121 with namespaces.time unavailable, got %s", short(d.String()))
 	}
 
+	refused := pol
 	pol = policyFile(t, `"namespaces": {"time": true}, "require": {"best_effort": ["namespaces.time"]}`)
 	r = jailrun(t, []string{"--policy", pol, "--", "/bin/true"})
 	enforced, _ := r.result["enforced"].(map[string]any)
@@ -50,6 +55,18 @@ func TestNamespaceTheHostWillNotCreate(t *testing.T) {
 	}
 	if d := jailrun(t, []string{"doctor", "--policy", pol}); d.code != 0 {
 		t.Fatalf("doctor, best effort: want exit 0, got %s", short(d.String()))
+	}
+
+	// jailrun serve gives the same answers: the refusal as an unsupported error naming the kind, the
+	// best-effort run with the kind in its result's skipped.
+	srv := startServe(t, fmt.Sprintf(`{"tenants": [{"name": "t", "uids": [%d], "policies": [%q, %q]}]}`, os.Getuid(), refused, pol))
+	a := srv.run(context.Background(), "", map[string]any{"policy": refused, "argv": []string{"/bin/true"}})
+	if a.body.Error == nil || a.body.Error.Kind != service.KindUnsupported || !strings.Contains(a.body.Error.Message, "namespaces.time") {
+		t.Fatalf("serve: want an unsupported error naming namespaces.time, got %d %s", a.code, short(a.raw))
+	}
+	a = srv.run(context.Background(), "", map[string]any{"policy": pol, "argv": []string{"/bin/true"}})
+	if a.code != 200 || a.body.Result == nil || !strings.Contains(strings.Join(a.body.Result.Skipped, ","), "namespaces.time") {
+		t.Fatalf("serve, best effort: want 200 with namespaces.time skipped, got %d %s", a.code, short(a.raw))
 	}
 
 	// With the limit restored the same policy gets its time namespace.
