@@ -947,6 +947,12 @@ __attribute__((noreturn)) static void child_main(struct jr_config *c) {
 	reap(c, cmd);
 }
 
+__attribute__((noinline)) void jr_child_addresses(uintptr_t out[2]) {
+	volatile char here = 0;
+	out[0] = (uintptr_t)&here;
+	out[1] = (uintptr_t)cmd_stack;
+}
+
 int jr_spawn(struct jr_config *c, int *pidfd) {
 	pthread_once(&launcher_once, find_launcher_strings);
 	sigset_t all, old;

@@ -109,6 +109,14 @@ func (a *arena) strv(ss []string) **C.char {
 	return (**C.char)(p)
 }
 
+func (a *arena) uintptrs() []uintptr {
+	u := make([]uintptr, len(a.ptrs))
+	for i, p := range a.ptrs {
+		u[i] = uintptr(p)
+	}
+	return u
+}
+
 func (a *arena) free() {
 	for _, p := range a.ptrs {
 		C.free(p)
@@ -310,7 +318,22 @@ func spawn(s *spawnConfig) (pid, pidfd int, err error) {
 	// ForkLock keeps the clone out of the time a run's files are being written (box_linux.go): a copy of a
 	// writable descriptor of a program would make its execve fail with ETXTBSY.
 	syscall.ForkLock.Lock()
+	// Everything the child reads must stay in its copy: the arena, the pooled command's shared memory, this
+	// thread's C stack, which it runs on, and the C code's static data.
+	var ca [2]C.uintptr_t
+	C.jr_child_addresses(&ca[0])
+	used := append(a.uintptrs(), uintptr(ca[0]), uintptr(ca[1]))
+	if len(s.shared) > 0 {
+		used = append(used, uintptr(unsafe.Pointer(&s.shared[0])))
+	}
+	nofork := !inGoHeap(used)
+	if nofork {
+		markGoHeap(true)
+	}
 	r := C.jr_spawn(c, &fd)
+	if nofork {
+		markGoHeap(false)
+	}
 	syscall.ForkLock.Unlock()
 	if c.owner_err != 0 {
 		s.ownerErr = unix.Errno(c.owner_err)

@@ -150,6 +150,11 @@ void jr_owner_leave(struct jr_owner_saved *s);
 // jr_write_sysctls writes cfg's sysctls; on failure it returns -errno and *at is the failing index.
 int jr_write_sysctls(struct jr_config *cfg, int *at);
 
+// jr_child_addresses gives addresses of memory the child uses besides its configuration: the calling
+// thread's C stack, which it runs on after the clone, and this file's static data (the command's stack).
+// The parent checks that they lie outside the Go heap it keeps out of the child's copy (nofork_linux.go).
+void jr_child_addresses(uintptr_t out[2]);
+
 // jr_spawn clones the child. Returns its pid (> 0) and sets *pidfd, or returns -errno.
 int jr_spawn(struct jr_config *cfg, int *pidfd);
 
