@@ -616,8 +616,9 @@ func (l *launch) prepareSeccomp(cfg *spawnConfig) error {
 	prog, err := seccomp.BuildDiskCached(routed(l.s.Seccomp), seccomp.Options{ForeignABI: policy.Action{Kind: policy.ActNotify}})
 	if err == nil {
 		// The policy as written must compile too: the supervisor builds it at the first refused call
-		// (most runs have none, and compiling costs about a millisecond).
-		err = seccomp.Check(l.s.Seccomp)
+		// (most runs have none, and compiling costs about a millisecond). Checked once per process and
+		// section: a pool prepares many sandboxes of one policy.
+		err = seccomp.CheckCached(l.s.Seccomp)
 	}
 	if err == nil {
 		err = prog.CheckKernel()

@@ -74,3 +74,40 @@ func memoryPut(key [32]byte, p *Program) *Program {
 	cache.order = append(cache.order, key)
 	return p
 }
+
+// checked remembers the sections CheckCached found valid, under the same key and bound as cache.
+var checked = struct {
+	sync.Mutex
+	m     map[[32]byte]struct{}
+	order [][32]byte
+}{m: map[[32]byte]struct{}{}}
+
+// CheckCached is Check with a process-wide memory of the sections that passed: a pool validates its
+// policy's section as written for every sandbox it prepares, and the check costs as much as a compile's
+// plan. Errors are not remembered.
+func CheckCached(s policy.Seccomp) error {
+	key, ok := memoryKey(s, Options{})
+	if !ok {
+		return Check(s)
+	}
+	checked.Lock()
+	_, hit := checked.m[key]
+	checked.Unlock()
+	if hit {
+		return nil
+	}
+	if err := Check(s); err != nil {
+		return err
+	}
+	checked.Lock()
+	defer checked.Unlock()
+	if _, ok := checked.m[key]; !ok {
+		if len(checked.order) >= cacheSize {
+			delete(checked.m, checked.order[0])
+			checked.order = checked.order[1:]
+		}
+		checked.m[key] = struct{}{}
+		checked.order = append(checked.order, key)
+	}
+	return nil
+}

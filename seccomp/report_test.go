@@ -126,6 +126,25 @@ func TestBuildCached(t *testing.T) {
 	}
 }
 
+// CheckCached answers as Check does, the second time too: a valid section is remembered, an invalid one
+// is refused every time.
+func TestCheckCached(t *testing.T) {
+	valid := allowlist(rule(allow, []string{"@default"}), rule(kill, []string{"ptrace"}))
+	invalid := allowlist(rule(allow, []string{"no_such_syscall_anywhere"}))
+	for round := range 2 {
+		if err := CheckCached(valid); err != nil {
+			t.Errorf("round %d: valid section: %v", round, err)
+		}
+		want := Check(invalid)
+		if want == nil {
+			t.Fatal("Check accepted the invalid section")
+		}
+		if err := CheckCached(invalid); err == nil || err.Error() != want.Error() {
+			t.Errorf("round %d: invalid section: %v, want %v", round, err, want)
+		}
+	}
+}
+
 // One cached Program serves concurrent launches and explain calls: Evaluate must be safe to share.
 func TestEvaluateConcurrent(t *testing.T) {
 	p := mustBuild(t, shippedPolicy(t, "strict"))
