@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -83,6 +84,21 @@ func inGoHeap(addrs []uintptr) bool {
 		}
 	}
 	return false
+}
+
+// cloneWithoutGoHeap runs clone, a cgo call that clones a child which runs only C code, under ForkLock and,
+// unless an address the child uses (used, and childAddresses) lies in the Go heap's span, with that span
+// marked MADV_DONTFORK. ForkLock also keeps the clone out of the time a run's files are written
+// (box_linux.go): a copy of a writable descriptor of a program would make its execve fail with ETXTBSY.
+func cloneWithoutGoHeap(used []uintptr, clone func()) {
+	syscall.ForkLock.Lock()
+	defer syscall.ForkLock.Unlock()
+	mark := !inGoHeap(used) && !inGoHeap(childAddresses())
+	if mark {
+		markGoHeap(true)
+		defer markGoHeap(false)
+	}
+	clone()
 }
 
 // markGoHeap sets (dontFork) or clears MADV_DONTFORK on the Go heap's span. Holes in the span make

@@ -22,7 +22,7 @@ var errUsernsNoCaps = fmt.Errorf("a user namespace can be created but grants no 
 
 // probeUserns reports whether this process can create a user namespace and use capabilities in it.
 func probeUserns() error {
-	switch r := C.jr_probe_ns(unix.CLONE_NEWUSER, unix.CLONE_NEWNS); {
+	switch r := probeNS(unix.CLONE_NEWUSER, unix.CLONE_NEWNS); {
 	case r == 0:
 		return nil
 	case r > 0:
@@ -30,6 +30,13 @@ func probeUserns() error {
 	default:
 		return unix.Errno(-r)
 	}
+}
+
+// probeNS runs jr_probe_ns: a throw-away child, cloned without a copy of the Go heap (it runs C only).
+func probeNS(outer, inner uint64) int {
+	var r C.int
+	cloneWithoutGoHeap(nil, func() { r = C.jr_probe_ns(C.ulong(outer), C.ulong(inner)) })
+	return int(r)
 }
 
 // probeKind reports whether this process can create a namespace of kind k the way a sandbox does: inside a
@@ -42,7 +49,7 @@ func probeKind(k policy.NamespaceKind, withUser bool) error {
 	if withUser {
 		outer = unix.CLONE_NEWUSER
 	}
-	switch r := C.jr_probe_ns(C.ulong(outer), C.ulong(k.Clone)); {
+	switch r := probeNS(outer, k.Clone); {
 	case r == 0:
 		return nil
 	case r > 0 && r < 255:

@@ -12,7 +12,6 @@ import "C"
 
 import (
 	"fmt"
-	"syscall"
 	"unsafe"
 
 	"github.com/jailrun/jailrun/internal/childabi"
@@ -107,6 +106,14 @@ func (a *arena) strv(ss []string) **C.char {
 		v[i] = a.strOrEmpty(s)
 	}
 	return (**C.char)(p)
+}
+
+// childAddresses are addresses of memory every cloned child uses besides what its caller prepared: the
+// calling thread's C stack, which the child runs on, and the C code's static data.
+func childAddresses() []uintptr {
+	var ca [2]C.uintptr_t
+	C.jr_child_addresses(&ca[0])
+	return []uintptr{uintptr(ca[0]), uintptr(ca[1])}
 }
 
 func (a *arena) uintptrs() []uintptr {
@@ -314,27 +321,15 @@ func spawn(s *spawnConfig) (pid, pidfd int, err error) {
 	defer a.free()
 	c := s.toC(&a)
 	var fd C.int = -1
-	// A clone copies every descriptor jailrun has open, and the child keeps them until its execve. Holding
-	// ForkLock keeps the clone out of the time a run's files are being written (box_linux.go): a copy of a
-	// writable descriptor of a program would make its execve fail with ETXTBSY.
-	syscall.ForkLock.Lock()
-	// Everything the child reads must stay in its copy: the arena, the pooled command's shared memory, this
-	// thread's C stack, which it runs on, and the C code's static data.
-	var ca [2]C.uintptr_t
-	C.jr_child_addresses(&ca[0])
-	used := append(a.uintptrs(), uintptr(ca[0]), uintptr(ca[1]))
+	// A clone copies every descriptor jailrun has open, and the child keeps them until its execve: hence
+	// ForkLock, which cloneWithoutGoHeap holds. Everything the child reads must stay in its copy: the arena
+	// and the pooled command's shared memory.
+	used := a.uintptrs()
 	if len(s.shared) > 0 {
 		used = append(used, uintptr(unsafe.Pointer(&s.shared[0])))
 	}
-	nofork := !inGoHeap(used)
-	if nofork {
-		markGoHeap(true)
-	}
-	r := C.jr_spawn(c, &fd)
-	if nofork {
-		markGoHeap(false)
-	}
-	syscall.ForkLock.Unlock()
+	var r C.int
+	cloneWithoutGoHeap(used, func() { r = C.jr_spawn(c, &fd) })
 	if c.owner_err != 0 {
 		s.ownerErr = unix.Errno(c.owner_err)
 	}
