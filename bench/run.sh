@@ -233,14 +233,22 @@ cpu_inner=$(get cpu.jailrun.inner_ratio_vs_bare)
 		"library sequential, warm Pool" "$(get lib.sequential.pool.runs_per_s)" "$(get lib.sequential.pool.p50_ms)" "$(get lib.sequential.pool.p99_ms)" "$(get lib.pool.hit_ratio)"
 	printf '%-52s %s runs/s, p50 %s ms, p99 %s ms\n' \
 		"library sequential, plain Runner" "$tp_seq" "$(get lib.sequential.jailrun.p50_ms)" "$(get lib.sequential.jailrun.p99_ms)"
+	printf '%-52s %s runs/s, p50 %s ms, p99 %s ms (≥ 400 runs/s)\n' "library 2-way parallel, warm Pool" \
+		"$(get lib.parallel2.pool.runs_per_s)" "$(get lib.parallel2.pool.p50_ms)" "$(get lib.parallel2.pool.p99_ms)"
 	printf '%-52s %s runs/s, p50 %s ms, p99 %s ms\n' "library 2-way parallel, plain Runner" \
 		"$(get lib.parallel2.jailrun.runs_per_s)" "$(get lib.parallel2.jailrun.p50_ms)" "$(get lib.parallel2.jailrun.p99_ms)"
 	printf '%-52s bare %s / bwrap %s runs/s sequential; bare %s / bwrap %s parallel\n' "baselines in the same loop" \
 		"$(get lib.sequential.bare.runs_per_s)" "$(get lib.sequential.bwrap.runs_per_s)" \
 		"$(get lib.parallel2.bare.runs_per_s)" "$(get lib.parallel2.bwrap.runs_per_s)"
 	if [ "$tp_seq" != NA ]; then
-		printf '%-52s / bwrap %s, / bare %s\n' "library sequential runs/s ratios" \
+		printf '%-52s / bwrap %s, / bare %s\n' "library sequential runs/s ratios, plain Runner" \
 			"$(calc %.3f "$tp_seq/$(get lib.sequential.bwrap.runs_per_s)")" "$(calc %.4f "$tp_seq/$(get lib.sequential.bare.runs_per_s)")"
+	fi
+	pool_seq=$(get lib.sequential.pool.runs_per_s)
+	pool_par=$(get lib.parallel2.pool.runs_per_s)
+	if [ "$pool_seq" != NA ] && [ "$pool_par" != NA ]; then
+		printf '%-52s / bwrap %s sequential, %s 2-way parallel\n' "library runs/s ratios, warm Pool" \
+			"$(calc %.3f "$pool_seq/$(get lib.sequential.bwrap.runs_per_s)")" "$(calc %.3f "$pool_par/$(get lib.parallel2.bwrap.runs_per_s)")"
 	fi
 	if [ "$cpu_whole" != NA ]; then
 		printf '%-52s whole process %+.2f%%, loop itself %+.2f%% (≤ 1%%)\n' "CPU-bound overhead vs bare, median of pairs" \
