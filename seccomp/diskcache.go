@@ -8,7 +8,8 @@ import "github.com/jailrun/jailrun/policy"
 // version and this binary's Go build ID, and are used only when the directory chain and the file are
 // root's and writable by no one else, the file is regular, and its content carries the key and a
 // checksum (diskcache_linux.go). Anything else — a miss, a foreign or corrupt entry, another uid — compiles
-// as BuildWith does, and a root process then stores the result atomically.
+// as BuildWith does, and a root process then stores the result atomically (an unnamed file linked in when
+// complete: nothing is left behind by a writer that is killed).
 func BuildDiskCached(s policy.Seccomp, o Options) (*Program, error) {
 	key, ok := memoryKey(s, o)
 	if !ok {

@@ -199,6 +199,61 @@ func (c *diskCache) store(ek [32]byte, p *Program) error {
 	}
 	defer unix.Close(dir)
 	name := hex.EncodeToString(ek[:])
+	sweepTemps(dir)
+	err = storeUnnamed(dir, name, data)
+	if errors.Is(err, errNoTmpfile) {
+		err = storeNamed(dir, name, data)
+	}
+	if err != nil {
+		return err
+	}
+	prune(dir, maxEntries)
+	return nil
+}
+
+// errNoTmpfile: the cache's filesystem or kernel has no O_TMPFILE, or the unnamed file cannot be linked.
+var errNoTmpfile = errors.New("no O_TMPFILE")
+
+// storeUnnamed writes the entry as an unnamed file (O_TMPFILE) and links it in under its name once it is
+// complete: a jailrun killed while writing leaves nothing behind, not even a temporary name.
+func storeUnnamed(dir int, name string, data []byte) error {
+	fd, err := unix.Openat(dir, ".", unix.O_WRONLY|unix.O_TMPFILE|unix.O_CLOEXEC, 0o600)
+	if err != nil {
+		return fmt.Errorf("%w: %w", errNoTmpfile, err)
+	}
+	f := os.NewFile(uintptr(fd), name)
+	defer f.Close()
+	if _, err := f.Write(data); err != nil {
+		return err
+	}
+	link := func() error {
+		// AT_EMPTY_PATH needs CAP_DAC_READ_SEARCH (root's cache has it); /proc's link to the descriptor
+		// does not.
+		err := unix.Linkat(fd, "", dir, name, unix.AT_EMPTY_PATH)
+		if err != nil && !errors.Is(err, unix.EEXIST) {
+			err = unix.Linkat(unix.AT_FDCWD, "/proc/self/fd/"+strconv.Itoa(fd), dir, name, unix.AT_SYMLINK_FOLLOW)
+		}
+		return err
+	}
+	err = link()
+	if errors.Is(err, unix.EEXIST) {
+		// A rejected entry (foreign, corrupt) under the same name: replace it. Another process storing the
+		// same entry at the same time stores the same bytes.
+		_ = unix.Unlinkat(dir, name, 0)
+		err = link()
+		if errors.Is(err, unix.EEXIST) {
+			err = nil
+		}
+	}
+	if err != nil && !errors.Is(err, unix.EEXIST) {
+		return fmt.Errorf("%w: link: %w", errNoTmpfile, err)
+	}
+	return nil
+}
+
+// storeNamed writes the entry under a temporary name and renames it into place: for filesystems without
+// O_TMPFILE. A leftover of a killed writer is removed by the next store (sweepTemps).
+func storeNamed(dir int, name string, data []byte) error {
 	tmp := "." + name + "." + strconv.Itoa(os.Getpid()) + ".tmp"
 	fd, err := unix.Openat(dir, tmp, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
 	if err != nil {
@@ -214,10 +269,33 @@ func (c *diskCache) store(ek [32]byte, p *Program) error {
 	}
 	if err != nil {
 		_ = unix.Unlinkat(dir, tmp, 0)
-		return err
 	}
-	prune(dir, maxEntries)
-	return nil
+	return err
+}
+
+// sweepTemps removes the temporary files of writers that are gone (".<name>.<pid>.tmp" whose pid no
+// longer exists): storeNamed's leftovers when jailrun was killed between create and rename.
+func sweepTemps(dir int) {
+	rd, err := unix.Openat(dir, ".", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return
+	}
+	f := os.NewFile(uintptr(rd), systemCacheDir)
+	names, _ := f.Readdirnames(-1)
+	f.Close()
+	for _, n := range names {
+		rest, ok := strings.CutSuffix(n, ".tmp")
+		if !ok || !strings.HasPrefix(n, ".") {
+			continue
+		}
+		pid, err := strconv.Atoi(rest[strings.LastIndexByte(rest, '.')+1:])
+		if err != nil || pid <= 0 || pid == os.Getpid() {
+			continue
+		}
+		if unix.Kill(pid, 0) == unix.ESRCH {
+			_ = unix.Unlinkat(dir, n, 0)
+		}
+	}
 }
 
 // prune removes the oldest entries (by modification time) of the cache directory dir when it holds more

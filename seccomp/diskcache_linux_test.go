@@ -6,10 +6,14 @@ import (
 	"bytes"
 	"debug/elf"
 	"encoding/hex"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -326,5 +330,53 @@ func TestDiskCachePrunes(t *testing.T) {
 	prune(fd, 8) // under the limit: nothing goes
 	if again, _ := filepath.Glob(filepath.Join(dir, "*")); len(again) != 4 {
 		t.Fatalf("%d entries after a prune under the limit, want 4", len(again))
+	}
+}
+
+// A store leaves no temporary file behind (the entry is written unnamed and linked in when complete), and
+// it removes the temporary file of a writer that was killed between create and rename (the fallback for
+// filesystems without O_TMPFILE) but not one whose writer still runs.
+func TestDiskCacheLeavesNoTemporaryFiles(t *testing.T) {
+	c, dir := testCache(t)
+	fd, err := c.openDir(true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	unix.Close(fd)
+	gone := exec.Command("/bin/true")
+	if err := gone.Run(); err != nil {
+		t.Fatal(err)
+	}
+	dead := filepath.Join(dir, fmt.Sprintf(".%064x.%d.tmp", 1, gone.Process.Pid))
+	live := filepath.Join(dir, fmt.Sprintf(".%064x.%d.tmp", 2, 1)) // pid 1 always runs
+	for _, p := range []string{dead, live} {
+		if err := os.WriteFile(p, []byte("partial"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s := shippedPolicy(t, "strict")
+	key, _ := memoryKey(s, routedOptions)
+	n := 0
+	if _, _, err := c.loadOrBuild(key, counting(t, s, &n)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(dead); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("the killed writer's temporary file is still there: %v", err)
+	}
+	if _, err := os.Stat(live); err != nil {
+		t.Errorf("a running writer's temporary file was removed: %v", err)
+	}
+	os.Remove(live)
+	ents, _ := os.ReadDir(dir)
+	if len(ents) != 1 || strings.HasPrefix(ents[0].Name(), ".") {
+		var names []string
+		for _, e := range ents {
+			names = append(names, e.Name())
+		}
+		t.Errorf("the cache holds %q, want one entry and nothing else", names)
+	}
+	// The entry is whole and trusted: the next load is a hit.
+	if _, hit, err := c.loadOrBuild(key, counting(t, s, &n)); err != nil || !hit {
+		t.Errorf("second load: hit %v, err %v", hit, err)
 	}
 }
