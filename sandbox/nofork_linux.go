@@ -17,8 +17,8 @@ import (
 // the whole address space, Go heap included, although its C code never touches the Go heap (its
 // configuration is C memory, its stack the cloning thread's C stack). While that copy lives (a pooled
 // sandbox waits for its command in it), every page the Go runtime writes is first copied, and on a
-// multi-threaded process each copy flushes the TLB of every CPU running one of its threads: measured
-// here as a fifth of a warm pool's CPU. Marking the Go heap MADV_DONTFORK for the clone keeps it out of
+// multi-threaded process each copy flushes the TLB of every CPU running one of its threads: the IPIs
+// alone were 13 % of all CPU during a warm-pool run here (docs/performance.md). Marking the Go heap MADV_DONTFORK for the clone keeps it out of
 // the copy; the mark is undone right after, under the same ForkLock, so that forks of other code (Go's
 // own os/exec with CLONE_NEWUSER runs Go code in a child without CLONE_VM) still copy it.
 
