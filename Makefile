@@ -93,13 +93,17 @@ e2e-rootless: build
 	ROOTLESS_USER=$(ROOTLESS_USER) ROOTLESS_SUBIDS=$(ROOTLESS_SUBIDS) JAILRUN_BIN=$(CURDIR)/$(BIN) \
 		JAILRUN_NOUSERNS=$(CURDIR)/bin/nouserns tests/e2e-rootless.sh $(CURDIR)/$(E2E_TEST) $(E2E_FLAGS)
 
-# fuzz runs every fuzz target for FUZZTIME (the corpora always run as plain tests in `unit`).
+# fuzz runs every fuzz target for FUZZTIME (the corpora always run as plain tests in `unit`): the public
+# API's in ./fuzz, and the policy parser's own (its fast path against its careful one) in ./policy.
+FUZZ_PKGS := ./fuzz/ ./policy/
 fuzz: deps
-	@targets=$$($(GO) test -list '^Fuzz' ./fuzz/ 2>/dev/null | grep '^Fuzz' || true); \
-	if [ -z "$$targets" ]; then echo "fuzz: no fuzz targets found in ./fuzz" >&2; exit 1; fi; \
-	for t in $$targets; do \
-		echo "fuzz $$t for $(FUZZTIME)"; \
-		$(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) ./fuzz/ || exit 1; \
+	@for p in $(FUZZ_PKGS); do \
+		targets=$$($(GO) test -list '^Fuzz' $$p 2>/dev/null | grep '^Fuzz' || true); \
+		if [ -z "$$targets" ]; then echo "fuzz: no fuzz targets found in $$p" >&2; exit 1; fi; \
+		for t in $$targets; do \
+			echo "fuzz $$p $$t for $(FUZZTIME)"; \
+			$(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) $$p || exit 1; \
+		done; \
 	done
 
 fuzz-long:

@@ -12,4 +12,9 @@
 //	go test ./fuzz -run '^$' -fuzz '^FuzzCompile$' -fuzztime 10m
 //
 // and a crasher it finds is written to testdata/fuzz/FuzzCompile/ to be committed with the fix.
+//
+// One target needs the parser's internals and so lives in package policy: FuzzFastTree holds the parser's
+// fast path (a hand-written scanner for well-formed files) to its careful one (encoding/json's tokens):
+// the fast path accepts exactly the files the careful one finds no problem in, and builds the same tree.
+// `make fuzz` runs the targets of both packages.
 package fuzz

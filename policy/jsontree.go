@@ -159,6 +159,15 @@ func parseTree(data []byte, file string, errs *problems) *node {
 		errs.addAt(lines.pos(0), "", "the file is empty (a policy is a JSON object with at least \"version\": 1)")
 		return nil
 	}
+	if root := fastTree(data, lines); root != nil {
+		return root
+	}
+	return parseTokens(data, lines, errs)
+}
+
+// parseTokens is parseTree's careful path, on encoding/json's token stream: every problem is recorded
+// with its position. fastTree hands it every input it does not accept.
+func parseTokens(data []byte, lines *lineIndex, errs *problems) *node {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.UseNumber()
 	tp := &treeParser{data: data, dec: dec, lines: lines, errs: errs}
