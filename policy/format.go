@@ -285,7 +285,9 @@ const formatWidth = 120
 // object onto several lines.
 func render(b *bytes.Buffer, v any, level, col int, top bool) {
 	if !top {
-		if c := compact(v); col+len(c)+1 <= formatWidth {
+		// Only as much of the compact form as could fit is built: building all of it at every level made
+		// rendering quadratic in the depth of the tree (a tenth of a cold CLI run's policy load).
+		if c, ok := compactWithin(v, formatWidth-col-1); ok {
 			b.WriteString(c)
 			return
 		}
@@ -329,6 +331,54 @@ func render(b *bytes.Buffer, v any, level, col int, top bool) {
 	default:
 		b.WriteString(compact(v))
 	}
+}
+
+// compactWithin is compact(v) when that is at most max bytes long; ok is false otherwise, and then the
+// work stops soon after max bytes.
+func compactWithin(v any, max int) (string, bool) {
+	if max < 0 {
+		return "", false
+	}
+	b, ok := appendCompact(make([]byte, 0, 64), v, max)
+	if !ok || len(b) > max {
+		return "", false
+	}
+	return string(b), true
+}
+
+// appendCompact appends compact(v) to b, giving up (false) once b is longer than max.
+func appendCompact(b []byte, v any, max int) ([]byte, bool) {
+	switch x := v.(type) {
+	case jobj:
+		b = append(b, '{')
+		for i, kv := range x {
+			if i > 0 {
+				b = append(b, ", "...)
+			}
+			b = append(b, quote(kv.k)...)
+			b = append(b, ": "...)
+			var ok bool
+			if b, ok = appendCompact(b, kv.v, max); !ok {
+				return b, false
+			}
+		}
+		b = append(b, '}')
+	case jarr:
+		b = append(b, '[')
+		for i, el := range x {
+			if i > 0 {
+				b = append(b, ", "...)
+			}
+			var ok bool
+			if b, ok = appendCompact(b, el, max); !ok {
+				return b, false
+			}
+		}
+		b = append(b, ']')
+	default:
+		b = append(b, compact(v)...)
+	}
+	return b, len(b) <= max
 }
 
 func compact(v any) string {
