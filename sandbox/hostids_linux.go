@@ -148,11 +148,12 @@ func (l *idLease) release() {
 // checkHostIDRange refuses a range that a host user, group or subordinate range already uses: a host
 // process running as an allocated uid would own the sandbox's user namespace and share its budgets.
 func checkHostIDRange(r IDRange) error {
-	clash := func(what string, lo, hi uint64) error {
+	// what is formatted only on a clash: this runs at every Runner's start, over every line of the files.
+	clash := func(lo, hi uint64, what func() string) error {
 		if hi < uint64(r.Start) || lo > uint64(r.End) {
 			return nil
 		}
-		return fmt.Errorf("%w: %s overlaps %s: choose another with --host-id-range or $JAILRUN_HOST_IDS", ErrHostIDs, r, what)
+		return fmt.Errorf("%w: %s overlaps %s: choose another with --host-id-range or $JAILRUN_HOST_IDS", ErrHostIDs, r, what())
 	}
 	for _, f := range []string{"/etc/passwd", "/etc/group"} {
 		ids, err := idsInFile(f)
@@ -160,7 +161,7 @@ func checkHostIDRange(r IDRange) error {
 			return err
 		}
 		for name, id := range ids {
-			if err := clash(fmt.Sprintf("%s's id %d in %s", name, id, f), uint64(id), uint64(id)); err != nil {
+			if err := clash(uint64(id), uint64(id), func() string { return fmt.Sprintf("%s's id %d in %s", name, id, f) }); err != nil {
 				return err
 			}
 		}
@@ -183,7 +184,9 @@ func checkHostIDRange(r IDRange) error {
 			if err1 != nil || err2 != nil || count == 0 {
 				continue
 			}
-			if err := clash(fmt.Sprintf("%s's subordinate ids %d-%d in %s", p[0], start, start+count-1, f), start, start+count-1); err != nil {
+			if err := clash(start, start+count-1, func() string {
+				return fmt.Sprintf("%s's subordinate ids %d-%d in %s", p[0], start, start+count-1, f)
+			}); err != nil {
 				return err
 			}
 		}
