@@ -12,7 +12,6 @@ import (
 	"fmt"
 	"os"
 	"strings"
-	"syscall"
 
 	"github.com/jailrun/jailrun/policy"
 	"golang.org/x/sys/unix"
@@ -33,12 +32,11 @@ func probeUserns() error {
 	}
 }
 
-// probeNS runs jr_probe_ns: a throw-away vfork-style child on probe_linux.c's one stack. ForkLock
-// serialises the probes and, as for any clone, keeps them out of the time a run's files are written.
+// probeNS runs jr_probe_ns: a throw-away child, cloned without a copy of the Go heap (it runs C only).
 func probeNS(outer, inner uint64) int {
-	syscall.ForkLock.Lock()
-	defer syscall.ForkLock.Unlock()
-	return int(C.jr_probe_ns(C.ulong(outer), C.ulong(inner)))
+	var r C.int
+	cloneWithoutGoHeap(nil, func() { r = C.jr_probe_ns(C.ulong(outer), C.ulong(inner)) })
+	return int(r)
 }
 
 // probeKind reports whether this process can create a namespace of kind k the way a sandbox does: inside a
