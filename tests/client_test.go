@@ -248,29 +248,40 @@ func TestClientStreams(t *testing.T) {
 		}
 		// The client's resident size, sampled until it exits: a client that buffered would hold the data
 		// for a while (the Go runtime returns freed memory to the kernel minutes later). Not rusage's
-		// ru_maxrss, which includes the test process's own memory, shared until the client's exec; and
-		// not VmHWM, which once read 98 MiB in the VM lane on a run whose client could not have allocated
-		// more than a few hundred KiB (the status at the peak is printed if the bound fails).
+		// ru_maxrss, which includes the test process's own memory, shared until the client's exec. Only
+		// samples of the client's own image count, and sampling stops when it is reaped: the VM lane twice
+		// read 98 MiB from this pid with "Name: tests.test", one thread, the test binary's memory — a
+		// process of the test binary, not the client (the pid reused once the client was gone, in a guest
+		// whose pid_max wraps).
+		self := "Name:\t" + filepath.Base(jailrunBin)
+		if len(self) > len("Name:\t")+15 {
+			self = self[:len("Name:\t")+15] // comm is 15 bytes
+		}
 		clientKiB, peakStatus := 0, ""
-		sampled := make(chan struct{})
+		sampled, reaped := make(chan struct{}), make(chan struct{})
 		go func() {
 			defer close(sampled)
 			for {
-				v := statusKiB(c.Process.Pid, "VmRSS")
-				if v < 0 {
+				select {
+				case <-reaped:
 					return
+				default:
 				}
-				if v > clientKiB {
-					// Kept to say what the memory was (heap, file pages, shared) if the bound fails.
-					b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", c.Process.Pid))
-					clientKiB, peakStatus = v, string(b)
+				b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", c.Process.Pid))
+				if strings.Contains(string(b), self+"\n") {
+					if v := statusKiB(c.Process.Pid, "VmRSS"); v > clientKiB {
+						// Kept to say what the memory was (heap, file pages, shared) if the bound fails.
+						clientKiB, peakStatus = v, string(b)
+					}
 				}
 				time.Sleep(20 * time.Millisecond)
 			}
 		}()
 		oh := sha256.New()
 		n, _ := io.Copy(oh, outp)
-		if err := c.Wait(); err != nil {
+		err = c.Wait()
+		close(reaped)
+		if err != nil {
 			t.Fatalf("exit: %v\n%s", err, errb.String())
 		}
 		if got := hex.EncodeToString(oh.Sum(nil)); n != size || got != want {
@@ -278,6 +289,9 @@ func TestClientStreams(t *testing.T) {
 		}
 		<-sampled
 		serverAfter := hwm(s.pid())
+		if clientKiB == 0 {
+			t.Fatalf("no sample of the client's own status (%q) was taken", self)
+		}
 		t.Logf("64 MiB through cat: client peak RSS %d KiB; server VmHWM %d -> %d KiB", clientKiB, serverBefore, serverAfter)
 		if clientKiB > 48<<10 {
 			t.Errorf("the client's peak RSS was %d KiB for 64 MiB of data: it buffers; its status then:\n%s", clientKiB, peakStatus)
