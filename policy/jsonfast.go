@@ -88,19 +88,10 @@ func (fp *fastParser) value(depth int) *node {
 				return nil
 			}
 			n.obj = append(n.obj, member{key: key, keyPos: kpos, val: val})
-			fp.space()
-			if fp.off >= len(fp.data) {
+			if end, ok := fp.next('}'); !ok {
 				return nil
-			}
-			switch fp.data[fp.off] {
-			case ',':
-				fp.off++
-				fp.space()
-			case '}':
-				fp.off++
+			} else if end {
 				return n
-			default:
-				return nil
 			}
 		}
 	case c == '[':
@@ -120,19 +111,10 @@ func (fp *fastParser) value(depth int) *node {
 				return nil
 			}
 			n.arr = append(n.arr, el)
-			fp.space()
-			if fp.off >= len(fp.data) {
+			if end, ok := fp.next(']'); !ok {
 				return nil
-			}
-			switch fp.data[fp.off] {
-			case ',':
-				fp.off++
-				fp.space()
-			case ']':
-				fp.off++
+			} else if end {
 				return n
-			default:
-				return nil
 			}
 		}
 	case c == '"':
@@ -157,6 +139,25 @@ func (fp *fastParser) value(depth int) *node {
 		return nil
 	}
 	return n
+}
+
+// next consumes what follows a member or element: a ',' (and the white space after it), or the closing
+// bracket (end). ok is false for anything else.
+func (fp *fastParser) next(closing byte) (end, ok bool) {
+	fp.space()
+	if fp.off >= len(fp.data) {
+		return false, false
+	}
+	switch fp.data[fp.off] {
+	case ',':
+		fp.off++
+		fp.space()
+		return false, true
+	case closing:
+		fp.off++
+		return true, true
+	}
+	return false, false
 }
 
 // literal consumes word if the input continues with it.
