@@ -3,114 +3,206 @@
 package sandbox
 
 import (
+	"bytes"
 	"os"
-	"strconv"
-	"strings"
-	"sync"
+	"runtime"
 	"syscall"
-	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
 
 // The sandbox's pid 1 is cloned from jailrun's process without CLONE_VM: it gets a copy-on-write copy of
-// the whole address space, Go heap included, although its C code never touches the Go heap (its
-// configuration is C memory, its stack the cloning thread's C stack). While that copy lives (a pooled
-// sandbox waits for its command in it), every page the Go runtime writes is first copied, and on a
-// multi-threaded process each copy flushes the TLB of every CPU running one of its threads: the IPIs
-// alone were 13 % of all CPU during a warm-pool run here (docs/performance.md). Marking the Go heap MADV_DONTFORK for the clone keeps it out of
-// the copy; the mark is undone right after, under the same ForkLock, so that forks of other code (Go's
-// own os/exec with CLONE_NEWUSER runs Go code in a child without CLONE_VM) still copy it.
+// the whole address space, although its C code touches only a few mappings of it: its configuration (C
+// memory), the cloning thread's C stack and TLS, the C code's static data, and the libraries' data. While
+// that copy lives (a pooled sandbox waits for its command in it), every page the Go runtime writes is first
+// copied, and on a multi-threaded process each copy flushes the TLB of every CPU running one of its threads:
+// the IPIs alone were 13 % of all CPU during a warm-pool run here (docs/performance.md). The clone also
+// copies the page tables of every mapping, and the child tears them down again when it execs or exits.
+//
+// So the mappings the child has no use for are marked MADV_DONTFORK for the clone: the Go heap, the Go
+// runtime's other memory, the other threads' stacks, malloc's arenas. The mark is undone right after,
+// under the same ForkLock, so that forks of other code (Go's own os/exec with CLONE_NEWUSER runs Go code in
+// a child without CLONE_VM) still copy everything.
+//
+// What is kept is decided from /proc/self/maps at each clone, by shape, never by a guess of who mapped what:
+//   - every mapping of a file, every shared mapping, and every named one ([stack], [heap], [vdso]);
+//   - an anonymous mapping that starts where a file's mapping ends: a program's or a library's bss, where
+//     the C code's statics, libc's state and the dynamic linker's data live;
+//   - small anonymous mappings (under 64 KiB): the dynamic linker's own allocations (link maps, TLS blocks),
+//     which lazy symbol binding in the child reads;
+//   - any mapping that holds an address the child uses: its configuration, the pooled command's shared
+//     memory, the C stack it runs on, its thread's TLS, the C statics (childAddresses).
+//
+// Everything else anonymous and private is left out of the copy.
 
-// goHeap is the span of address space marked: the Go heap's mapping as it is at the first spawn, found as
-// the run of adjacent anonymous mappings around an object just allocated, and up to 256 GiB above its
-// start for its growth. Go's heap grows upwards, contiguously, from a base that Go 1.26 randomizes (below
-// 2^46 on amd64, far under the libraries and the mappings the kernel places top-down). Nothing the child
-// uses may lie in the span: spawn checks, and clones without the mark otherwise.
-var goHeap = sync.OnceValues(func() (lo, n uintptr) {
-	heapProbe = new([64]byte) // stored in a package variable: allocated on the heap, not the stack
-	p := uintptr(unsafe.Pointer(heapProbe))
-	const arena, growth = 64 << 20, 256 << 30
-	lo = heapStart(p)
-	if lo == 0 {
-		lo = p &^ (arena - 1)
+// forkSpan is a run of address space marked in one madvise call: mappings to leave out of the child's copy,
+// with only unmapped holes between them (madvise marks what is mapped and answers ENOMEM for the holes).
+type forkSpan struct{ lo, hi uintptr }
+
+// smallAnon is the size under which an anonymous mapping is kept in the child's copy (see above).
+const smallAnon = 64 << 10
+
+// dropSpans reads maps (the text of /proc/self/maps) and returns the spans to mark: runs of anonymous private
+// mappings the child does not need, none of them holding an address of keep.
+func dropSpans(maps []byte, keep []uintptr) []forkSpan {
+	var spans []forkSpan
+	open := false // the last span may still grow
+	var prevFileEnd uintptr
+	for len(maps) > 0 {
+		line := maps
+		if i := bytes.IndexByte(maps, '\n'); i >= 0 {
+			line, maps = maps[:i], maps[i+1:]
+		} else {
+			maps = nil
+		}
+		lo, hi, perms, inode, name, ok := parseMapsLine(line)
+		if !ok {
+			open = false
+			continue
+		}
+		fileEnd := prevFileEnd
+		prevFileEnd = 0
+		anon := inode == 0 && len(name) == 0 && len(perms) == 4 && perms[3] == 'p'
+		if !anon {
+			if inode != 0 && len(perms) == 4 && perms[3] == 'p' { // a file's private mapping: a bss may follow
+				prevFileEnd = hi
+			}
+			open = false
+			continue
+		}
+		reserved := perms[0] == '-' && perms[1] == '-' && perms[2] == '-' // no pages: nothing to copy or keep
+		drop := lo != fileEnd && (reserved || hi-lo >= smallAnon)
+		for _, a := range keep {
+			if a >= lo && a < hi {
+				drop = false
+			}
+		}
+		if !drop {
+			open = false
+			continue
+		}
+		if open {
+			spans[len(spans)-1].hi = hi
+		} else {
+			spans = append(spans, forkSpan{lo, hi})
+			open = true
+		}
 	}
-	return lo, p - lo + growth
-})
+	return spans
+}
 
-var heapProbe *[64]byte
+// parseMapsLine splits a line of /proc/PID/maps: "lo-hi perms offset dev inode [name]".
+func parseMapsLine(line []byte) (lo, hi uintptr, perms []byte, inode uint64, name []byte, ok bool) {
+	var f [5][]byte
+	rest := line
+	for i := range f {
+		rest = bytes.TrimLeft(rest, " ")
+		j := bytes.IndexByte(rest, ' ')
+		if j < 0 {
+			if i < 4 {
+				return 0, 0, nil, 0, nil, false
+			}
+			j = len(rest)
+		}
+		f[i], rest = rest[:j], rest[j:]
+	}
+	name = bytes.TrimLeft(rest, " ")
+	r := f[0]
+	d := bytes.IndexByte(r, '-')
+	if d < 0 {
+		return 0, 0, nil, 0, nil, false
+	}
+	l, ok1 := parseHex(r[:d])
+	h, ok2 := parseHex(r[d+1:])
+	in, ok3 := parseDec(f[4])
+	if !ok1 || !ok2 || !ok3 || h <= l {
+		return 0, 0, nil, 0, nil, false
+	}
+	return uintptr(l), uintptr(h), f[1], in, name, true
+}
 
-// heapStart is the start of the run of adjacent anonymous mappings that holds p, from /proc/self/maps;
-// 0 when it cannot tell.
-func heapStart(p uintptr) uintptr {
-	b, err := os.ReadFile("/proc/self/maps")
+func parseHex(b []byte) (uint64, bool) {
+	if len(b) == 0 || len(b) > 16 {
+		return 0, false
+	}
+	var v uint64
+	for _, c := range b {
+		switch {
+		case c >= '0' && c <= '9':
+			v = v<<4 | uint64(c-'0')
+		case c >= 'a' && c <= 'f':
+			v = v<<4 | uint64(c-'a'+10)
+		default:
+			return 0, false
+		}
+	}
+	return v, true
+}
+
+func parseDec(b []byte) (uint64, bool) {
+	if len(b) == 0 || len(b) > 19 {
+		return 0, false
+	}
+	var v uint64
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		v = v*10 + uint64(c-'0')
+	}
+	return v, true
+}
+
+// mapsBuf is reused under ForkLock: /proc/self/maps of a Go process is a few KiB.
+var mapsBuf = make([]byte, 0, 16<<10)
+
+// readSelfMaps reads /proc/self/maps into mapsBuf; nil when it cannot.
+func readSelfMaps() []byte {
+	f, err := os.Open("/proc/self/maps")
 	if err != nil {
-		return 0
+		return nil
 	}
-	type vma struct{ lo, hi uintptr }
-	var run []vma // adjacent anonymous mappings, in address order
-	for _, line := range strings.Split(string(b), "\n") {
-		f := strings.Fields(line)
-		if len(f) < 5 {
-			continue
+	defer f.Close()
+	b := mapsBuf[:0]
+	for {
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)]
 		}
-		lo, hi, ok := strings.Cut(f[0], "-")
-		a, err1 := strconv.ParseUint(lo, 16, 64)
-		z, err2 := strconv.ParseUint(hi, 16, 64)
-		if !ok || err1 != nil || err2 != nil {
-			continue
-		}
-		if len(f) > 5 || f[4] != "0" { // a file, or a named region such as [stack]
-			run = run[:0]
-			continue
-		}
-		if len(run) > 0 && run[len(run)-1].hi != uintptr(a) {
-			run = run[:0]
-		}
-		run = append(run, vma{uintptr(a), uintptr(z)})
-		if p >= uintptr(a) && p < uintptr(z) {
-			return run[0].lo
+		n, err := f.Read(b[len(b):cap(b)])
+		b = b[:len(b)+n]
+		if err != nil || n == 0 {
+			break
 		}
 	}
-	return 0
+	mapsBuf = b[:0]
+	return b
 }
 
-// inGoHeap reports whether any of addrs lies in the span goHeap marks.
-func inGoHeap(addrs []uintptr) bool {
-	lo, n := goHeap()
-	for _, a := range addrs {
-		if a >= lo && a < lo+n {
-			return true
-		}
-	}
-	return false
-}
-
-// cloneWithoutGoHeap runs clone, a cgo call that clones a child which runs only C code, under ForkLock and,
-// unless an address the child uses (used, and childAddresses) lies in the Go heap's span, with that span
-// marked MADV_DONTFORK. ForkLock also keeps the clone out of the time a run's files are written
-// (box_linux.go): a copy of a writable descriptor of a program would make its execve fail with ETXTBSY.
+// cloneWithoutGoHeap runs clone, a cgo call that clones a child which runs only C code, under ForkLock and on
+// a locked OS thread, with the mappings the child does not use (used, the addresses its caller prepared, and
+// childAddresses are kept) marked MADV_DONTFORK. ForkLock also keeps the clone out of the time a run's files
+// are written (box_linux.go): a copy of a writable descriptor of a program would make its execve fail with
+// ETXTBSY.
 func cloneWithoutGoHeap(used []uintptr, clone func()) {
+	// The child runs on the C stack of the thread that clones it: measure that very thread.
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
 	syscall.ForkLock.Lock()
 	defer syscall.ForkLock.Unlock()
-	mark := !inGoHeap(used) && !inGoHeap(childAddresses())
-	if mark {
-		markGoHeap(true)
-		defer markGoHeap(false)
-	}
+	spans := dropSpans(readSelfMaps(), append(used, childAddresses()...))
+	markSpans(spans, true)
+	defer markSpans(spans, false)
 	clone()
 }
 
-// markGoHeap sets (dontFork) or clears MADV_DONTFORK on the Go heap's span. Holes in the span make
-// madvise answer ENOMEM after marking what is mapped: expected, and ignored.
-func markGoHeap(dontFork bool) {
-	lo, n := goHeap()
-	if n == 0 {
-		return
-	}
+// markSpans sets (dontFork) or clears MADV_DONTFORK on spans. Holes make madvise answer ENOMEM after marking
+// what is mapped: expected, and ignored.
+func markSpans(spans []forkSpan, dontFork bool) {
 	advice := uintptr(unix.MADV_DOFORK)
 	if dontFork {
 		advice = unix.MADV_DONTFORK
 	}
-	_, _, _ = unix.Syscall(unix.SYS_MADVISE, lo, n, advice)
+	for _, s := range spans {
+		_, _, _ = unix.Syscall(unix.SYS_MADVISE, s.lo, s.hi-s.lo, advice)
+	}
 }

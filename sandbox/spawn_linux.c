@@ -947,10 +947,11 @@ __attribute__((noreturn)) static void child_main(struct jr_config *c) {
 	reap(c, cmd);
 }
 
-__attribute__((noinline)) void jr_child_addresses(uintptr_t out[2]) {
+__attribute__((noinline)) void jr_child_addresses(uintptr_t out[3]) {
 	volatile char here = 0;
 	out[0] = (uintptr_t)&here;
 	out[1] = (uintptr_t)cmd_stack;
+	out[2] = (uintptr_t)pthread_self(); // the thread's control block, where its TLS (errno) lives
 }
 
 int jr_spawn(struct jr_config *c, int *pidfd) {

@@ -109,11 +109,12 @@ func (a *arena) strv(ss []string) **C.char {
 }
 
 // childAddresses are addresses of memory every cloned child uses besides what its caller prepared: the
-// calling thread's C stack, which the child runs on, and the C code's static data.
+// calling thread's C stack, which the child runs on, the C code's static data and the thread's TLS. The
+// caller must have its OS thread locked, so that the clone runs on the thread measured here.
 func childAddresses() []uintptr {
-	var ca [2]C.uintptr_t
+	var ca [3]C.uintptr_t
 	C.jr_child_addresses(&ca[0])
-	return []uintptr{uintptr(ca[0]), uintptr(ca[1])}
+	return []uintptr{uintptr(ca[0]), uintptr(ca[1]), uintptr(ca[2])}
 }
 
 func (a *arena) uintptrs() []uintptr {

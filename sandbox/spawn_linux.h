@@ -151,9 +151,10 @@ void jr_owner_leave(struct jr_owner_saved *s);
 int jr_write_sysctls(struct jr_config *cfg, int *at);
 
 // jr_child_addresses gives addresses of memory the child uses besides its configuration: the calling
-// thread's C stack, which it runs on after the clone, and this file's static data (the command's stack).
-// The parent checks that they lie outside the Go heap it keeps out of the child's copy (nofork_linux.go).
-void jr_child_addresses(uintptr_t out[2]);
+// thread's C stack, which it runs on after the clone, this file's static data (the command's stack) and the
+// thread's control block (its TLS). The parent keeps the mappings that hold them in the child's copy
+// (nofork_linux.go).
+void jr_child_addresses(uintptr_t out[3]);
 
 // jr_spawn clones the child. Returns its pid (> 0) and sets *pidfd, or returns -errno.
 int jr_spawn(struct jr_config *cfg, int *pidfd);
