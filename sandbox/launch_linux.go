@@ -125,6 +125,8 @@ type launch struct {
 	fsize    *fsizeCount       // counts SIGXFSZ raised in the sandbox (fsizecount_linux.go); nil when not
 
 	fsizePrep chan fsizePrepared // a cold run's counter, prepared in the background until watchFileSize takes it
+
+	seccompPlan func() seccompPlan // the pool's, worked out once for all its sandboxes; nil on a single run
 }
 
 // setupTimeout bounds the child's init stage (mounts, pivot_root, exec), which takes milliseconds; only a
@@ -610,19 +612,13 @@ func (l *launch) prepareSeccomp(cfg *spawnConfig) error {
 	if !l.s.Seccomp.Enabled {
 		return nil
 	}
-	// Every refused call goes to the supervisor, which answers it as the policy would and counts it
-	// (violation_linux.go); foreign-ABI calls (i386 int 0x80, x32) too, so they are named in the result.
-	// Root's compiled filters are kept in /run/jailrun/bpf: a cold CLI start then skips libseccomp.
-	prog, err := seccomp.BuildDiskCached(routed(l.s.Seccomp), seccomp.Options{ForeignABI: policy.Action{Kind: policy.ActNotify}})
-	if err == nil {
-		// The policy as written must compile too: the supervisor builds it at the first refused call
-		// (most runs have none, and compiling costs about a millisecond). Checked once per process and
-		// section: a pool prepares many sandboxes of one policy.
-		err = seccomp.CheckCached(l.s.Seccomp)
+	var sp seccompPlan
+	if l.seccompPlan != nil {
+		sp = l.seccompPlan()
+	} else {
+		sp = planSeccomp(l.s.Seccomp)
 	}
-	if err == nil {
-		err = prog.CheckKernel()
-	}
+	prog, err := sp.prog, sp.err
 	if err != nil {
 		if l.s.Require.Allows("seccomp") {
 			l.res.Skipped = append(l.res.Skipped, "seccomp")
@@ -640,9 +636,37 @@ func (l *launch) prepareSeccomp(cfg *spawnConfig) error {
 		return fmt.Errorf("%w: seccomp: the filter has no supervisor to count refused calls", ErrUnsupported)
 	}
 	cfg.seccompFlags |= unix.SECCOMP_FILTER_FLAG_NEW_LISTENER
-	l.sup = newSupervisor(l, l.s.Seccomp)
+	l.sup = newSupervisor(l, l.s.Seccomp, sp.tested)
 	cfg.filter = prog.Instructions()
 	return nil
+}
+
+// seccompPlan is what a policy's seccomp section gives every sandbox of it: the filter and the arguments the
+// supervisor reads. A pool works it out once (Pool.seccompPlan); a single run works it out for itself.
+type seccompPlan struct {
+	prog   *seccomp.Program
+	tested map[string][]seccomp.TestedArg // read-only once made: shared by the pool's supervisors
+	err    error
+}
+
+func planSeccomp(s policy.Seccomp) seccompPlan {
+	// Every refused call goes to the supervisor, which answers it as the policy would and counts it
+	// (violation_linux.go); foreign-ABI calls (i386 int 0x80, x32) too, so they are named in the result.
+	// Root's compiled filters are kept in /run/jailrun/bpf: a cold CLI start then skips libseccomp.
+	prog, err := seccomp.BuildDiskCached(routed(s), seccomp.Options{ForeignABI: policy.Action{Kind: policy.ActNotify}})
+	if err == nil {
+		// The policy as written must compile too: the supervisor builds it at the first refused call
+		// (most runs have none, and compiling costs about a millisecond). Checked once per process and
+		// section.
+		err = seccomp.CheckCached(s)
+	}
+	if err == nil {
+		err = prog.CheckKernel()
+	}
+	if err != nil {
+		return seccompPlan{err: err}
+	}
+	return seccompPlan{prog: prog, tested: seccomp.ArgsTested(s)}
 }
 
 func (l *launch) enforced(cfg *spawnConfig) {

@@ -72,10 +72,10 @@ type supervisor struct {
 	index  map[deniedKey]int
 }
 
-func newSupervisor(l *launch, s policy.Seccomp) *supervisor {
+func newSupervisor(l *launch, s policy.Seccomp, tested map[string][]seccomp.TestedArg) *supervisor {
 	native, _ := seccomp.AuditArch(syscalls.Native)
 	own := sync.OnceValues(func() (*seccomp.Program, error) { return seccomp.BuildCached(s) })
-	return &supervisor{fd: -1, l: l, policy: own, tested: seccomp.ArgsTested(s),
+	return &supervisor{fd: -1, l: l, policy: own, tested: tested,
 		native: seccomp.ArchName(native), index: map[deniedKey]int{}}
 }
 
