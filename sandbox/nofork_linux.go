@@ -178,12 +178,12 @@ func readSelfMaps() []byte {
 	return b
 }
 
-// cloneWithoutGoHeap runs clone, a cgo call that clones a child which runs only C code, under ForkLock and on
+// cloneLean runs clone, a cgo call that clones a child which runs only C code, under ForkLock and on
 // a locked OS thread, with the mappings the child does not use (used, the addresses its caller prepared, and
 // childAddresses are kept) marked MADV_DONTFORK. ForkLock also keeps the clone out of the time a run's files
 // are written (box_linux.go): a copy of a writable descriptor of a program would make its execve fail with
 // ETXTBSY.
-func cloneWithoutGoHeap(used []uintptr, clone func()) {
+func cloneLean(used []uintptr, clone func()) {
 	// The child runs on the C stack of the thread that clones it: measure that very thread.
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()

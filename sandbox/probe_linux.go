@@ -32,10 +32,10 @@ func probeUserns() error {
 	}
 }
 
-// probeNS runs jr_probe_ns: a throw-away child, cloned without a copy of the Go heap (it runs C only).
+// probeNS runs jr_probe_ns: a throw-away child, cloned without the memory it never touches (it runs C only).
 func probeNS(outer, inner uint64) int {
 	var r C.int
-	cloneWithoutGoHeap(nil, func() { r = C.jr_probe_ns(C.ulong(outer), C.ulong(inner)) })
+	cloneLean(nil, func() { r = C.jr_probe_ns(C.ulong(outer), C.ulong(inner)) })
 	return int(r)
 }
 

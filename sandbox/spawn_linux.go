@@ -323,14 +323,14 @@ func spawn(s *spawnConfig) (pid, pidfd int, err error) {
 	c := s.toC(&a)
 	var fd C.int = -1
 	// A clone copies every descriptor jailrun has open, and the child keeps them until its execve: hence
-	// ForkLock, which cloneWithoutGoHeap holds. Everything the child reads must stay in its copy: the arena
+	// ForkLock, which cloneLean holds. Everything the child reads must stay in its copy: the arena
 	// and the pooled command's shared memory.
 	used := a.uintptrs()
 	if len(s.shared) > 0 {
 		used = append(used, uintptr(unsafe.Pointer(&s.shared[0])))
 	}
 	var r C.int
-	cloneWithoutGoHeap(used, func() { r = C.jr_spawn(c, &fd) })
+	cloneLean(used, func() { r = C.jr_spawn(c, &fd) })
 	if c.owner_err != 0 {
 		s.ownerErr = unix.Errno(c.owner_err)
 	}
