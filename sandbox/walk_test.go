@@ -1,0 +1,92 @@
+//go:build linux
+
+package sandbox_test
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/jailrun/jailrun/policy"
+	"github.com/jailrun/jailrun/sandbox"
+	"golang.org/x/sys/unix"
+)
+
+// The init places every mount by a lookup beneath the sandbox's new root that follows no symbolic link: a
+// link in a bound host tree (planted by an earlier run in a writable bind, or simply there) must never carry
+// a mount somewhere else, here onto the host's /etc as the launcher sees it before pivot_root. Mount points
+// that are real directories and files work, through the one-call lookup (openat2) and the walk alike.
+func TestMountTargetsNeverFollowSymlinks(t *testing.T) {
+	r, strict := needSandboxes(t)
+	defer r.Close()
+	host, err := os.MkdirTemp("", "jailrun-walk-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(host)
+	ok(t, os.Chmod(host, 0o755))
+	ok(t, os.Mkdir(filepath.Join(host, "real"), 0o755))
+	ok(t, os.WriteFile(filepath.Join(host, "real-file"), nil, 0o644))
+	ok(t, os.Symlink("/etc", filepath.Join(host, "dirlink")))
+	ok(t, os.Symlink("real", filepath.Join(host, "rel-dirlink")))
+	ok(t, os.Symlink("/etc/hostname", filepath.Join(host, "filelink")))
+	ok(t, os.Mkdir(filepath.Join(host, "real", "deeper"), 0o755))
+	ok(t, os.Symlink("/etc", filepath.Join(host, "real", "deeper", "link")))
+
+	withMount := func(m policy.Mount) *policy.Settings {
+		s := strict.Clone()
+		s.Filesystem.Mounts = append(s.Filesystem.Mounts,
+			policy.Mount{Kind: policy.MountBind, Src: host, Dst: "/work", ReadOnly: true, NoSuid: true, NoDev: true}, m)
+		return s
+	}
+	tmpfs := func(dst string) policy.Mount { return policy.Mount{Kind: policy.MountTmpfs, Dst: dst, Size: 1 << 20} }
+	fileBind := func(dst string) policy.Mount {
+		return policy.Mount{Kind: policy.MountBind, Src: "/etc/passwd", Dst: dst, ReadOnly: true, NoSuid: true, NoDev: true}
+	}
+	for _, tc := range []struct {
+		name string
+		m    policy.Mount
+	}{
+		{"a tmpfs on a symlink to /etc", tmpfs("/work/dirlink")},
+		{"a tmpfs on a relative symlink", tmpfs("/work/rel-dirlink")},
+		{"a tmpfs beneath a symlinked directory", tmpfs("/work/dirlink/x")},
+		{"a tmpfs on a deeper symlink", tmpfs("/work/real/deeper/link")},
+		{"a file bind on a symlink to a file", fileBind("/work/filelink")},
+		{"a file bind beneath a symlinked directory", fileBind("/work/dirlink/hostname")},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			res, err := r.Run(context.Background(), sandbox.Request{Policy: withMount(tc.m), Argv: []string{"/bin/true"}})
+			var se *sandbox.SetupError
+			if !errors.As(err, &se) || se.Step != sandbox.StepMount {
+				t.Fatalf("want a mount setup error, got %T %v (result %+v)", err, err, res)
+			}
+			if !errors.Is(err, unix.ELOOP) && !errors.Is(err, unix.ENOTDIR) {
+				t.Errorf("want ELOOP or ENOTDIR, got %v", err)
+			}
+		})
+	}
+	for _, tc := range []struct {
+		name, check string
+		m           policy.Mount
+	}{
+		{"a tmpfs on a real directory", "grep -q ' /work/real tmpfs ' /proc/mounts", tmpfs("/work/real")},
+		{"a tmpfs on a nested real directory", "grep -q ' /work/real/deeper tmpfs ' /proc/mounts", tmpfs("/work/real/deeper")},
+		{"a file bind on a real file", "grep -q '^root:' /work/real-file", fileBind("/work/real-file")},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			res, err := r.Run(context.Background(), shReq(withMount(tc.m), tc.check))
+			if err != nil || res.Status != sandbox.StatusOK {
+				t.Fatalf("%v, result %s %s", err, res.Status, res.Message)
+			}
+		})
+	}
+}
+
+func ok(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
