@@ -72,9 +72,9 @@ SUM=$WORK/out/summary.txt
 : >"$SUM"
 
 if [ "$QUICK" = 1 ]; then
-	N_CLI=3 N_TRACE=3 N_VARIANTS=2 TP_SECONDS=0.4 TP_ROUNDS=2 N_CPU=1 CPU_TARGET_MS=100 BENCHTIME=1x
+	N_CLI=3 N_TRACE=3 N_VARIANTS=2 TP_SECONDS=0.4 TP_ROUNDS=2 N_CPU=1 CPU_TARGET_MS=100 BENCHTIME=1x N_FLOOR=10
 else
-	N_CLI=60 N_TRACE=60 N_VARIANTS=40 TP_SECONDS=8 TP_ROUNDS=8 N_CPU=7 CPU_TARGET_MS=2000 BENCHTIME=60x
+	N_CLI=60 N_TRACE=60 N_VARIANTS=40 TP_SECONDS=8 TP_ROUNDS=8 N_CPU=7 CPU_TARGET_MS=2000 BENCHTIME=60x N_FLOOR=1000
 fi
 
 section() { printf '\n== %s\n' "$*"; }
@@ -85,6 +85,7 @@ section "build (into $WORK/bin)"
 cd "$ROOT"
 "$GO" build -trimpath -o "$WORK/bin/jailrun" ./cmd/jailrun
 "$GO" build -trimpath -o "$WORK/bin/" ./bench/cmd/paired ./bench/cmd/tracestat ./bench/cmd/throughput
+"${CC:-gcc}" -O2 -Wall -o "$WORK/bin/floor" bench/floor/floor.c
 JR=$WORK/bin/jailrun
 STRICT=$ROOT/policies/strict.json
 BWRAP="bwrap --unshare-all --die-with-parent --new-session --ro-bind /usr /usr --ro-bind /bin /bin --ro-bind /lib /lib --ro-bind /lib64 /lib64 --proc /proc --dev /dev --tmpfs /tmp"
@@ -184,6 +185,16 @@ section "6. library throughput of /bin/true: sandbox.Pool (warm) and plain sandb
 "$WORK/bin/throughput" -seconds "$TP_SECONDS" -rounds "$TP_ROUNDS" -parallel 2 -policy "$STRICT" \
 	-modes pool,jailrun,bare,bwrap -label lib -summary "$SUM" -- /bin/true | tee "$WORK/out/throughput.txt"
 
+section "6b. the kernel's floor: strict's namespaces and file system from a minimal C program (bench/floor/floor.c), $N_FLOOR runs each"
+# No launcher, cgroup, seccomp, Landlock or supervision: what any sandbox of this shape costs on this machine.
+for args in "ns 1" "mounts 1" "mounts 2"; do
+	# shellcheck disable=SC2086
+	set -- $args
+	line=$("$WORK/bin/floor" "$1" "$N_FLOOR" "$2")
+	echo "$line"
+	echo "$line" | awk -v k="floor.$1.w$2" '{ for (i = 1; i < NF; i++) { if ($(i + 1) == "runs/s,") print k ".runs_per_s", $i; if ($(i + 1) == "ms") print k ".cpu_ms_per_run", $i } }' >>"$SUM"
+done | tee "$WORK/out/floor.txt"
+
 section "7. CPU-bound overhead: a ~$((CPU_TARGET_MS / 1000)) s bash loop, bare vs under jailrun — paired, $N_CPU rounds"
 loop() { echo "s=\$EPOCHREALTIME; i=0; while ((i<$1)); do ((i++)); done; e=\$EPOCHREALTIME; echo \$(( \${e/./} - \${s/./} ))"; }
 us=$(bash -c "$(loop 200000)")
@@ -250,6 +261,12 @@ cpu_inner=$(get cpu.jailrun.inner_ratio_vs_bare)
 		printf '%-52s / bwrap %s sequential, %s 2-way parallel\n' "library runs/s ratios, warm Pool" \
 			"$(calc %.3f "$pool_seq/$(get lib.sequential.bwrap.runs_per_s)")" "$(calc %.3f "$pool_par/$(get lib.parallel2.bwrap.runs_per_s)")"
 	fi
+	printf '%-52s warm Pool %s sequential, %s parallel; bwrap %s; the kernel floor %s\n' "CPU per run, ms (all CPUs)" \
+		"$(get lib.sequential.pool.cpu_ms_per_run)" "$(get lib.parallel2.pool.cpu_ms_per_run)" \
+		"$(get lib.sequential.bwrap.cpu_ms_per_run)" "$(get floor.mounts.w1.cpu_ms_per_run)"
+	printf '%-52s %s runs/s sequential, %s with 2 workers (namespaces only: %s sequential)\n' \
+		"kernel floor (C: strict's namespaces, file system)" "$(get floor.mounts.w1.runs_per_s)" \
+		"$(get floor.mounts.w2.runs_per_s)" "$(get floor.ns.w1.runs_per_s)"
 	if [ "$cpu_whole" != NA ]; then
 		printf '%-52s whole process %+.2f%%, loop itself %+.2f%% (≤ 1%%)\n' "CPU-bound overhead vs bare, median of pairs" \
 			"$(calc %.4f "($cpu_whole-1)*100")" "$(calc %.4f "($cpu_inner-1)*100")"

@@ -23,6 +23,7 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -41,6 +42,7 @@ type tally struct {
 	mu   sync.Mutex
 	lat  []float64 // ms
 	busy time.Duration
+	cpu  float64 // ms of CPU the whole machine spent during the slices (all processes, kernel workers too)
 	errs int
 	err  error
 }
@@ -131,12 +133,13 @@ func main() {
 				measure(run[m], ph.par, slice, all[m])
 			}
 		}
-		fmt.Printf("\n%-10s %-8s %7s %9s %8s %8s %8s %8s %6s\n", ph.name, "mode", "runs", "runs/s", "p50_ms", "p90_ms", "p99_ms", "max_ms", "errors")
+		fmt.Printf("\n%-10s %-8s %7s %9s %8s %8s %8s %8s %6s %11s\n", ph.name, "mode", "runs", "runs/s", "p50_ms", "p90_ms", "p99_ms", "max_ms", "errors", "cpu_ms/run")
 		for _, m := range modes {
 			st := all[m]
 			rate := float64(len(st.lat)) / st.busy.Seconds()
-			fmt.Printf("%-10s %-8s %7d %9.1f %8.3f %8.3f %8.3f %8.3f %6d\n", "", m, len(st.lat), rate,
-				stats.Quantile(st.lat, 0.5), stats.Quantile(st.lat, 0.9), stats.Quantile(st.lat, 0.99), stats.Quantile(st.lat, 1), st.errs)
+			cpu := st.cpu / float64(max(len(st.lat), 1))
+			fmt.Printf("%-10s %-8s %7d %9.1f %8.3f %8.3f %8.3f %8.3f %6d %11.2f\n", "", m, len(st.lat), rate,
+				stats.Quantile(st.lat, 0.5), stats.Quantile(st.lat, 0.9), stats.Quantile(st.lat, 0.99), stats.Quantile(st.lat, 1), st.errs, cpu)
 			if st.err != nil {
 				failed = true
 				fmt.Printf("%-10s first error: %v\n", "", st.err)
@@ -147,6 +150,7 @@ func main() {
 			stats.Add(p+"p90_ms", "%.3f", stats.Quantile(st.lat, 0.9))
 			stats.Add(p+"p99_ms", "%.3f", stats.Quantile(st.lat, 0.99))
 			stats.Add(p+"errors", "%d", st.errs)
+			stats.Add(p+"cpu_ms_per_run", "%.3f", cpu)
 		}
 	}
 	if ps := pool.Stats(); ps.Hits+ps.Misses > 0 {
@@ -167,6 +171,7 @@ func main() {
 func measure(f func() error, par int, d time.Duration, st *tally) {
 	var wg sync.WaitGroup
 	var stop atomic.Bool
+	cpu0 := machineCPU()
 	start := time.Now()
 	deadline := start.Add(d)
 	for w := 0; w < par; w++ {
@@ -193,7 +198,29 @@ func measure(f func() error, par int, d time.Duration, st *tally) {
 	wg.Wait()
 	st.mu.Lock()
 	st.busy += time.Since(start)
+	st.cpu += machineCPU() - cpu0
 	st.mu.Unlock()
+}
+
+// machineCPU is the CPU time all CPUs have spent not idle since boot, in ms (/proc/stat: user, nice, system,
+// irq, softirq, steal), so that a run's cost includes its child processes and the kernel's workers.
+func machineCPU() float64 {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	f := strings.Fields(line)
+	var ticks float64
+	for i, x := range f[1:] {
+		if i == 3 || i == 4 { // idle, iowait
+			continue
+		}
+		if v, err := strconv.ParseFloat(x, 64); err == nil {
+			ticks += v
+		}
+	}
+	return ticks * 1000 / 100 // USER_HZ is 100 on Linux
 }
 
 // procStatus reads a "kB" field of /proc/self/status.
