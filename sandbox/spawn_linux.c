@@ -517,10 +517,9 @@ static int loopback_up(void) {
 	return r < 0 ? -e : 0;
 }
 
-static int drop_caps(void) {
-	for (int cap = 0; cap <= 63; cap++)
-		if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0 && errno != EINVAL)
-			return -errno;
+// clear_caps empties the effective, permitted, inheritable and ambient sets: all a process that never calls
+// execve holds.
+static int clear_caps(void) {
 	if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 && errno != EINVAL)
 		return -errno;
 	struct __user_cap_header_struct h = {.version = _LINUX_CAPABILITY_VERSION_3, .pid = 0};
@@ -529,6 +528,15 @@ static int drop_caps(void) {
 	if (syscall(SYS_capset, &h, d) < 0)
 		return -errno;
 	return 0;
+}
+
+// drop_caps also empties the bounding set, which limits what an execve could grant (file capabilities, a
+// set-uid root binary): one credential change per capability, so only for the process that execs.
+static int drop_caps(void) {
+	for (int cap = 0; cap <= 63; cap++)
+		if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0 && errno != EINVAL)
+			return -errno;
+	return clear_caps();
 }
 
 static void set_ids(struct jr_config *c) {
@@ -736,7 +744,7 @@ __attribute__((noreturn)) static void reap(struct jr_config *c, pid_t cmd) {
 	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
 	if (!(c->clone_flags & CLONE_NEWPID))
 		prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
-	drop_caps();
+	clear_caps(); // never execs: the bounding set would guard nothing (and costs 64 credential changes)
 	// Wait for children and, at the same time, for the parent to go away: the parent-death signal is not
 	// enough on its own (a pid namespace's init drops it in some paths), while the parent's end of the status
 	// pipe closing is certain. All signals are blocked here; SIGCHLD arrives through a signalfd.

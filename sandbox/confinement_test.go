@@ -3,10 +3,12 @@
 package sandbox_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/jailrun/jailrun/policy"
@@ -88,5 +90,32 @@ func ok(t *testing.T, err error) {
 	t.Helper()
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// Nothing in a sandbox holds a capability: the command has empty sets and an empty bounding set (so no
+// execve can grant one), and its pid 1, the reaper, holds none either (it never execs, so its bounding set
+// does not matter).
+func TestNoCapabilitiesInside(t *testing.T) {
+	r, strict := needSandboxes(t)
+	defer r.Close()
+	var out bytes.Buffer
+	req := shReq(strict, "grep -E '^Cap(Inh|Prm|Eff|Amb|Bnd):' /proc/self/status; echo pid1; grep -E '^Cap(Inh|Prm|Eff|Amb):' /proc/1/status")
+	req.Stdout = &out
+	res, err := r.Run(context.Background(), req)
+	if err != nil || res.Status != sandbox.StatusOK {
+		t.Fatalf("%v, result %s %s", err, res.Status, res.Message)
+	}
+	self, pid1, found := strings.Cut(out.String(), "pid1\n")
+	if !found || strings.Count(self, "\n") != 5 || strings.Count(pid1, "\n") != 4 {
+		t.Fatalf("unexpected output:\n%s", out.String())
+	}
+	for _, line := range strings.Split(strings.TrimSpace(out.String()), "\n") {
+		if line == "pid1" {
+			continue
+		}
+		if _, v, _ := strings.Cut(line, ":"); strings.Trim(strings.TrimSpace(v), "0") != "" {
+			t.Errorf("a capability inside: %s\n%s", line, out.String())
+		}
 	}
 }
