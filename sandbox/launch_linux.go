@@ -655,10 +655,10 @@ func planSeccomp(s policy.Seccomp) seccompPlan {
 	// Root's compiled filters are kept in /run/jailrun/bpf: a cold CLI start then skips libseccomp.
 	prog, err := seccomp.BuildDiskCached(routed(s), seccomp.Options{ForeignABI: policy.Action{Kind: policy.ActNotify}})
 	if err == nil {
-		// The policy as written must compile too: the supervisor builds it at the first refused call
-		// (most runs have none, and compiling costs about a millisecond). Checked once per process and
-		// section.
-		err = seccomp.CheckCached(s)
+		// The policy as written must compile too: the supervisor evaluates it at the first refused call.
+		// Root compiles it once into the disk cache (a later process finds it there, and the supervisor
+		// then in memory); others check it once per process and section.
+		err = seccomp.CheckDiskCached(s)
 	}
 	if err == nil {
 		err = prog.CheckKernel()

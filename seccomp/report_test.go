@@ -2,6 +2,7 @@ package seccomp
 
 import (
 	"encoding/binary"
+	"errors"
 	"sync"
 	"testing"
 
@@ -141,6 +142,27 @@ func TestCheckCached(t *testing.T) {
 		}
 		if err := CheckCached(invalid); err == nil || err.Error() != want.Error() {
 			t.Errorf("round %d: invalid section: %v, want %v", round, err, want)
+		}
+	}
+}
+
+// CheckDiskCached answers as Check does, for root (through the disk cache: compiled once, then found) and
+// for everyone else (CheckCached), and never hides a problem of the section.
+func TestCheckDiskCached(t *testing.T) {
+	valid := allowlist(rule(allow, []string{"@default"}), rule(kill, []string{"ptrace"}), rule(allow, []string{"getpid"}))
+	invalid := allowlist(rule(allow, []string{"no_such_syscall_anywhere_either"}))
+	want := Check(invalid)
+	if want == nil {
+		t.Fatal("Check accepted the invalid section")
+	}
+	for round := range 2 {
+		if err := CheckDiskCached(valid); err != nil {
+			t.Errorf("round %d: valid section: %v", round, err)
+		}
+		err := CheckDiskCached(invalid)
+		var pe *PolicyError
+		if err == nil || err.Error() != want.Error() || !errors.As(err, &pe) {
+			t.Errorf("round %d: invalid section: %v (%T), want %v", round, err, err, want)
 		}
 	}
 }

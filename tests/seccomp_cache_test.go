@@ -26,6 +26,10 @@ func TestSeccompDiskCache(t *testing.T) {
 	strictPol := probePolicyWith(t, fmt.Sprintf(`{"syscalls": ["setuid"], "action": "trap"},
 		{"syscalls": ["getpriority"], "action": "allow", "args": [{"index": 0, "op": "==", "value": %d}]}`, val))
 	marker := binary.NativeEndian.AppendUint32(nil, val)
+	// Each policy leaves two entries: the filter loaded into the kernel, which routes every refusal to the
+	// supervisor (SECCOMP_RET_USER_NOTIF), and the policy as written, which the supervisor evaluates. The
+	// tampering below is aimed at the loaded one.
+	notify := binary.NativeEndian.AppendUint32(nil, 0x7fc00000)
 	// The same with setuid allowed: its cached program is what an attacker would like loaded instead.
 	loosePol := filepath.Join(filepath.Dir(strictPol), "loose.json")
 	os.WriteFile(loosePol, []byte(`{"version": 1, "name": "loose", "extends": "rules.json", "seccomp": {"rules": [{"syscalls": ["setuid"], "action": "allow"}]}}`), 0o644)
@@ -38,8 +42,8 @@ func TestSeccompDiskCache(t *testing.T) {
 			t.Fatalf("%s: want a seccomp_violation naming setuid, got status %s violation %v\n%v", what, r.status(), v, r)
 		}
 	}
-	// entryWith finds the one entry holding the marker, other than except.
-	entryWith := func(except string) string {
+	// entriesWith lists the entries holding the marker (and, when loaded, the notify action), other than except.
+	entriesWith := func(except string, loaded bool) []string {
 		t.Helper()
 		des, err := os.ReadDir(bpfCacheDir)
 		if err != nil {
@@ -48,18 +52,34 @@ func TestSeccompDiskCache(t *testing.T) {
 		var found []string
 		for _, de := range des {
 			p := filepath.Join(bpfCacheDir, de.Name())
-			if b, err := os.ReadFile(p); err == nil && p != except && bytes.Contains(b, marker) {
+			if b, err := os.ReadFile(p); err == nil && p != except && bytes.Contains(b, marker) &&
+				(!loaded || bytes.Contains(b, notify)) {
 				found = append(found, p)
 			}
 		}
+		return found
+	}
+	// entryWith finds the one loaded entry holding the marker, other than except.
+	entryWith := func(except string) string {
+		t.Helper()
+		found := entriesWith(except, true)
 		if len(found) != 1 {
-			t.Fatalf("%d entries in %s hold this test's filter, want 1: %v", len(found), bpfCacheDir, found)
+			t.Fatalf("%d loaded entries in %s hold this test's filter, want 1: %v", len(found), bpfCacheDir, found)
 		}
 		return found[0]
 	}
 
 	setuidTraps("cold")
 	entry := entryWith("")
+	both := entriesWith("", false)
+	if len(both) != 2 {
+		t.Fatalf("%d entries hold this test's policy, want 2 (loaded and as written): %v", len(both), both)
+	}
+	defer func() { // every entry of this test's policies, loaded and as written
+		for _, p := range entriesWith("", false) {
+			os.Remove(p)
+		}
+	}()
 	setuidTraps("warm")
 
 	// The loose policy's entry copied over this policy's: the key inside it does not match.
@@ -89,8 +109,6 @@ func TestSeccompDiskCache(t *testing.T) {
 	if inode(t, entry) == st0 || fi.Mode().Perm() != 0o600 {
 		t.Fatalf("the world-writable entry was not replaced: mode %v", fi.Mode())
 	}
-	os.Remove(entry)
-	os.Remove(loose)
 }
 
 func inode(t *testing.T, p string) uint64 {
