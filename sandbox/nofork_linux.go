@@ -33,7 +33,11 @@ import (
 //   - any mapping that holds an address the child uses: its configuration, the pooled command's shared
 //     memory, the C stack it runs on, its thread's TLS, the C statics (childAddresses).
 //
-// Everything else anonymous and private is left out of the copy.
+// Everything else anonymous and private is left out of the copy. Mappings made by other threads between
+// the read and the clone can only be the Go runtime's or malloc's (the child's memory all exists before), and
+// a run of marked mappings may span such a newcomer: both are harmless. Unmarking sets MADV_DOFORK on the
+// spans, so a mapping that something else in the process had marked MADV_DONTFORK loses that mark: neither
+// Go's runtime nor glibc makes one; a library linked into a program that embeds jailrun could.
 
 // forkSpan is a run of address space marked in one madvise call: mappings to leave out of the child's copy,
 // with only unmapped holes between them (madvise marks what is mapped and answers ENOMEM for the holes).
