@@ -26,9 +26,13 @@ type Cgroup struct {
 	dirs    map[string]string // controller -> directory; "" -> the v2 directory
 	skipped []string
 
-	mu        sync.RWMutex // guards the fds against Destroy closing them under a reader
-	dirFD     int          // v2: the directory, for clone3(CLONE_INTO_CGROUP)
-	cpuFD     int          // cpu.stat (v2) or cpuacct.usage (v1), kept open for CPUUsage
+	mu    sync.RWMutex // guards the fds against Destroy closing them under a reader
+	dirFD int          // v2: the directory, for clone3(CLONE_INTO_CGROUP)
+	// at holds an O_PATH fd of each of its directories, opened right after the mkdir: its files are then
+	// opened relative to it (one lookup) rather than by a path that kernfs walks from /sys/fs/cgroup down,
+	// about eight components, for every limit written, every counter read and every tasks file.
+	at        map[string]int
+	cpuFD     int // cpu.stat (v2) or cpuacct.usage (v1), kept open for CPUUsage
 	removed   map[string]bool
 	destroyed bool
 }
@@ -99,7 +103,11 @@ func (c *Cgroup) OpenTasks() ([]*os.File, error) {
 	}
 	var out []*os.File
 	for _, d := range c.order {
-		f, err := os.OpenFile(filepath.Join(d, "tasks"), os.O_WRONLY, 0)
+		fd, err := c.openAt(filepath.Join(d, "tasks"), unix.O_WRONLY)
+		var f *os.File
+		if err == nil {
+			f = os.NewFile(uintptr(fd), filepath.Join(d, "tasks"))
+		}
 		if err != nil {
 			for _, o := range out {
 				o.Close()
@@ -173,7 +181,7 @@ func (c *Cgroup) Stats() (Stats, error) {
 
 func (c *Cgroup) statsV2(s *Stats) error {
 	dir := c.dirs[""]
-	b, err := readFile(filepath.Join(dir, "cpu.stat"))
+	b, err := c.readFile(filepath.Join(dir, "cpu.stat"))
 	if err != nil {
 		return err
 	}
@@ -182,14 +190,14 @@ func (c *Cgroup) statsV2(s *Stats) error {
 	sys, _ := parseKeyed(b, "system_usec")
 	s.CPUTotal, s.CPUUser, s.CPUSystem = time.Duration(usage)*time.Microsecond, time.Duration(user)*time.Microsecond, time.Duration(sys)*time.Microsecond
 	if c.dirs["memory"] != "" {
-		peak, err := readInt(filepath.Join(dir, "memory.peak"))
+		peak, err := c.readInt(filepath.Join(dir, "memory.peak"))
 		switch {
 		case err == nil:
 			s.MemoryPeak, s.MemoryPeakSource = peak, "memory.peak"
 		case !isNotExist(err):
 			return err
 		}
-		ev, err := readFile(filepath.Join(dir, "memory.events"))
+		ev, err := c.readFile(filepath.Join(dir, "memory.events"))
 		if err != nil {
 			return err
 		}
@@ -204,14 +212,14 @@ func (c *Cgroup) statsPids(s *Stats, dir string) error {
 	if dir == "" || c.dirs["pids"] == "" {
 		return nil
 	}
-	peak, err := readInt(filepath.Join(dir, "pids.peak"))
+	peak, err := c.readInt(filepath.Join(dir, "pids.peak"))
 	switch {
 	case err == nil:
 		s.PidsPeak = peak
 	case !isNotExist(err):
 		return err
 	}
-	ev, err := readFile(filepath.Join(dir, "pids.events"))
+	ev, err := c.readFile(filepath.Join(dir, "pids.events"))
 	if err != nil {
 		return err
 	}
@@ -222,7 +230,7 @@ func (c *Cgroup) statsPids(s *Stats, dir string) error {
 
 func (c *Cgroup) statsV1(s *Stats) error {
 	if dir := c.dirs["cpuacct"]; dir != "" {
-		total, err := readInt(filepath.Join(dir, "cpuacct.usage"))
+		total, err := c.readInt(filepath.Join(dir, "cpuacct.usage"))
 		if err != nil {
 			return err
 		}
@@ -230,10 +238,10 @@ func (c *Cgroup) statsV1(s *Stats) error {
 		// The user/system split is sampled at timer ticks (cpuacct.usage_user/_sys, or cpuacct.stat in
 		// USER_HZ ticks before Linux 4.16) while the total is exact: scale the split to the total, as the kernel
 		// does for /proc/<pid>/stat (cputime_adjust) and as v2's cpu.stat does.
-		user, uerr := readInt(filepath.Join(dir, "cpuacct.usage_user"))
-		sys, serr := readInt(filepath.Join(dir, "cpuacct.usage_sys"))
+		user, uerr := c.readInt(filepath.Join(dir, "cpuacct.usage_user"))
+		sys, serr := c.readInt(filepath.Join(dir, "cpuacct.usage_sys"))
 		if uerr != nil || serr != nil {
-			if b, err := readFile(filepath.Join(dir, "cpuacct.stat")); err == nil {
+			if b, err := c.readFile(filepath.Join(dir, "cpuacct.stat")); err == nil {
 				user, _ = parseKeyed(b, "user")
 				sys, _ = parseKeyed(b, "system")
 			}
@@ -241,23 +249,23 @@ func (c *Cgroup) statsV1(s *Stats) error {
 		s.CPUUser, s.CPUSystem = splitCPU(s.CPUTotal, user, sys)
 	}
 	if dir := c.dirs["memory"]; dir != "" {
-		peak, err := readInt(filepath.Join(dir, "memory.max_usage_in_bytes"))
+		peak, err := c.readInt(filepath.Join(dir, "memory.max_usage_in_bytes"))
 		if err != nil {
 			return err
 		}
 		s.MemoryPeak, s.MemoryPeakSource = peak, "memory.max_usage_in_bytes"
-		fail, err := readInt(filepath.Join(dir, "memory.failcnt"))
+		fail, err := c.readInt(filepath.Join(dir, "memory.failcnt"))
 		if err != nil {
 			return err
 		}
 		s.MemoryLimitEvents = fail
 		// With memory+swap limited, a charge fails at memory.memsw.limit_in_bytes first and only that
 		// counter moves (memory.failcnt can stay 0 through an OOM kill).
-		if sw, err := readInt(filepath.Join(dir, "memory.memsw.failcnt")); err == nil {
+		if sw, err := c.readInt(filepath.Join(dir, "memory.memsw.failcnt")); err == nil {
 			s.MemorySwapLimitEvents = sw
 		}
 		s.MemoryLimitHit = fail > 0 || s.MemorySwapLimitEvents > 0
-		oc, err := readFile(filepath.Join(dir, "memory.oom_control"))
+		oc, err := c.readFile(filepath.Join(dir, "memory.oom_control"))
 		if err != nil {
 			return err
 		}
@@ -277,7 +285,7 @@ func splitCPU(total time.Duration, user, sys int64) (time.Duration, time.Duratio
 
 // set writes one limit file and explains a refusal.
 func (c *Cgroup) set(setting, dir, file, value string) error {
-	err := writeFile(filepath.Join(dir, file), value)
+	err := c.writeFile(filepath.Join(dir, file), value)
 	if err == nil {
 		return nil
 	}
@@ -386,13 +394,13 @@ func (c *Cgroup) open() error {
 			return fmt.Errorf("cgroups: %w", err)
 		}
 		c.dirFD = fd
-		if c.cpuFD, err = openFile(filepath.Join(dir, "cpu.stat"), unix.O_RDONLY); err != nil {
+		if c.cpuFD, err = c.openAt(filepath.Join(dir, "cpu.stat"), unix.O_RDONLY); err != nil {
 			return fmt.Errorf("cgroups: %w", err)
 		}
 		return nil
 	}
 	if dir := c.dirs["cpuacct"]; dir != "" {
-		fd, err := openFile(filepath.Join(dir, "cpuacct.usage"), unix.O_RDONLY)
+		fd, err := c.openAt(filepath.Join(dir, "cpuacct.usage"), unix.O_RDONLY)
 		if err != nil {
 			return fmt.Errorf("cgroups: %w", err)
 		}
@@ -402,6 +410,10 @@ func (c *Cgroup) open() error {
 }
 
 func (c *Cgroup) closeFDs() {
+	for d, fd := range c.at {
+		unix.Close(fd)
+		delete(c.at, d)
+	}
 	if c.dirFD >= 0 {
 		unix.Close(c.dirFD)
 		c.dirFD = -1
@@ -474,4 +486,61 @@ func (c *Cgroup) rmdirAll() error {
 		c.removed[d] = true
 	}
 	return first
+}
+
+// keepDir opens dir (just made) for openAt. Failing to is not an error: the files are then opened by path.
+func (c *Cgroup) keepDir(dir string) {
+	fd, err := openFile(dir, unix.O_PATH|unix.O_DIRECTORY)
+	if err != nil {
+		return
+	}
+	if c.at == nil {
+		c.at = map[string]int{}
+	}
+	c.at[dir] = fd
+}
+
+// openAt opens path, a file in one of the cgroup's directories, through that directory's fd when it has one.
+// The caller holds c.mu (or is still creating the cgroup), so that Destroy cannot close the fd meanwhile.
+func (c *Cgroup) openAt(path string, flags int) (int, error) {
+	dfd, ok := c.at[filepath.Dir(path)]
+	if !ok {
+		return openFile(path, flags)
+	}
+	for {
+		fd, err := unix.Openat(dfd, filepath.Base(path), flags|unix.O_CLOEXEC|unix.O_NOFOLLOW, 0)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return -1, &fs.PathError{Op: "open", Path: path, Err: err}
+		}
+		return fd, nil
+	}
+}
+
+func (c *Cgroup) readFile(path string) ([]byte, error) {
+	fd, err := c.openAt(path, unix.O_RDONLY)
+	if err != nil {
+		return nil, err
+	}
+	defer unix.Close(fd)
+	return readFD(fd, path)
+}
+
+func (c *Cgroup) readInt(path string) (int64, error) {
+	b, err := c.readFile(path)
+	if err != nil {
+		return 0, err
+	}
+	return parseInt(path, string(bytes.TrimSpace(b)))
+}
+
+func (c *Cgroup) writeFile(path, value string) error {
+	fd, err := c.openAt(path, unix.O_WRONLY)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(fd)
+	return writeFD(fd, path, value)
 }

@@ -102,9 +102,15 @@ func TestCreateDestroyLeavesNothing(t *testing.T) {
 		} {
 			t.Run(lane.name+"/"+tc.name, func(t *testing.T) {
 				m := requireCgroups(t, lane.opts)
+				fds := openFDs(t)
 				c, err := m.Create("leaves-nothing", tc.lim, policy.Require{BestEffort: []string{"limits"}})
 				if err != nil {
 					t.Fatal(err)
+				}
+				// The cgroup keeps a descriptor of each of its directories (its files are opened through
+				// them) until Destroy.
+				if n := openFDs(t); n <= fds {
+					t.Errorf("%d descriptors open with the cgroup, %d before: its directories are not kept", n, fds)
 				}
 				if len(c.Paths()) == 0 {
 					t.Fatal("no directories")
@@ -117,6 +123,9 @@ func TestCreateDestroyLeavesNothing(t *testing.T) {
 						t.Errorf("unexpected name %s", d)
 					}
 				}
+				if _, err := c.Stats(); err != nil {
+					t.Fatal(err)
+				}
 				if err := c.Destroy(); err != nil {
 					t.Fatal(err)
 				}
@@ -124,6 +133,9 @@ func TestCreateDestroyLeavesNothing(t *testing.T) {
 					if _, err := os.Stat(d); !os.IsNotExist(err) {
 						t.Errorf("%s left behind (%v)", d, err)
 					}
+				}
+				if n := openFDs(t); n != fds {
+					t.Errorf("%d descriptors open after Destroy, %d before the cgroup", n, fds)
 				}
 				if err := c.Destroy(); err != nil {
 					t.Errorf("second Destroy: %v", err)
@@ -1044,4 +1056,14 @@ func TestLimitBelowUsage(t *testing.T) {
 		t.Fatalf("v1: want a LimitError saying the cgroup already uses more, got %v", err)
 	}
 	t.Log(err)
+}
+
+// openFDs counts this process's open descriptors.
+func openFDs(t *testing.T) int {
+	t.Helper()
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(ents) - 1 // the directory read itself
 }

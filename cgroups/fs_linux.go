@@ -71,6 +71,11 @@ func readInt(path string) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
+	return parseInt(path, s)
+}
+
+// parseInt parses a counter or limit read from path ("max" is -1).
+func parseInt(path, s string) (int64, error) {
 	if s == "max" {
 		return -1, nil
 	}
@@ -88,8 +93,13 @@ func writeFile(path, value string) error {
 		return err
 	}
 	defer unix.Close(fd)
+	return writeFD(fd, path, value)
+}
+
+// writeFD writes value to fd (opened from path) in one write(2).
+func writeFD(fd int, path, value string) error {
 	for {
-		_, err = unix.Write(fd, []byte(value))
+		_, err := unix.Write(fd, []byte(value))
 		if err == unix.EINTR {
 			continue
 		}

@@ -455,6 +455,7 @@ func (m *Manager) makeDirs(c *Cgroup, use []string) error {
 			return fmt.Errorf("cgroups: mkdir %s: %w", dir, err)
 		}
 		c.order = []string{dir}
+		c.keepDir(dir)
 		for _, ctl := range use {
 			c.dirs[ctl] = dir
 		}
@@ -475,6 +476,7 @@ func (m *Manager) makeDirs(c *Cgroup, use []string) error {
 				return fmt.Errorf("cgroups: mkdir %s: %w", dir, err)
 			}
 			c.order = append(c.order, dir)
+			c.keepDir(dir)
 		}
 		c.dirs[ctl] = dir
 	}
