@@ -33,6 +33,19 @@ const (
 	ModeNone Mode = "none"
 )
 
+// CreateOptions are what a run needs of its cgroup beyond its limits (Manager.CreateWith).
+type CreateOptions struct {
+	// Extra names v1 controllers the run should also get a directory in when the host has them (no limit is
+	// set in them): the cgroup view needs cpu and cpuset, which the JVM requires to find its limits.
+	Extra []string
+	// PIDNamespace says that every process of the run lives in a pid namespace of its own, whose init the
+	// caller kills to end the run: the kernel then kills the rest and lets none of them fork. On v1 the
+	// freezer hierarchy, there only so that Kill can stop a fork bomb outrunning it, is then not created
+	// (one hierarchy in four: a mkdir, a tasks file and an rmdir fewer per run). Kill still works without it,
+	// with its signal loop.
+	PIDNamespace bool
+}
+
 // Options configure a Manager.
 type Options struct {
 	// Parent is the cgroup under which runs are created. An absolute path ("/jailrun") is taken from the root

@@ -1067,3 +1067,40 @@ func openFDs(t *testing.T) int {
 	}
 	return len(ents) - 1 // the directory read itself
 }
+
+// A run whose processes all live in their own pid namespace gets no v1 freezer directory (its kill goes
+// through the namespace's init), and still one in every other accounting hierarchy; other runs keep it.
+// Kill still empties such a cgroup (signal loop).
+func TestPIDNamespaceRunHasNoFreezer(t *testing.T) {
+	m := requireCgroups(t, Options{})
+	if m.v2 {
+		t.Skip("cgroup v2 has no freezer hierarchy (cgroup.freeze is in every cgroup)")
+	}
+	if !hostOffers(m, "freezer") {
+		skipOrFail(t, "no freezer controller offered here")
+	}
+	for _, pidns := range []bool{false, true} {
+		c, err := m.CreateWith("freezer", policy.Limits{Pids: 16}, policy.Require{}, CreateOptions{PIDNamespace: pidns})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := c.dirs["freezer"] != ""; got == pidns {
+			t.Errorf("PIDNamespace %v: freezer directory %q", pidns, c.dirs["freezer"])
+		}
+		for _, ctl := range []string{"cpuacct", "memory", "pids"} {
+			if hostOffers(m, ctl) && c.dirs[ctl] == "" {
+				t.Errorf("PIDNamespace %v: no %s directory", pidns, ctl)
+			}
+		}
+		startHelper(t, c, "bomb", nil, true)
+		if err := c.Kill(); err != nil {
+			t.Fatal(err)
+		}
+		if pids, err := c.procs(); err != nil || len(pids) > 0 {
+			t.Fatalf("PIDNamespace %v: %d tasks left after Kill (%v)", pidns, len(pids), err)
+		}
+		if err := c.Destroy(); err != nil {
+			t.Fatal(err)
+		}
+	}
+}

@@ -23,6 +23,9 @@ func (m *Manager) Mode() Mode                { return ModeNone }
 func (m *Manager) Create(string, policy.Limits, policy.Require, ...string) (*Cgroup, error) {
 	return nil, errPlatform
 }
+func (m *Manager) CreateWith(string, policy.Limits, policy.Require, CreateOptions) (*Cgroup, error) {
+	return nil, errPlatform
+}
 func (m *Manager) Janitor() ([]string, error)      { return nil, errPlatform }
 func (m *Manager) Close() error                    { return nil }
 func (c *Cgroup) Path() string                     { return "" }

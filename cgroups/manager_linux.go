@@ -338,12 +338,16 @@ func (m *Manager) asks(lim policy.Limits) []ask {
 	return out
 }
 
-// accounting are the controllers every run gets when the host has them, for Stats and Kill.
-func (m *Manager) accounting() []string {
+// accounting are the controllers every run gets when the host has them, for Stats and Kill. On v1 the freezer
+// is for Kill alone, and a run whose processes all live in a pid namespace of their own does without it.
+func (m *Manager) accounting(pidns bool) []string {
 	var a []string
-	if m.v2 {
+	switch {
+	case m.v2:
 		a = []string{"memory", "pids"}
-	} else {
+	case pidns:
+		a = []string{"cpuacct", "memory", "pids"}
+	default:
 		a = []string{"freezer", "cpuacct", "memory", "pids"}
 	}
 	return append(a, m.account...)
@@ -359,6 +363,12 @@ type problem struct {
 // v1 controllers the run should also get a directory in when the host can give one (no limit is set in
 // them): the cgroup view needs cpu and cpuset, which the JVM requires to find its limits.
 func (m *Manager) Create(id string, lim policy.Limits, req policy.Require, extra ...string) (*Cgroup, error) {
+	return m.CreateWith(id, lim, req, CreateOptions{Extra: extra})
+}
+
+// CreateWith is Create with options beyond the extra controllers.
+func (m *Manager) CreateWith(id string, lim policy.Limits, req policy.Require, o CreateOptions) (*Cgroup, error) {
+	extra := o.Extra
 	if m.mode == ModeNone {
 		for _, a := range m.asks(lim) {
 			if !req.Allows(a.setting) {
@@ -370,7 +380,7 @@ func (m *Manager) Create(id string, lim policy.Limits, req policy.Require, extra
 		return nil, ErrNoCgroup
 	}
 	asks := m.asks(lim)
-	want := m.accounting()
+	want := m.accounting(o.PIDNamespace)
 	if !m.v2 {
 		for _, c := range extra {
 			if h := m.hier[c]; h != nil && h.err == nil && !contains(want, c) {

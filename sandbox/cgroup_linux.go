@@ -25,11 +25,14 @@ func (l *launch) prepareCgroup(cfg *spawnConfig) error {
 	if m == nil {
 		return l.withoutCgroup(l.r.plat.cgErr)
 	}
-	var extra []string
+	var o cgroups.CreateOptions
 	if l.s.Filesystem.CgroupView {
-		extra = cgroupViewControllers
+		o.Extra = cgroupViewControllers
 	}
-	cg, err := m.Create(l.res.RunID, cgroupLimits(l.s.Limits), l.s.Require, extra...)
+	// With a pid namespace, kill reaches every process through the sandbox's pid 1 (launch.kill): the v1
+	// freezer would guard nothing.
+	o.PIDNamespace = l.s.Namespaces.PID && l.dg == nil
+	cg, err := m.CreateWith(l.res.RunID, cgroupLimits(l.s.Limits), l.s.Require, o)
 	if errors.Is(err, cgroups.ErrNoCgroup) {
 		// Not even an accounting cgroup can be made here (an unprivileged caller without delegation).
 		return l.withoutCgroup(err)
