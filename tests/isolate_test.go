@@ -82,8 +82,12 @@ func (e *isoEnv) cgroupDirs() []string {
 			continue
 		}
 		switch {
-		case strings.Contains(","+f[1]+",", ",pids,"):
-			dirs = append(dirs, filepath.Join("/sys/fs/cgroup/pids", f[2], e.cgName))
+		case f[1] != "" && !strings.HasPrefix(f[1], "name="):
+			// Every v1 hierarchy jailrun may use (freezer, cpuacct, memory, pids, ...): its parent is made in
+			// each, and a parent left by one of them would pile up run after run.
+			if d := filepath.Join("/sys/fs/cgroup", f[1], f[2], e.cgName); dirExists(d) {
+				dirs = append(dirs, d)
+			}
 		case f[0] == "0" && f[1] == "":
 			if _, err := os.Stat("/sys/fs/cgroup/cgroup.controllers"); err == nil {
 				dirs = append(dirs, filepath.Join("/sys/fs/cgroup", f[2], e.cgName))
@@ -714,4 +718,9 @@ func TestIsolateEnvDirsAndName(t *testing.T) {
 		t.Fatal(r)
 	}
 	assertCleaned(t, e, 40)
+}
+
+func dirExists(p string) bool {
+	fi, err := os.Stat(p)
+	return err == nil && fi.IsDir()
 }
