@@ -142,6 +142,7 @@ func main() {
 		p := *label + "." + c.name + "."
 		if outf != nil {
 			stats.Add(p+"inner_median_ms", "%.3f", stats.Median(c.inner))
+			stats.Add(p+"inner_min_ms", "%.3f", stats.Quantile(c.inner, 0))
 			if c != base {
 				stats.Add(p+"inner_ratio_vs_"+base.name, "%.5f", stats.Median(innerRatios[c.name]))
 			}
