@@ -66,14 +66,6 @@ func readString(path string) (string, error) {
 	return string(bytes.TrimSpace(b)), err
 }
 
-func readInt(path string) (int64, error) {
-	s, err := readString(path)
-	if err != nil {
-		return 0, err
-	}
-	return parseInt(path, s)
-}
-
 // parseInt parses a counter or limit read from path ("max" is -1).
 func parseInt(path, s string) (int64, error) {
 	if s == "max" {
