@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/jailrun/jailrun/policy"
 	"github.com/jailrun/jailrun/sandbox"
@@ -117,5 +118,61 @@ func TestNoCapabilitiesInside(t *testing.T) {
 		if _, v, _ := strings.Cut(line, ":"); strings.Trim(strings.TrimSpace(v), "0") != "" {
 			t.Errorf("a capability inside: %s\n%s", line, out.String())
 		}
+	}
+}
+
+// A pooled sandbox builds its Landlock ruleset while it waits and its command restricts itself with it:
+// the layer must hold exactly as in a cold run (a directory bound without rules cannot be read, one with
+// rules can), through the Pool and through the Runner alike.
+func TestLandlockHoldsInPooledRuns(t *testing.T) {
+	r, strict := needSandboxes(t)
+	defer r.Close()
+	var abi uintptr
+	if v, _, e := unix.Syscall(unix.SYS_LANDLOCK_CREATE_RULESET, 0, 0, unix.LANDLOCK_CREATE_RULESET_VERSION); e == 0 {
+		abi = v
+	}
+	if abi == 0 {
+		t.Skip("this kernel has no Landlock")
+	}
+	dirs := make([]string, 2)
+	for i := range dirs {
+		d, err := os.MkdirTemp("", "jailrun-ll-pool-")
+		ok(t, err)
+		defer os.RemoveAll(d)
+		ok(t, os.Chmod(d, 0o755))
+		ok(t, os.WriteFile(filepath.Join(d, "secret"), []byte("s3cret\n"), 0o644))
+		dirs[i] = d
+	}
+	s := strict.Clone()
+	s.Filesystem.Mounts = append(s.Filesystem.Mounts,
+		policy.Mount{Kind: policy.MountBind, Src: dirs[0], Dst: "/ruled", ReadOnly: true, NoSuid: true, NoDev: true},
+		policy.Mount{Kind: policy.MountBind, Src: dirs[1], Dst: "/unruled", ReadOnly: true, NoSuid: true, NoDev: true, NoLandlock: true})
+	const script = "cat /ruled/secret; cat /unruled/secret 2>/dev/null || echo denied"
+	p, err := r.NewPool(s, sandbox.PoolOptions{Size: 1})
+	ok(t, err)
+	defer p.Close()
+	pooled := 0
+	for i := 0; i < 6; i++ {
+		var out bytes.Buffer
+		req := shReq(s, script)
+		req.Stdout = &out
+		run := p.Run
+		if i%3 == 2 {
+			run = r.Run
+		}
+		res, err := run(context.Background(), req)
+		if err != nil || res.Status != sandbox.StatusOK {
+			t.Fatalf("run %d: %v, result %s %s", i, err, res.Status, res.Message)
+		}
+		if out.String() != "s3cret\ndenied\n" {
+			t.Fatalf("run %d (pooled %v): %q, want the ruled file read and the unruled one denied", i, res.Pooled, out.String())
+		}
+		if res.Pooled {
+			pooled++
+		}
+		time.Sleep(20 * time.Millisecond) // let the pool prepare the next one
+	}
+	if pooled == 0 {
+		t.Fatal("no run was pooled: the test did not see the pooled path")
 	}
 }
