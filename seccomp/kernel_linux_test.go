@@ -64,8 +64,12 @@ const (
 )
 
 // loadFilter loads p into every thread of this process (TSYNC), after setting no_new_privs, and returns
-// the listener fd when flags ask for one.
+// the listener fd when flags ask for one. It runs only in helper processes, and locks the goroutine to its
+// thread for good: no_new_privs is a thread's, and without CAP_SYS_ADMIN (the rootless lanes) seccomp
+// refuses a thread that lacks it with EACCES, which is what happened when Go moved the goroutine between
+// the two calls.
 func loadFilter(p *Program, flags uintptr) (int, error) {
+	runtime.LockOSThread()
 	if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
 		return -1, fmt.Errorf("no_new_privs: %w", err)
 	}
