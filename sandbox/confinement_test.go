@@ -121,9 +121,8 @@ func TestNoCapabilitiesInside(t *testing.T) {
 	}
 }
 
-// A pooled sandbox builds its Landlock ruleset while it waits and its command restricts itself with it:
-// the layer must hold exactly as in a cold run (a directory bound without rules cannot be read, one with
-// rules can), through the Pool and through the Runner alike.
+// The Landlock layer holds in pooled runs exactly as in cold ones (a directory bound without rules cannot be
+// read, one with rules can), through the Pool and through the Runner alike.
 func TestLandlockHoldsInPooledRuns(t *testing.T) {
 	r, strict := needSandboxes(t)
 	defer r.Close()

@@ -35,7 +35,7 @@ struct jr_path_beneath_attr {
 	int32_t parent_fd;
 } __attribute__((packed));
 
-int jr_landlock_ruleset(const struct jr_landlock *l, int *at) {
+int jr_landlock_apply(const struct jr_landlock *l, int *at) {
 	struct jr_ruleset_attr attr = {
 	    .handled_access_fs = l->handled_fs, .handled_access_net = l->handled_net, .scoped = l->scoped};
 	*at = -1;
@@ -67,22 +67,12 @@ int jr_landlock_ruleset(const struct jr_landlock *l, int *at) {
 		}
 		close(fd);
 	}
-	return rs;
-}
-
-int jr_landlock_restrict(int rs, int *at) {
-	int r = 0;
 	if (syscall(SYS_landlock_restrict_self, rs, 0U) < 0) {
-		r = -errno;
+		int e = errno;
+		close(rs);
 		*at = -2;
+		return -e;
 	}
 	close(rs);
-	return r;
-}
-
-int jr_landlock_apply(const struct jr_landlock *l, int *at) {
-	int rs = jr_landlock_ruleset(l, at);
-	if (rs < 0)
-		return rs;
-	return jr_landlock_restrict(rs, at);
+	return 0;
 }

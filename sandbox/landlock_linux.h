@@ -26,10 +26,4 @@ struct jr_landlock {
 // restrict_self. Needs no_new_privs (or CAP_SYS_ADMIN).
 int jr_landlock_apply(const struct jr_landlock *l, int *at);
 
-// jr_landlock_ruleset is jr_landlock_apply's first half: it builds the ruleset (opening every path) and
-// returns its fd, or -errno with *at set as above. jr_landlock_restrict is the second: it restricts the
-// calling thread with rs and closes it; -errno (and *at -2) on failure.
-int jr_landlock_ruleset(const struct jr_landlock *l, int *at);
-int jr_landlock_restrict(int rs, int *at);
-
 #endif

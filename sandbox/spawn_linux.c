@@ -637,21 +637,7 @@ static void try_exec(struct jr_config *c, const char *path) {
 	errno = e;
 }
 
-// pooled_ruleset is the Landlock ruleset a pooled sandbox builds while it waits (the paths it opens depend
-// on the policy alone), so that its command only has to restrict itself; -1 otherwise. The command applies
-// it, as in a cold run: pid 1 stays outside the domain, so the command can neither signal nor trace it.
-static int pooled_ruleset = -1;
-
 __attribute__((noreturn)) static void exec_stage(struct jr_config *c) {
-	if (pooled_ruleset >= 0) {
-		// Before setup_fds, which closes every other fd. This process still holds CAP_SYS_ADMIN in its user
-		// namespace (no_new_privs comes later), which landlock_restrict_self accepts instead.
-		int at = -1, lr = jr_landlock_restrict(pooled_ruleset, &at);
-		pooled_ruleset = -1; // the memory is pid 1's too (vfork-style child): it closes its copy on its own
-		if (lr < 0)
-			die(c, JR_STEP_LANDLOCK, -lr, at);
-		c->landlock = NULL;
-	}
 	setup_fds(c);
 	for (int i = 0; i < c->nrlimits; i++) {
 		struct rlimit r = {.rlim_cur = c->rlimits[i].soft, .rlim_max = c->rlimits[i].hard};
@@ -809,8 +795,7 @@ __attribute__((noreturn)) static void reap(struct jr_config *c, pid_t cmd) {
 static struct jr_fdmap pool_fds[JR_POOL_MAX_FDS];
 
 static int kept(struct jr_config *c, int fd) {
-	return fd == c->ctl_fd || fd == c->err_fd || fd == c->status_fd || fd == c->notify_sync_fd ||
-	       fd == pooled_ruleset;
+	return fd == c->ctl_fd || fd == c->err_fd || fd == c->status_fd || fd == c->notify_sync_fd;
 }
 
 static void wait_command(struct jr_config *c) {
@@ -823,8 +808,6 @@ static void wait_command(struct jr_config *c) {
 		hi = c->status_fd;
 	if (c->notify_sync_fd > hi)
 		hi = c->notify_sync_fd;
-	if (pooled_ruleset > hi)
-		hi = pooled_ruleset;
 	for (int fd = 0; fd < hi; fd++)
 		if (!kept(c, fd))
 			close(fd);
@@ -976,12 +959,6 @@ __attribute__((noreturn)) static void child_main(struct jr_config *c) {
 	// A new session has no controlling terminal, so TIOCSTI cannot push input into the caller's terminal.
 	if (setsid() < 0)
 		die(c, JR_STEP_SETSID, errno, 0);
-	if (c->ctl_fd >= 0 && c->landlock) {
-		int at = -1, rs = jr_landlock_ruleset(c->landlock, &at);
-		if (rs < 0)
-			die(c, JR_STEP_LANDLOCK, -rs, at);
-		pooled_ruleset = rs;
-	}
 	if (c->ctl_fd >= 0)
 		wait_command(c);
 	if (!c->reaper)
