@@ -6,6 +6,8 @@ import (
 	"bytes"
 	"os"
 	"runtime"
+	"strconv"
+	"strings"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -52,32 +54,26 @@ func dropSpans(maps []byte, keep []uintptr) []forkSpan {
 	var spans []forkSpan
 	open := false // the last span may still grow
 	var prevFileEnd uintptr
-	for len(maps) > 0 {
-		line := maps
-		if i := bytes.IndexByte(maps, '\n'); i >= 0 {
-			line, maps = maps[:i], maps[i+1:]
-		} else {
-			maps = nil
-		}
-		lo, hi, perms, inode, name, ok := parseMapsLine(line)
+	for _, line := range bytes.Split(maps, []byte("\n")) {
+		m, ok := parseMapsLine(line)
 		if !ok {
 			open = false
 			continue
 		}
 		fileEnd := prevFileEnd
 		prevFileEnd = 0
-		anon := inode == 0 && len(name) == 0 && len(perms) == 4 && perms[3] == 'p'
-		if !anon {
-			if inode != 0 && len(perms) == 4 && perms[3] == 'p' { // a file's private mapping: a bss may follow
-				prevFileEnd = hi
+		private := m.perms[3] == 'p'
+		if m.inode != 0 || m.named || !private {
+			if m.inode != 0 && private { // a file's private mapping: a bss may follow
+				prevFileEnd = m.hi
 			}
 			open = false
 			continue
 		}
-		reserved := perms[0] == '-' && perms[1] == '-' && perms[2] == '-' // no pages: nothing to copy or keep
-		drop := lo != fileEnd && (reserved || hi-lo >= smallAnon)
+		reserved := m.perms[:3] == "---" // no pages: nothing to copy or keep
+		drop := m.lo != fileEnd && (reserved || m.hi-m.lo >= smallAnon)
 		for _, a := range keep {
-			if a >= lo && a < hi {
+			if a >= m.lo && a < m.hi {
 				drop = false
 			}
 		}
@@ -86,100 +82,36 @@ func dropSpans(maps []byte, keep []uintptr) []forkSpan {
 			continue
 		}
 		if open {
-			spans[len(spans)-1].hi = hi
+			spans[len(spans)-1].hi = m.hi
 		} else {
-			spans = append(spans, forkSpan{lo, hi})
+			spans = append(spans, forkSpan{m.lo, m.hi})
 			open = true
 		}
 	}
 	return spans
 }
 
-// parseMapsLine splits a line of /proc/PID/maps: "lo-hi perms offset dev inode [name]".
-func parseMapsLine(line []byte) (lo, hi uintptr, perms []byte, inode uint64, name []byte, ok bool) {
-	var f [5][]byte
-	rest := line
-	for i := range f {
-		rest = bytes.TrimLeft(rest, " ")
-		j := bytes.IndexByte(rest, ' ')
-		if j < 0 {
-			if i < 4 {
-				return 0, 0, nil, 0, nil, false
-			}
-			j = len(rest)
-		}
-		f[i], rest = rest[:j], rest[j:]
-	}
-	name = bytes.TrimLeft(rest, " ")
-	r := f[0]
-	d := bytes.IndexByte(r, '-')
-	if d < 0 {
-		return 0, 0, nil, 0, nil, false
-	}
-	l, ok1 := parseHex(r[:d])
-	h, ok2 := parseHex(r[d+1:])
-	in, ok3 := parseDec(f[4])
-	if !ok1 || !ok2 || !ok3 || h <= l {
-		return 0, 0, nil, 0, nil, false
-	}
-	return uintptr(l), uintptr(h), f[1], in, name, true
+// mapping is one line of /proc/PID/maps: "lo-hi perms offset dev inode [name]".
+type mapping struct {
+	lo, hi uintptr
+	perms  string
+	inode  uint64
+	named  bool // a path or a name such as [stack]
 }
 
-func parseHex(b []byte) (uint64, bool) {
-	if len(b) == 0 || len(b) > 16 {
-		return 0, false
+func parseMapsLine(line []byte) (mapping, bool) {
+	f := strings.Fields(string(line))
+	if len(f) < 5 || len(f[1]) != 4 {
+		return mapping{}, false
 	}
-	var v uint64
-	for _, c := range b {
-		switch {
-		case c >= '0' && c <= '9':
-			v = v<<4 | uint64(c-'0')
-		case c >= 'a' && c <= 'f':
-			v = v<<4 | uint64(c-'a'+10)
-		default:
-			return 0, false
-		}
+	lo, hi, ok := strings.Cut(f[0], "-")
+	l, err1 := strconv.ParseUint(lo, 16, 64)
+	h, err2 := strconv.ParseUint(hi, 16, 64)
+	in, err3 := strconv.ParseUint(f[4], 10, 64)
+	if !ok || err1 != nil || err2 != nil || err3 != nil || h <= l {
+		return mapping{}, false
 	}
-	return v, true
-}
-
-func parseDec(b []byte) (uint64, bool) {
-	if len(b) == 0 || len(b) > 19 {
-		return 0, false
-	}
-	var v uint64
-	for _, c := range b {
-		if c < '0' || c > '9' {
-			return 0, false
-		}
-		v = v*10 + uint64(c-'0')
-	}
-	return v, true
-}
-
-// mapsBuf is reused under ForkLock: /proc/self/maps of a Go process is a few KiB.
-var mapsBuf = make([]byte, 0, 16<<10)
-
-// readSelfMaps reads /proc/self/maps into mapsBuf; nil when it cannot.
-func readSelfMaps() []byte {
-	f, err := os.Open("/proc/self/maps")
-	if err != nil {
-		return nil
-	}
-	defer f.Close()
-	b := mapsBuf[:0]
-	for {
-		if len(b) == cap(b) {
-			b = append(b, 0)[:len(b)]
-		}
-		n, err := f.Read(b[len(b):cap(b)])
-		b = b[:len(b)+n]
-		if err != nil || n == 0 {
-			break
-		}
-	}
-	mapsBuf = b[:0]
-	return b
+	return mapping{lo: uintptr(l), hi: uintptr(h), perms: f[1], inode: in, named: len(f) > 5}, true
 }
 
 // cloneLean runs clone, a cgo call that clones a child which runs only C code, under ForkLock and on
@@ -193,7 +125,8 @@ func cloneLean(used []uintptr, clone func()) {
 	defer runtime.UnlockOSThread()
 	syscall.ForkLock.Lock()
 	defer syscall.ForkLock.Unlock()
-	spans := dropSpans(readSelfMaps(), append(used, childAddresses()...))
+	maps, _ := os.ReadFile("/proc/self/maps") // unreadable: nothing is marked, the child gets a full copy
+	spans := dropSpans(maps, append(used, childAddresses()...))
 	markSpans(spans, true)
 	defer markSpans(spans, false)
 	clone()
