@@ -503,20 +503,10 @@ func (c *Cgroup) keepDir(dir string) {
 // openAt opens path, a file in one of the cgroup's directories, through that directory's fd when it has one.
 // The caller holds c.mu (or is still creating the cgroup), so that Destroy cannot close the fd meanwhile.
 func (c *Cgroup) openAt(path string, flags int) (int, error) {
-	dfd, ok := c.at[filepath.Dir(path)]
-	if !ok {
-		return openFile(path, flags)
+	if dfd, ok := c.at[filepath.Dir(path)]; ok {
+		return openIn(dfd, filepath.Base(path), path, flags)
 	}
-	for {
-		fd, err := unix.Openat(dfd, filepath.Base(path), flags|unix.O_CLOEXEC|unix.O_NOFOLLOW, 0)
-		if err == unix.EINTR {
-			continue
-		}
-		if err != nil {
-			return -1, &fs.PathError{Op: "open", Path: path, Err: err}
-		}
-		return fd, nil
-	}
+	return openFile(path, flags)
 }
 
 func (c *Cgroup) readFile(path string) ([]byte, error) {

@@ -16,8 +16,13 @@ import (
 // an allocation per file for nothing here.
 
 func openFile(path string, flags int) (int, error) {
+	return openIn(unix.AT_FDCWD, path, path, flags)
+}
+
+// openIn opens name beneath the directory dirfd (AT_FDCWD: name is a path); errors name path.
+func openIn(dirfd int, name, path string, flags int) (int, error) {
 	for {
-		fd, err := unix.Open(path, flags|unix.O_CLOEXEC, 0)
+		fd, err := unix.Openat(dirfd, name, flags|unix.O_CLOEXEC, 0)
 		if err == unix.EINTR {
 			continue
 		}
