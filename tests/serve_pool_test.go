@@ -38,6 +38,16 @@ func TestServePool(t *testing.T) {
 	if pooled < 10 {
 		t.Errorf("only %d of 20 runs used a prepared sandbox", pooled)
 	}
+	// A fork bomb in a prepared sandbox hits the pids limit and is killed whole: through the namespace's pid 1,
+	// with no v1 freezer (a run in its own pid namespace has none), and nothing of it survives.
+	bomb := s.run(context.Background(), "", map[string]any{"policy": "strict",
+		"argv": []string{"/bin/sh", "-c", "while :; do sleep 7.371 & done"}})
+	if bomb.err != nil || bomb.body.Result == nil || bomb.body.Result.Status != "pids_limit" {
+		t.Errorf("fork bomb: want pids_limit, got %v %s", bomb.err, bomb.raw)
+	}
+	if !waitCond(5*time.Second, func() bool { return len(procsMatching("7.371")) == 0 }) {
+		t.Errorf("fork bomb processes survived: %v", procsMatching("7.371"))
+	}
 	a := s.run(context.Background(), "", map[string]any{"policy": "interpreter", "argv": []string{"/bin/true"}})
 	if a.err != nil || a.body.Result == nil || a.body.Result.Pooled {
 		t.Errorf("a policy without a pool must run cold: %v %s", a.err, a.raw)
