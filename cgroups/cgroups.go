@@ -54,6 +54,14 @@ type Options struct {
 	// own limits (Docker, a systemd slice, a CI job's cgroup) still contain the sandboxes.
 	Parent string
 
+	// Registry is a directory only the caller can write (jailrun uses /run/jailrun/cgroups as root, its
+	// per-user runtime directory otherwise; made on first use, refused if others can write it or a parent
+	// directory) where each process records the parent directories it makes runs
+	// under, before the first one. Janitor follows the records of dead processes, so the runs of a jailrun
+	// killed by SIGKILL are removed even by a later jailrun whose parent differs (another shell's or
+	// service's cgroup, another --cgroup-parent). "" keeps no records: Janitor then sees its own parent only.
+	Registry string
+
 	// Test hooks (unexported so that only this package's tests can set them).
 
 	// disable marks controllers unavailable, with the reason to report, to exercise fail-closed paths.
@@ -202,6 +210,12 @@ func sanitizeID(id string) string {
 		}
 	}
 	return b.String()
+}
+
+// parseTag is the owner a registry record is named after (owner.tag), ok false for any other name.
+func parseTag(name string) (owner, bool) {
+	o, _, ok := parseName(name + ".0")
+	return o, ok
 }
 
 // parseName reports the owner of a jailrun cgroup name and whether it is a process's own leaf; ok is false for

@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/jailrun/jailrun/internal/testenv"
 	"github.com/jailrun/jailrun/policy"
 )
@@ -716,6 +718,9 @@ func TestJanitor(t *testing.T) {
 			mk := func(name string) []string {
 				var dirs []string
 				for _, p := range m.parentDirs() {
+					if !exists(p) {
+						continue // a hierarchy no run of this test needed (cpu): not prepared when run alone
+					}
 					d := filepath.Join(p, name)
 					if err := os.Mkdir(d, 0o755); err != nil {
 						t.Fatal(err)
@@ -805,6 +810,122 @@ func TestJanitorAfterCrash(t *testing.T) {
 		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", orphan))
 		return err != nil || strings.Contains(string(b), ") Z ")
 	})
+}
+
+// TestJanitorFollowsRecords: a jailrun killed with a run under a parent of its own (another --cgroup-parent,
+// another shell's cgroup) is cleaned up by a later one whose parent differs, through the registry record the
+// dead one left; without the record that run would stay forever.
+func TestJanitorFollowsRecords(t *testing.T) {
+	requireCgroups(t, Options{})
+	registry := t.TempDir()
+	parent := fmt.Sprintf("jailrun-records-%d", os.Getpid())
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), helperEnv+"=crash-owner", "CRASH_PARENT="+parent, "CRASH_REGISTRY="+registry)
+	cmd.Stderr = os.Stderr
+	out, _ := cmd.Output()
+	if ws := cmd.ProcessState.Sys().(syscall.WaitStatus); !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
+		t.Fatalf("crash-owner did not die by SIGKILL: %v: %s", cmd.ProcessState, out)
+	}
+	f := strings.Fields(string(out))
+	if len(f) != 2 {
+		t.Fatalf("crash-owner: %q", out)
+	}
+	path := f[0]
+	orphan, _ := strconv.Atoi(f[1])
+	recs, _ := os.ReadDir(registry)
+	if len(recs) != 1 {
+		t.Fatalf("registry holds %v, want the crashed owner's one record", recs)
+	}
+	rec, _ := os.ReadFile(filepath.Join(registry, recs[0].Name()))
+	parents := strings.Fields(string(rec))
+	t.Cleanup(func() {
+		for i := len(parents) - 1; i >= 0; i-- {
+			if err := unix.Rmdir(parents[i]); err != nil && err != unix.ENOENT {
+				t.Errorf("remove the crashed owner's parent %s: %v", parents[i], err)
+			}
+		}
+	})
+	if !strings.Contains(string(rec), filepath.Dir(path)+"\n") {
+		t.Fatalf("record %q does not name the parent of %s", rec, path)
+	}
+	// A janitor of another parent without the records cannot see the run.
+	blind := requireCgroups(t, Options{})
+	if _, err := blind.Janitor(); err != nil {
+		t.Fatal(err)
+	}
+	if !exists(path) {
+		t.Fatalf("%s removed without the records: the test proves nothing", path)
+	}
+	m := requireCgroups(t, Options{Registry: registry})
+	removed, err := m.Janitor()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if exists(path) || !contains(removed, path) {
+		t.Fatalf("janitor removed %v, not %s", removed, path)
+	}
+	waitFor(t, "the orphan to die", func() bool {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", orphan))
+		return err != nil || strings.Contains(string(b), ") Z ")
+	})
+	if left, _ := os.ReadDir(registry); len(left) != 0 {
+		t.Errorf("records left after the sweep: %v", left)
+	}
+}
+
+// TestRecordLifecycle: the record is written before the first run and removed by a Close that leaves no run;
+// lines that are not cgroup directories are never acted on.
+func TestRecordLifecycle(t *testing.T) {
+	requireCgroups(t, Options{})
+	registry := t.TempDir()
+	m := requireCgroups(t, Options{Parent: fmt.Sprintf("jailrun-record-%d", os.Getpid()), Registry: registry})
+	c, err := m.Create("rec", policy.Limits{Pids: 8}, policy.Require{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec, err := os.ReadFile(filepath.Join(registry, m.owner.tag()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := strings.Fields(string(rec)), m.parentDirs(); strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Errorf("record lists %v, want %v", got, want)
+	}
+	if err := c.Destroy(); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if left, _ := os.ReadDir(registry); len(left) != 0 {
+		t.Errorf("records left after a clean Close: %v", left)
+	}
+	// A dead owner's record naming a plain directory: the janitor removes the record, not the directory.
+	plain, gone := t.TempDir(), deadOwnerFor(t, m)
+	victim := filepath.Join(plain, gone.runName(1, ""))
+	if err := os.Mkdir(victim, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(registry, gone.tag()), []byte(plain+"\n../etc\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.Janitor(); err != nil {
+		t.Fatal(err)
+	}
+	if !exists(victim) {
+		t.Errorf("%s (not a cgroup) removed", victim)
+	}
+	if left, _ := os.ReadDir(registry); len(left) != 0 {
+		t.Errorf("dead owner's record kept: %v", left)
+	}
+}
+
+// deadOwnerFor is an owner of m's pid namespace that no longer runs.
+func deadOwnerFor(t *testing.T, m *Manager) owner {
+	dead := exec.Command("/bin/true")
+	if err := dead.Run(); err != nil {
+		t.Fatal(err)
+	}
+	return owner{pidns: m.owner.pidns, pid: dead.Process.Pid, start: 1}
 }
 
 // TestSelfMoveIntoLeaf: a process alone in its own cgroup (a Delegate=yes service, the VM lane's test binary)

@@ -133,7 +133,7 @@ func runHelper(mode string) {
 	case "crash-owner":
 		// A jailrun process that dies without cleaning up: it makes a run cgroup, starts a sandbox-like
 		// process in it, prints the path, and kills itself.
-		m, err := NewManager(Options{Parent: os.Getenv("CRASH_PARENT")})
+		m, err := NewManager(Options{Parent: os.Getenv("CRASH_PARENT"), Registry: os.Getenv("CRASH_REGISTRY")})
 		if err != nil {
 			fmt.Println("error", err)
 			os.Exit(5)

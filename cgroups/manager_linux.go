@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"sort"
@@ -15,6 +16,7 @@ import (
 	cgroupsv3 "github.com/containerd/cgroups/v3"
 	"golang.org/x/sys/unix"
 
+	"github.com/jailrun/jailrun/internal/statedir"
 	"github.com/jailrun/jailrun/policy"
 )
 
@@ -28,7 +30,8 @@ type Manager struct {
 	owner   owner
 	disable map[string]string
 	account []string
-	noSwap  bool // test hook: Options.noSwapAccounting
+	noSwap  bool   // test hook: Options.noSwapAccounting
+	records string // Options.Registry
 
 	// cgroup v2
 	mount    string // the cgroup2 mount point
@@ -58,6 +61,7 @@ var proc struct {
 	enabled  []enabledCtl               // controllers jailrun enabled in a subtree_control, in order
 	leaf     string                     // v2: the leaf this process moved into ("" if it did not)
 	leafFrom string                     // v2: the cgroup it came from
+	recorded map[[2]string]bool         // {registry, parent dir} written to this process's registry records
 
 	seq atomic.Uint64
 
@@ -90,7 +94,7 @@ func NewManager(o Options) (*Manager, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cgroups: identify this process: %w", err)
 	}
-	m := &Manager{owner: me, disable: o.disable, account: o.account, noSwap: o.noSwapAccounting}
+	m := &Manager{owner: me, disable: o.disable, account: o.account, noSwap: o.noSwapAccounting, records: o.Registry}
 	m.mode = detectMode()
 	if o.unified != "" {
 		m.mode = ModeV2
@@ -517,6 +521,7 @@ func (m *Manager) prepare(want []string) map[string]problem {
 	if proc.prepared == nil {
 		proc.prepared = map[string]map[string]bool{}
 	}
+	usable := false
 	for _, c := range todo {
 		if m.ready(c) {
 			continue
@@ -529,9 +534,50 @@ func (m *Manager) prepare(want []string) map[string]problem {
 		}
 		if p != nil {
 			problems[c] = *p
+		} else {
+			usable = true
 		}
 	}
+	if usable {
+		m.record()
+	}
 	return problems
+}
+
+// record appends this Manager's parent dirs to the process's registry record (Options.Registry), once per
+// dir and process, under proc.mu and before any run is made there: from then on a SIGKILL leaves a record
+// that the next Janitor follows. Best effort: a Janitor under the same parent finds the runs without it.
+func (m *Manager) record() {
+	if m.records == "" {
+		return
+	}
+	var add []string
+	for _, d := range m.parentDirs() {
+		if !proc.recorded[[2]string{m.records, d}] {
+			add = append(add, d)
+		}
+	}
+	if len(add) == 0 {
+		return
+	}
+	// Made on first use, so that a process that never makes a run leaves no directory behind.
+	if statedir.Ensure(m.records) != nil {
+		return
+	}
+	fd, err := unix.Open(filepath.Join(m.records, m.owner.tag()), unix.O_WRONLY|unix.O_APPEND|unix.O_CREAT|unix.O_CLOEXEC|unix.O_NOFOLLOW, 0o600)
+	if err != nil {
+		return
+	}
+	defer unix.Close(fd)
+	if _, err := unix.Write(fd, []byte(strings.Join(add, "\n")+"\n")); err != nil {
+		return
+	}
+	if proc.recorded == nil {
+		proc.recorded = map[[2]string]bool{}
+	}
+	for _, d := range add {
+		proc.recorded[[2]string{m.records, d}] = true
+	}
 }
 
 // ready reports (under proc.mu) whether controller c was prepared under this Manager's parent.
@@ -636,7 +682,42 @@ func (m *Manager) Close() error {
 		}
 	}
 	proc.created = kept
+	m.unrecord()
 	return errors.Join(errs...)
+}
+
+// unrecord removes this process's registry record once no run of it is left under a recorded dir (under
+// proc.mu): a process that cleaned up after itself leaves nothing for a Janitor to follow.
+func (m *Manager) unrecord() {
+	if m.records == "" {
+		return
+	}
+	var dirs []string
+	for k := range proc.recorded {
+		if k[0] == m.records {
+			dirs = append(dirs, k[1])
+		}
+	}
+	if len(dirs) == 0 {
+		return
+	}
+	prefix := m.owner.tag() + "."
+	for _, d := range dirs {
+		ents, err := os.ReadDir(d)
+		if err != nil {
+			continue
+		}
+		for _, e := range ents {
+			if strings.HasPrefix(e.Name(), prefix) {
+				return // a run of this process (or its leaf) still lives there
+			}
+		}
+	}
+	if err := unix.Unlink(filepath.Join(m.records, m.owner.tag())); err == nil || err == unix.ENOENT {
+		for _, d := range dirs {
+			delete(proc.recorded, [2]string{m.records, d})
+		}
+	}
 }
 
 // runsLeft reports whether any cgroup other than the ones this process made for its own set-up (parents, its
@@ -675,20 +756,38 @@ func contains(list []string, s string) bool {
 	return false
 }
 
-// Janitor removes the run cgroups under this Manager's parent whose owner (a jailrun process) is gone, after
-// killing anything still inside. Cgroups of live owners, of other pid namespaces (whose pids it cannot check)
-// and names jailrun did not make are left alone. A dead owner's own leaf (v2) is removed only when empty: the
-// processes there are not sandboxes. It returns the paths it removed.
+// Janitor removes the run cgroups whose owner (a jailrun process) is gone, after killing anything still
+// inside: those under this Manager's parent, and those under the parents that dead owners recorded in the
+// registry (Options.Registry), wherever those are. Cgroups of live owners, of other pid namespaces (whose
+// pids it cannot check) and names jailrun did not make are left alone. A dead owner's own leaf (v2) is
+// removed only when empty: the processes there are not sandboxes. It returns the paths it removed.
 func (m *Manager) Janitor() (removed []string, err error) {
 	if m.mode == ModeNone {
 		return nil, nil
 	}
+	alive := map[owner]bool{}
+	dead := func(o owner) bool {
+		if o.pidns != m.owner.pidns || o == m.owner {
+			return false
+		}
+		live, checked := alive[o]
+		if !checked {
+			live = o.alive()
+			alive[o] = live
+		}
+		return !live
+	}
+	removed, errs := m.sweep(m.parentDirs(), dead)
+	more, errs2 := m.sweepRecords(dead)
+	return append(removed, more...), errors.Join(append(errs, errs2...)...)
+}
+
+// sweep removes the run cgroups under parents whose owner is dead.
+func (m *Manager) sweep(parents []string, dead func(owner) bool) (removed []string, errs []error) {
 	// Gather names per parent dir; on v1 a run has one dir per hierarchy.
-	alive := map[string]bool{}
 	dirs := map[string][]string{}
 	var names []string
-	var errs []error
-	for _, p := range m.parentDirs() {
+	for _, p := range parents {
 		ents, err := os.ReadDir(p)
 		if err != nil {
 			if !isNotExist(err) {
@@ -702,20 +801,13 @@ func (m *Manager) Janitor() (removed []string, err error) {
 			}
 			name := e.Name()
 			o, _, ok := parseName(name)
-			if !ok || o.pidns != m.owner.pidns || o == m.owner {
+			if !ok || !dead(o) {
 				continue
 			}
-			live, checked := alive[name]
-			if !checked {
-				live = o.alive()
-				alive[name] = live
-				if !live {
-					names = append(names, name)
-				}
+			if dirs[name] == nil {
+				names = append(names, name)
 			}
-			if !live {
-				dirs[name] = append(dirs[name], filepath.Join(p, name))
-			}
+			dirs[name] = append(dirs[name], filepath.Join(p, name))
 		}
 	}
 	sort.Strings(names)
@@ -737,7 +829,84 @@ func (m *Manager) Janitor() (removed []string, err error) {
 		}
 		removed = append(removed, c.order...)
 	}
-	return removed, errors.Join(errs...)
+	return removed, errs
+}
+
+// maxRecord bounds what the janitor reads of a registry record: a few parent paths.
+const maxRecord = 64 << 10
+
+// sweepRecords follows the registry records of dead owners: it sweeps the parents each one lists (only
+// cgroup directories, only that owner's runs) and removes the record once nothing of it is left.
+func (m *Manager) sweepRecords(dead func(owner) bool) (removed []string, errs []error) {
+	if m.records == "" {
+		return nil, nil
+	}
+	if err := statedir.Check(m.records); err != nil {
+		if isNotExist(err) {
+			return nil, nil
+		}
+		return nil, []error{fmt.Errorf("cgroups: janitor: records not followed: %w", err)}
+	}
+	ents, err := os.ReadDir(m.records)
+	if err != nil {
+		if isNotExist(err) {
+			return nil, nil
+		}
+		return nil, []error{fmt.Errorf("cgroups: janitor: %w", err)}
+	}
+	swept := map[string]bool{}
+	for _, p := range m.parentDirs() {
+		swept[p] = true // done by Janitor already, for every dead owner
+	}
+	for _, e := range ents {
+		o, ok := parseTag(e.Name())
+		if !ok || !dead(o) {
+			continue
+		}
+		path := filepath.Join(m.records, e.Name())
+		b, err := readRecord(path)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("cgroups: janitor: %w", err))
+			continue
+		}
+		var parents []string
+		for _, d := range strings.Split(string(b), "\n") {
+			if filepath.IsAbs(d) && filepath.Clean(d) == d && !swept[d] && isCgroupDir(d) {
+				parents = append(parents, d)
+			}
+		}
+		r, es := m.sweep(parents, func(x owner) bool { return x == o })
+		removed = append(removed, r...)
+		if len(es) > 0 {
+			errs = append(errs, es...)
+			continue // keep the record for the next Janitor
+		}
+		if err := unix.Unlink(path); err != nil && err != unix.ENOENT {
+			errs = append(errs, fmt.Errorf("cgroups: janitor: remove %s: %w", path, err))
+		}
+	}
+	return removed, errs
+}
+
+// readRecord reads a registry record without following a link.
+func readRecord(path string) ([]byte, error) {
+	fd, err := openFile(path, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK)
+	if err != nil {
+		return nil, err
+	}
+	f := os.NewFile(uintptr(fd), path)
+	defer f.Close()
+	return io.ReadAll(io.LimitReader(f, maxRecord))
+}
+
+// isCgroupDir reports whether dir is a directory of a cgroup file system (v1 or v2): a record names nothing
+// else the janitor would act on.
+func isCgroupDir(dir string) bool {
+	var st unix.Statfs_t
+	if unix.Statfs(dir, &st) != nil {
+		return false
+	}
+	return st.Type == unix.CGROUP_SUPER_MAGIC || st.Type == unix.CGROUP2_SUPER_MAGIC
 }
 
 // fillDirs maps controllers to the dirs of a cgroup found on disk (janitor).
@@ -750,8 +919,9 @@ func (m *Manager) fillDirs(c *Cgroup) {
 			}
 			continue
 		}
+		// By hierarchy mount, not by parent: a dead owner's parent (from the registry) may differ from ours.
 		for ctl, h := range m.hier {
-			if h.err == nil && filepath.Dir(d) == h.parent {
+			if h.err == nil && strings.HasPrefix(d, h.mount+"/") {
 				c.dirs[ctl] = d
 			}
 		}

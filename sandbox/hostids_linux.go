@@ -14,6 +14,7 @@ import (
 	"strings"
 	"sync/atomic"
 
+	"github.com/jailrun/jailrun/internal/statedir"
 	"github.com/jailrun/jailrun/namespaces"
 	"golang.org/x/sys/unix"
 )
@@ -47,8 +48,8 @@ type idLease struct {
 }
 
 func newIDAllocator(dir string, uidBase, gidBase uint32, size uint32) (*idAllocator, error) {
-	if err := lockDir(dir); err != nil {
-		return nil, err
+	if err := statedir.Ensure(dir); err != nil {
+		return nil, fmt.Errorf("host id locks: %w", err)
 	}
 	a := &idAllocator{dir: dir, uidBase: uidBase, gidBase: gidBase, size: size}
 	a.sweep()
@@ -56,28 +57,6 @@ func newIDAllocator(dir string, uidBase, gidBase uint32, size uint32) (*idAlloca
 	_, _ = rand.Read(b[:])
 	a.next.Store(binary.NativeEndian.Uint32(b[:]) % size)
 	return a, nil
-}
-
-// lockDir creates dir (mode 0700) and checks that nobody but the caller can create or replace files in it:
-// a lock file someone else could unlink or pre-create would let two sandboxes share an id.
-func lockDir(dir string) error {
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return fmt.Errorf("host id locks: %w", err)
-	}
-	for d := dir; ; d = filepath.Dir(d) {
-		var st unix.Stat_t
-		if err := unix.Lstat(d, &st); err != nil {
-			return fmt.Errorf("host id locks: %w", err)
-		}
-		mine := st.Uid == uint32(os.Geteuid()) || st.Uid == 0
-		sticky := st.Mode&unix.S_ISVTX != 0 && d != dir
-		if st.Mode&unix.S_IFMT != unix.S_IFDIR || !mine || (st.Mode&0o022 != 0 && !sticky) {
-			return fmt.Errorf("host id locks: %s must be a directory owned by uid %d (or root) that nobody else can write", d, os.Geteuid())
-		}
-		if d == "/" || d == "." {
-			return nil
-		}
-	}
 }
 
 // acquire takes a free id. It scans from a rotating offset, so with n live sandboxes out of size ids it
@@ -235,11 +214,7 @@ func newHostIDAllocator(ids IDMappingInfo) (*idAllocator, string, error) {
 		return nil, "one subordinate id: concurrent sandboxes share it (grant more in /etc/subuid and /etc/subgid)", nil
 	}
 	// Rootless: the locks live where only the caller can write.
-	dir := filepath.Join(os.TempDir(), fmt.Sprintf("jailrun-%d", os.Geteuid()), "ids")
-	if rt := os.Getenv("XDG_RUNTIME_DIR"); filepath.IsAbs(rt) {
-		dir = filepath.Join(rt, "jailrun", "ids")
-	}
-	a, err := newIDAllocator(dir, ids.HostUID, ids.HostGID, uint32(ids.Range.Size()))
+	a, err := newIDAllocator(statedir.Dir("ids"), ids.HostUID, ids.HostGID, uint32(ids.Range.Size()))
 	if err != nil {
 		return nil, fmt.Sprintf("concurrent sandboxes share subordinate id %d: %v", ids.HostUID, err), nil
 	}

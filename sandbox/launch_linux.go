@@ -18,6 +18,7 @@ import (
 
 	"github.com/jailrun/jailrun/cgroups"
 	"github.com/jailrun/jailrun/internal/childabi"
+	"github.com/jailrun/jailrun/internal/statedir"
 	"github.com/jailrun/jailrun/ipc"
 	"github.com/jailrun/jailrun/policy"
 	"github.com/jailrun/jailrun/seccomp"
@@ -50,7 +51,7 @@ func (r *Runner) initPlatform() error {
 	if r.plat.alloc, r.plat.idNote, err = newHostIDAllocator(ids); err != nil {
 		return err
 	}
-	m, err := cgroups.NewManager(cgroups.Options{Parent: r.opts.CgroupParent})
+	m, err := cgroups.NewManager(cgroups.Options{Parent: r.opts.CgroupParent, Registry: statedir.Dir("cgroups")})
 	if err != nil {
 		r.plat.cgErr = err
 		return nil

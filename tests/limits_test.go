@@ -232,6 +232,61 @@ func TestJanitorRemovesStaleCgroup(t *testing.T) {
 	}
 }
 
+// A jailrun killed under a cgroup parent of its own (another --cgroup-parent, another service's or shell's
+// cgroup) is cleaned up by the next jailrun even though that one's parent differs: the first left a record
+// in /run/jailrun/cgroups, which the janitor follows.
+func TestJanitorFollowsRecordsAcrossParents(t *testing.T) {
+	requirePrivileged(t)
+	parent := fmt.Sprintf("jailrun-e2e-records-%d", os.Getpid())
+	arg := parent
+	if p := os.Getenv("JAILRUN_CGROUP_PARENT"); p != "" {
+		arg = filepath.Join(p, parent) // rootless: inside the cgroup delegated to this user
+	}
+	marker := sleepMarker()
+	c := startJailrun(t, "--cgroup-parent", arg, "--", "/bin/sleep", marker)
+	deadline := time.Now().Add(5 * time.Second)
+	for len(procsStarting("/bin/sleep "+marker)) < 1 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	stale := cgroupsMatching(t, fmt.Sprintf(".%d.", c.Process.Pid))
+	c.Process.Kill()
+	c.Wait()
+	if len(stale) == 0 {
+		t.Fatalf("no run cgroup found while the sandbox ran: %s", stderrOf(c))
+	}
+	t.Cleanup(func() {
+		for _, p := range stale {
+			dir := filepath.Dir(p)
+			if filepath.Base(dir) != parent {
+				continue
+			}
+			// The killed jailrun's parent (and, on v2, the leaf it moved into): empty once the janitor ran.
+			leaves, _ := filepath.Glob(filepath.Join(dir, "jr.*.self"))
+			for _, l := range leaves {
+				os.Remove(l)
+			}
+			if err := os.Remove(dir); err != nil && !os.IsNotExist(err) {
+				t.Errorf("remove %s: %v", dir, err)
+			}
+		}
+	})
+	for _, p := range stale {
+		if !strings.Contains(p, "/"+parent+"/") {
+			t.Fatalf("run cgroup %s is not under --cgroup-parent %s", p, parent)
+		}
+	}
+	waitGone(t, "sleep "+marker, 3*time.Second)
+	r := jailrun(t, []string{"--quiet", "--", "/bin/true"})
+	if r.code != 0 {
+		t.Fatalf("%v", r)
+	}
+	for _, p := range stale {
+		if _, err := os.Stat(p); err == nil {
+			t.Errorf("stale cgroup %s (under another parent) survived the janitor", p)
+		}
+	}
+}
+
 func TestMissingControllerIsRefused(t *testing.T) {
 	requirePrivileged(t)
 	// io_weight needs the io (v2) or blkio weight (v1) controller; when this host lacks it the run must
