@@ -5,7 +5,6 @@ package sandbox_test
 import (
 	"context"
 	"errors"
-	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -21,18 +20,7 @@ import (
 func TestNamespaceRefusedOrSkipped(t *testing.T) {
 	r, strict := needSandboxes(t)
 	defer r.Close()
-	const limit = "/proc/sys/user/max_time_namespaces"
-	old, err := os.ReadFile(limit)
-	if err != nil {
-		testenv.SkipMissingFeature(t, "time namespaces", err.Error())
-	}
-	if err := os.WriteFile(limit, old, 0o644); err != nil {
-		testenv.SkipMissingFeature(t, "CAP_SYS_RESOURCE for root (to set "+limit+")", err.Error())
-	}
-	if err := os.WriteFile(limit, []byte("0"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	defer os.WriteFile(limit, old, 0o644)
+	testenv.SetHostLimit(t, "/proc/sys/user/max_time_namespaces", "0", "time namespaces")
 
 	s := strict.Clone()
 	s.Namespaces.Time = true

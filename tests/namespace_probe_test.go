@@ -19,19 +19,7 @@ import (
 func TestNamespaceTheHostWillNotCreate(t *testing.T) {
 	requireRoot(t)
 	const limit = "/proc/sys/user/max_time_namespaces"
-	old, err := os.ReadFile(limit)
-	if err != nil {
-		testenv.SkipMissingFeature(t, "time namespaces", err.Error())
-	}
-	if err := os.WriteFile(limit, old, 0o644); err != nil {
-		// Root without CAP_SYS_RESOURCE (this CI host's own root has none in its bounding set) cannot set the
-		// host's limits; the v2 VM lane's root can, and runs this test.
-		testenv.SkipMissingFeature(t, "CAP_SYS_RESOURCE for root (to set "+limit+")", err.Error())
-	}
-	if err := os.WriteFile(limit, []byte("0"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = os.WriteFile(limit, old, 0o644) })
+	restoreTime := testenv.SetHostLimit(t, limit, "0", "time namespaces")
 
 	pol := policyFile(t, `"namespaces": {"time": true}`)
 	r := jailrun(t, []string{"--policy", pol, "--", "/bin/true"})
@@ -70,9 +58,7 @@ func TestNamespaceTheHostWillNotCreate(t *testing.T) {
 	}
 
 	// With the limit restored the same policy gets its time namespace.
-	if err := os.WriteFile(limit, old, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	restoreTime()
 	r = jailrun(t, []string{"--policy", pol, "--", "/bin/true"})
 	if r.code != 0 || strings.Contains(strings.Join(anyStrings(r.result["skipped"]), ","), "namespaces.time") {
 		t.Fatalf("with the limit restored: want exit 0 and nothing skipped, got %s", short(r.String()))
@@ -80,21 +66,11 @@ func TestNamespaceTheHostWillNotCreate(t *testing.T) {
 
 	// A kind the rest of the launch needs is never dropped, best_effort or not: without a uts namespace the
 	// init's sethostname would rename the host.
-	const utsLimit = "/proc/sys/user/max_uts_namespaces"
-	oldUTS, err := os.ReadFile(utsLimit)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(utsLimit, []byte("0"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = os.WriteFile(utsLimit, oldUTS, 0o644) })
+	restoreUTS := testenv.SetHostLimit(t, "/proc/sys/user/max_uts_namespaces", "0", "uts namespaces")
 	pol = policyFile(t, `"require": {"best_effort": ["namespaces.uts"]}`)
 	host, _ := os.Hostname()
 	r = jailrun(t, []string{"--policy", pol, "--", "/bin/true"})
-	if err := os.WriteFile(utsLimit, oldUTS, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	restoreUTS()
 	if r.code != 121 || !strings.Contains(r.stderr, "namespaces.uts") || strings.Contains(r.stderr, "list namespaces.uts in require.best_effort") {
 		t.Fatalf("uts: want exit 121 naming namespaces.uts without offering best_effort, got %s", short(r.String()))
 	}

@@ -79,3 +79,28 @@ func Golden(t testing.TB, path, got string, update bool, what, rerun string) {
 		t.Errorf("%s changed; review the diff and rerun with -update if it is intended:\n--- want\n%s\n--- got\n%s", what, want, got)
 	}
 }
+
+// SetHostLimit writes value to a host-wide /proc/sys file (a namespace limit, say) for the rest of the test
+// and puts the old value back at its end. A file this host lacks, or a root that may not write it (no
+// CAP_SYS_RESOURCE in its bounding set, as on this CI host; the v2 VM lane's root may), skips the test naming
+// the missing feature. It returns a function that restores the old value at once.
+func SetHostLimit(t testing.TB, path, value, feature string) (restore func()) {
+	t.Helper()
+	old, err := os.ReadFile(path)
+	if err != nil {
+		SkipMissingFeature(t, feature, err.Error())
+	}
+	if err := os.WriteFile(path, old, 0o644); err != nil {
+		SkipMissingFeature(t, "CAP_SYS_RESOURCE for root (to set "+path+")", err.Error())
+	}
+	if err := os.WriteFile(path, []byte(value), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	restore = func() {
+		if err := os.WriteFile(path, old, 0o644); err != nil {
+			t.Errorf("restore %s: %v", path, err)
+		}
+	}
+	t.Cleanup(restore)
+	return restore
+}
