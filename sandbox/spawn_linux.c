@@ -530,13 +530,25 @@ static int clear_caps(void) {
 	return 0;
 }
 
-// drop_caps also empties the bounding set, which limits what an execve could grant (file capabilities, a
-// set-uid root binary): one credential change per capability, so only for the process that execs.
-static int drop_caps(void) {
-	for (int cap = 0; cap <= 63; cap++)
-		if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0 && errno != EINVAL)
+// drop_bounding empties the bounding set, which limits what an execve could grant (file capabilities, a
+// set-uid root binary). Each drop is a credential change, so only the capabilities still in the set are
+// dropped (a pooled pid 1 empties it before it waits, and its command inherits that), and the loop ends at
+// the first number the kernel does not know: capabilities are numbered without gaps up to its last.
+static int drop_bounding(void) {
+	for (int cap = 0; cap <= 63; cap++) {
+		int in = prctl(PR_CAPBSET_READ, cap, 0, 0, 0);
+		if (in < 0)
+			return errno == EINVAL ? 0 : -errno;
+		if (in && prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0)
 			return -errno;
-	return clear_caps();
+	}
+	return 0;
+}
+
+// drop_caps also empties the bounding set: for the process that execs.
+static int drop_caps(void) {
+	int r = drop_bounding();
+	return r < 0 ? r : clear_caps();
 }
 
 static void set_ids(struct jr_config *c) {
@@ -808,10 +820,17 @@ static void wait_command(struct jr_config *c) {
 		hi = c->status_fd;
 	if (c->notify_sync_fd > hi)
 		hi = c->notify_sync_fd;
-	for (int fd = 0; fd < hi; fd++)
-		if (!kept(c, fd))
-			close(fd);
+	for (int fd = 0, from = 0; fd <= hi; fd++)
+		if (kept(c, fd)) {
+			if (fd > from)
+				syscall(SYS_close_range, from, fd - 1, 0);
+			from = fd + 1;
+		}
 	syscall(SYS_close_range, hi + 1, ~0U, 0);
+	// Off the path from command to exec: the bounding set is emptied while waiting; the command inherits it
+	// empty and drop_caps finds nothing left to drop there.
+	if (!c->unprivileged && drop_bounding() < 0)
+		_exit(125);
 	char b = 1;
 	ssize_t n;
 	do {
