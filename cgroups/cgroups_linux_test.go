@@ -778,38 +778,8 @@ func TestJanitor(t *testing.T) {
 // janitor kills and removes it.
 func TestJanitorAfterCrash(t *testing.T) {
 	m := requireCgroups(t, Options{})
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), helperEnv+"=crash-owner")
-	// Not nil: Output would then capture stderr through a pipe that the orphan inherits and keeps open.
-	cmd.Stderr = os.Stderr
-	out, err := cmd.Output()
-	ws := cmd.ProcessState.Sys().(syscall.WaitStatus)
-	if !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
-		t.Fatalf("crash-owner did not die by SIGKILL: %v %v: %s", cmd.ProcessState, err, out)
-	}
-	f := strings.Fields(string(out))
-	if len(f) != 2 {
-		t.Fatalf("crash-owner: %q", out)
-	}
-	path := f[0]
-	orphan, _ := strconv.Atoi(f[1])
-	if !exists(path) {
-		t.Fatalf("%s does not exist after the crash", path)
-	}
-	if syscall.Kill(orphan, 0) != nil {
-		t.Fatalf("the orphaned sandbox process %d is already gone", orphan)
-	}
-	removed, err := m.Janitor()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if exists(path) || !contains(removed, path) {
-		t.Fatalf("janitor removed %v, not %s", removed, path)
-	}
-	waitFor(t, "the orphan to die", func() bool {
-		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", orphan))
-		return err != nil || strings.Contains(string(b), ") Z ")
-	})
+	path, orphan := crashOwner(t)
+	sweepCrashed(t, m, path, orphan)
 }
 
 // TestJanitorFollowsRecords: a jailrun killed with a run under a parent of its own (another --cgroup-parent,
@@ -818,20 +788,7 @@ func TestJanitorAfterCrash(t *testing.T) {
 func TestJanitorFollowsRecords(t *testing.T) {
 	requireCgroups(t, Options{})
 	registry := t.TempDir()
-	parent := fmt.Sprintf("jailrun-records-%d", os.Getpid())
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), helperEnv+"=crash-owner", "CRASH_PARENT="+parent, "CRASH_REGISTRY="+registry)
-	cmd.Stderr = os.Stderr
-	out, _ := cmd.Output()
-	if ws := cmd.ProcessState.Sys().(syscall.WaitStatus); !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
-		t.Fatalf("crash-owner did not die by SIGKILL: %v: %s", cmd.ProcessState, out)
-	}
-	f := strings.Fields(string(out))
-	if len(f) != 2 {
-		t.Fatalf("crash-owner: %q", out)
-	}
-	path := f[0]
-	orphan, _ := strconv.Atoi(f[1])
+	path, orphan := crashOwner(t, "CRASH_PARENT="+fmt.Sprintf("jailrun-records-%d", os.Getpid()), "CRASH_REGISTRY="+registry)
 	recs, _ := os.ReadDir(registry)
 	if len(recs) != 1 {
 		t.Fatalf("registry holds %v, want the crashed owner's one record", recs)
@@ -856,7 +813,46 @@ func TestJanitorFollowsRecords(t *testing.T) {
 	if !exists(path) {
 		t.Fatalf("%s removed without the records: the test proves nothing", path)
 	}
-	m := requireCgroups(t, Options{Registry: registry})
+	sweepCrashed(t, requireCgroups(t, Options{Registry: registry}), path, orphan)
+	if left, _ := os.ReadDir(registry); len(left) != 0 {
+		t.Errorf("records left after the sweep: %v", left)
+	}
+}
+
+// crashOwner runs a helper that makes a run cgroup with a process in it and dies by SIGKILL; it returns the
+// run's path and the orphaned process, both checked to be there still.
+func crashOwner(t *testing.T, env ...string) (path string, orphan int) {
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(append(os.Environ(), helperEnv+"=crash-owner"), env...)
+	// Not nil: Output would then capture stderr through a pipe that the orphan inherits and keeps open.
+	cmd.Stderr = os.Stderr
+	out, err := cmd.Output()
+	if ws := cmd.ProcessState.Sys().(syscall.WaitStatus); !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
+		t.Fatalf("crash-owner did not die by SIGKILL: %v %v: %s", cmd.ProcessState, err, out)
+	}
+	f := strings.Fields(string(out))
+	if len(f) != 2 {
+		t.Fatalf("crash-owner: %q", out)
+	}
+	path = f[0]
+	orphan, _ = strconv.Atoi(f[1])
+	if !exists(path) {
+		t.Fatalf("%s does not exist after the crash", path)
+	}
+	pidfd, err := unix.PidfdOpen(orphan, 0)
+	if err != nil {
+		t.Fatalf("the orphaned sandbox process %d is already gone: %v", orphan, err)
+	}
+	// Should the test fail before the janitor ran, the orphan must not outlive it.
+	t.Cleanup(func() {
+		_ = unix.PidfdSendSignal(pidfd, unix.SIGKILL, nil, 0)
+		unix.Close(pidfd)
+	})
+	return path, orphan
+}
+
+// sweepCrashed runs m's janitor and checks that it removed the crashed owner's run and killed its orphan.
+func sweepCrashed(t *testing.T, m *Manager, path string, orphan int) {
 	removed, err := m.Janitor()
 	if err != nil {
 		t.Fatal(err)
@@ -868,9 +864,6 @@ func TestJanitorFollowsRecords(t *testing.T) {
 		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", orphan))
 		return err != nil || strings.Contains(string(b), ") Z ")
 	})
-	if left, _ := os.ReadDir(registry); len(left) != 0 {
-		t.Errorf("records left after the sweep: %v", left)
-	}
 }
 
 // TestRecordLifecycle: the record is written before the first run and removed by a Close that leaves no run;

@@ -206,35 +206,12 @@ func jailrunCgroups(t *testing.T) []string {
 // A jailrun killed with SIGKILL cannot remove its cgroup; the next jailrun's janitor does.
 func TestJanitorRemovesStaleCgroup(t *testing.T) {
 	requirePrivileged(t)
-	marker := sleepMarker()
-	c := startJailrun(t, "--", "/bin/sleep", marker)
-	deadline := time.Now().Add(5 * time.Second)
-	for len(procsStarting("/bin/sleep "+marker)) < 1 && time.Now().Before(deadline) { // the sandboxed sleep runs
-		time.Sleep(10 * time.Millisecond)
-	}
-	stale := cgroupsMatching(t, fmt.Sprintf(".%d.", c.Process.Pid))
-	if len(stale) == 0 {
-		c.Process.Kill()
-		c.Wait()
-		t.Fatal("no run cgroup found while the sandbox runs")
-	}
-	c.Process.Kill()
-	c.Wait()
-	waitGone(t, "sleep "+marker, 3*time.Second)
-	r := jailrun(t, []string{"--quiet", "--", "/bin/true"})
-	if r.code != 0 {
-		t.Fatalf("%v", r)
-	}
-	for _, p := range stale {
-		if _, err := os.Stat(p); err == nil {
-			t.Errorf("stale cgroup %s survived the janitor", p)
-		}
-	}
+	sweptByNextRun(t, killedMidRun(t))
 }
 
 // A jailrun killed under a cgroup parent of its own (another --cgroup-parent, another service's or shell's
 // cgroup) is cleaned up by the next jailrun even though that one's parent differs: the first left a record
-// in /run/jailrun/cgroups, which the janitor follows.
+// in /run/jailrun/cgroups (the rootless lane: the user's runtime directory), which the janitor follows.
 func TestJanitorFollowsRecordsAcrossParents(t *testing.T) {
 	requirePrivileged(t)
 	parent := fmt.Sprintf("jailrun-e2e-records-%d", os.Getpid())
@@ -242,18 +219,7 @@ func TestJanitorFollowsRecordsAcrossParents(t *testing.T) {
 	if p := os.Getenv("JAILRUN_CGROUP_PARENT"); p != "" {
 		arg = filepath.Join(p, parent) // rootless: inside the cgroup delegated to this user
 	}
-	marker := sleepMarker()
-	c := startJailrun(t, "--cgroup-parent", arg, "--", "/bin/sleep", marker)
-	deadline := time.Now().Add(5 * time.Second)
-	for len(procsStarting("/bin/sleep "+marker)) < 1 && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
-	}
-	stale := cgroupsMatching(t, fmt.Sprintf(".%d.", c.Process.Pid))
-	c.Process.Kill()
-	c.Wait()
-	if len(stale) == 0 {
-		t.Fatalf("no run cgroup found while the sandbox ran: %s", stderrOf(c))
-	}
+	stale := killedMidRun(t, "--cgroup-parent", arg)
 	t.Cleanup(func() {
 		for _, p := range stale {
 			dir := filepath.Dir(p)
@@ -275,14 +241,39 @@ func TestJanitorFollowsRecordsAcrossParents(t *testing.T) {
 			t.Fatalf("run cgroup %s is not under --cgroup-parent %s", p, parent)
 		}
 	}
+	sweptByNextRun(t, stale)
+}
+
+// killedMidRun starts jailrun (with args) on a sleep, SIGKILLs it once the sandboxed sleep runs, waits for
+// the sandbox to be gone, and returns the run cgroups it left.
+func killedMidRun(t *testing.T, args ...string) (stale []string) {
+	t.Helper()
+	marker := sleepMarker()
+	c := startJailrun(t, append(args, "--", "/bin/sleep", marker)...)
+	deadline := time.Now().Add(5 * time.Second)
+	for len(procsStarting("/bin/sleep "+marker)) < 1 && time.Now().Before(deadline) { // the sandboxed sleep runs
+		time.Sleep(10 * time.Millisecond)
+	}
+	stale = cgroupsMatching(t, fmt.Sprintf(".%d.", c.Process.Pid))
+	c.Process.Kill()
+	c.Wait()
+	if len(stale) == 0 {
+		t.Fatalf("no run cgroup found while the sandbox ran: %s", stderrOf(c))
+	}
 	waitGone(t, "sleep "+marker, 3*time.Second)
+	return stale
+}
+
+// sweptByNextRun runs jailrun once more (with the default parent) and checks that its janitor removed stale.
+func sweptByNextRun(t *testing.T, stale []string) {
+	t.Helper()
 	r := jailrun(t, []string{"--quiet", "--", "/bin/true"})
 	if r.code != 0 {
 		t.Fatalf("%v", r)
 	}
 	for _, p := range stale {
 		if _, err := os.Stat(p); err == nil {
-			t.Errorf("stale cgroup %s (under another parent) survived the janitor", p)
+			t.Errorf("stale cgroup %s survived the janitor", p)
 		}
 	}
 }
