@@ -16,6 +16,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/jailrun/jailrun/internal/procid"
 )
 
 // Mode is how this host mounts cgroups.
@@ -180,7 +182,7 @@ type owner struct {
 }
 
 func (o owner) tag() string {
-	return namePrefix + strconv.FormatUint(o.pidns, 10) + "." + strconv.Itoa(o.pid) + "." + strconv.FormatUint(o.start, 10)
+	return namePrefix + procid.ID{PIDNS: o.pidns, PID: o.pid, Start: o.start}.String()
 }
 
 // runName is the name of run number seq; id is kept only as far as it is made of [A-Za-z0-9_-].
@@ -229,18 +231,11 @@ func parseName(name string) (o owner, self bool, ok bool) {
 	if len(parts) != 4 {
 		return owner{}, false, false
 	}
-	var err error
-	if o.pidns, err = strconv.ParseUint(parts[0], 10, 64); err != nil {
+	id, ok := procid.Parse(strings.Join(parts[:3], "."))
+	if !ok {
 		return owner{}, false, false
 	}
-	pid, err := strconv.ParseUint(parts[1], 10, 31)
-	if err != nil || pid == 0 {
-		return owner{}, false, false
-	}
-	o.pid = int(pid)
-	if o.start, err = strconv.ParseUint(parts[2], 10, 64); err != nil {
-		return owner{}, false, false
-	}
+	o = owner{pidns: id.PIDNS, pid: id.PID, start: id.Start}
 	last := parts[3]
 	if last == "self" {
 		return o, true, true
@@ -250,21 +245,6 @@ func parseName(name string) (o owner, self bool, ok bool) {
 		return owner{}, false, false
 	}
 	return o, false, true
-}
-
-// parseStatStart returns field 22 (starttime) of a /proc/<pid>/stat line. The command name (field 2) is in
-// parentheses and may itself contain spaces and parentheses, so fields are counted after the last ')'.
-func parseStatStart(stat string) (uint64, error) {
-	i := strings.LastIndexByte(stat, ')')
-	if i < 0 {
-		return 0, fmt.Errorf("malformed /proc stat line")
-	}
-	fields := strings.Fields(stat[i+1:])
-	// fields[0] is field 3 (state), so field 22 is fields[19].
-	if len(fields) < 20 {
-		return 0, fmt.Errorf("malformed /proc stat line: %d fields after the name", len(fields))
-	}
-	return strconv.ParseUint(fields[19], 10, 64)
 }
 
 // bfqWeight maps an io weight (cgroup v2 io.weight scale: 1..10000, default 100) onto BFQ's 1..1000 (default

@@ -44,20 +44,6 @@ func TestParseNameRejectsForeignNames(t *testing.T) {
 	}
 }
 
-func TestParseStatStart(t *testing.T) {
-	// Field 22 is the start time; the command name may contain spaces and parentheses.
-	fields := "S 1 1 1 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 123456 1000 10"
-	for _, comm := range []string{"(sh)", "(a b)", "(x) (y))", "())"} {
-		got, err := parseStatStart("99 " + comm + " " + fields)
-		if err != nil || got != 123456 {
-			t.Errorf("comm %s: got %d, %v", comm, got, err)
-		}
-	}
-	if _, err := parseStatStart("99 (sh) S 1"); err == nil {
-		t.Error("short line accepted")
-	}
-}
-
 func TestWeights(t *testing.T) {
 	for _, tc := range []struct {
 		w        uint16

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/jailrun/jailrun/internal/procid"
 	"golang.org/x/sys/unix"
 )
 
@@ -185,30 +186,7 @@ func writable(dir string) *problem {
 	return nil
 }
 
-// procStart is the start time of /proc/<pid> in clock ticks (field 22 of /proc/self/stat).
-func procStart(pid string) (uint64, error) {
-	b, err := readFile("/proc/" + pid + "/stat")
-	if err != nil {
-		return 0, err
-	}
-	return parseStatStart(string(b))
-}
-
-// pidNS is the inode of this process's pid namespace: pids only identify processes within one namespace.
-func pidNS() (uint64, error) {
-	var st unix.Stat_t
-	if err := unix.Stat("/proc/self/ns/pid", &st); err != nil {
-		return 0, &fs.PathError{Op: "stat", Path: "/proc/self/ns/pid", Err: err}
-	}
-	return st.Ino, nil
-}
-
 // alive reports whether the process o still exists (same pid, same start time).
 func (o owner) alive() bool {
-	start, err := procStart(strconv.Itoa(o.pid))
-	if err != nil {
-		// ENOENT: gone. Anything else (EACCES under hidepid): assume alive, never remove what we cannot judge.
-		return !isNotExist(err) && errnoOf(err) != unix.ESRCH
-	}
-	return start == o.start
+	return procid.ID{PIDNS: o.pidns, PID: o.pid, Start: o.start}.Alive()
 }

@@ -16,6 +16,7 @@ import (
 	cgroupsv3 "github.com/containerd/cgroups/v3"
 	"golang.org/x/sys/unix"
 
+	"github.com/jailrun/jailrun/internal/procid"
 	"github.com/jailrun/jailrun/internal/statedir"
 	"github.com/jailrun/jailrun/policy"
 )
@@ -64,27 +65,13 @@ var proc struct {
 	recorded map[[2]string]bool         // {registry, parent dir} written to this process's registry records
 
 	seq atomic.Uint64
-
-	ownerOnce sync.Once
-	owner     owner
-	ownerErr  error
 }
 
 type enabledCtl struct{ dir, ctrl string }
 
 func self() (owner, error) {
-	proc.ownerOnce.Do(func() {
-		var o owner
-		o.pid = os.Getpid()
-		if o.start, proc.ownerErr = procStart("self"); proc.ownerErr != nil {
-			return
-		}
-		if o.pidns, proc.ownerErr = pidNS(); proc.ownerErr != nil {
-			return
-		}
-		proc.owner = o
-	})
-	return proc.owner, proc.ownerErr
+	id, err := procid.Self()
+	return owner{pidns: id.PIDNS, pid: id.PID, start: id.Start}, err
 }
 
 // NewManager detects the cgroup mode and where this process's cgroups are. It writes nothing: parents are
