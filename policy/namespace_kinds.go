@@ -38,7 +38,7 @@ var NamespaceKinds = [...]NamespaceKind{
 		Missing: "user: no user namespace: the command runs as the caller's own uid and gid on the host, not as a mapped id",
 		field:   func(n *Namespaces) *bool { return &n.User }, spec: func(n *NamespacesSpec) *Field[bool] { return &n.User }},
 	{Name: "pid", Clone: 0x20000000, Default: true, Fresh: "the command is pid 1's child in its own pid space",
-		Missing: "pid: no pid namespace: the host's processes are visible in /proc; what the command leaves in its process group is killed when it ends, but a process that starts its own session can outlive the run (and keep its output pipes open) unless a cgroup holds it",
+		Missing: "pid: no pid namespace: the host's processes are visible in /proc; what the command leaves behind (in any session) is killed when it ends or when jailrun dies",
 		field:   func(n *Namespaces) *bool { return &n.PID }, spec: func(n *NamespacesSpec) *Field[bool] { return &n.PID }},
 	{Name: "mount", Clone: 0x00020000, Default: true, Fresh: "its own filesystem view, built below",
 		Missing: "mount: no mount namespace: the command sees the host's tree, confined by Landlock to the bind sources (at their host paths), /proc and the /dev device files; file entries and masked_paths are not applied; each writable tmpfs is a private directory removed after the run",

@@ -4,11 +4,15 @@ package sandbox
 
 import (
 	"os"
+	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 
-	"github.com/jailrun/jailrun/policy"
 	"golang.org/x/sys/unix"
+
+	"github.com/jailrun/jailrun/internal/procid"
+	"github.com/jailrun/jailrun/policy"
 )
 
 // Degraded mode: when this host does not let jailrun create a user namespace (a non-root caller on a host
@@ -98,11 +102,17 @@ func (d *degraded) adjust(l *launch, cfg *spawnConfig) error {
 	if fi, err := os.Stat(base); base == "" || err != nil || !fi.IsDir() {
 		base = os.TempDir()
 	}
+	me, err := procid.Self()
+	if err != nil {
+		return &SetupError{Stage: "prepare", Step: StepTmpfsDir, Err: err}
+	}
+	sweepPrivateDirs(base, me)
 	for _, m := range d.orig.Filesystem.Mounts {
 		if m.Kind != policy.MountTmpfs || m.ReadOnly {
 			continue
 		}
-		dir, err := os.MkdirTemp(base, "jailrun-"+l.res.RunID+"-")
+		// Named after this process, so that if it is killed before its cleanup, a later one removes them.
+		dir, err := os.MkdirTemp(base, privateDirPrefix+me.String()+"-"+l.res.RunID+"-")
 		if err != nil {
 			return &SetupError{Stage: "prepare", Step: StepTmpfsDir, What: string(StepTmpfsDir) + " " + m.Dst, Err: err}
 		}
@@ -124,6 +134,43 @@ func (d *degraded) adjust(l *launch, cfg *spawnConfig) error {
 	}
 	cfg.envp = env
 	return nil
+}
+
+// privateDirPrefix starts the name of a degraded run's private directory: "jailrun-<owner>-<run id>-<random>",
+// where owner is the jailrun process's procid.
+const privateDirPrefix = "jailrun-"
+
+var sweptDirs sync.Map // base directories this process has swept
+
+// sweepPrivateDirs removes, once per process and base directory, the private directories that killed jailrun
+// processes left in base (a SIGKILL leaves no chance for the run's cleanup): those named after an owner of
+// this pid namespace that is gone, owned by this user, and real directories (never a link). Anything else
+// named jailrun-… is not touched.
+func sweepPrivateDirs(base string, me procid.ID) {
+	if _, done := sweptDirs.LoadOrStore(base, true); done {
+		return
+	}
+	ents, err := os.ReadDir(base)
+	if err != nil {
+		return
+	}
+	for _, e := range ents {
+		rest, ok := strings.CutPrefix(e.Name(), privateDirPrefix)
+		if !ok || !e.IsDir() {
+			continue
+		}
+		tag, _, _ := strings.Cut(rest, "-")
+		owner, ok := procid.Parse(tag)
+		if !ok || owner.PIDNS != me.PIDNS || owner == me || owner.Alive() {
+			continue
+		}
+		path := filepath.Join(base, e.Name())
+		var st unix.Stat_t
+		if unix.Lstat(path, &st) != nil || st.Mode&unix.S_IFMT != unix.S_IFDIR || st.Uid != uint32(os.Geteuid()) {
+			continue
+		}
+		_ = os.RemoveAll(path)
+	}
 }
 
 // mapPath rewrites a path at or under a writable tmpfs destination to its private directory.
@@ -155,11 +202,11 @@ func (d *degraded) view(m policy.Mount) (string, bool) {
 	return "", false // file entries are not written on the host
 }
 
-// spawned: without a pid namespace nothing kills what the command leaves behind when the reaper exits, and
-// a leftover holding the output pipes would keep the run open. The reaper made the run's process group
-// (setsid); as soon as the reaper exits (its pidfd turns readable), the whole group is killed. A pgid stays
-// reserved while any member lives, so this reaches no one else. A process that left the group (setsid
-// again) escapes this; a cgroup, when there is one, still holds it.
+// spawned: without a pid namespace the kernel kills nothing when the reaper exits. The reaper itself kills
+// and reaps the command's whole tree before it exits, also when jailrun died (kill_descendants in
+// spawn_linux.c); this is the second line: the reaper made the run's process group (setsid), and as soon as
+// the reaper exits (its pidfd turns readable) the whole group is killed. A pgid stays reserved while any
+// member lives, so this reaches no one else.
 func (l *launch) spawned(pid int) {
 	if l.dg == nil {
 		return

@@ -744,17 +744,59 @@ __attribute__((noreturn)) static void exec_stage(struct jr_config *c) {
 	die(c, JR_STEP_EXEC_NOT_FOUND, ENOENT, 0);
 }
 
+// kill_descendants ends every process below this one, for a reaper without a pid namespace (degraded mode),
+// where nothing else would: the kernel kills a pid namespace's processes when its pid 1 exits, but here the
+// command's leftovers would be reparented to the host's init and live on, also after jailrun's SIGKILL.
+// Only children can be named safely (a pid stays this process's until it is reaped), and as a child dies its
+// own children are reparented here (a subreaper), so killing every child and reaping one at a time reaches
+// the whole tree, whatever sessions or groups its members made. Killed processes cannot fork, so it ends.
+static void kill_descendants(void) {
+	// "/proc/self/task/<tid>/children", without stdio in this process.
+	char path[64] = "/proc/self/task/", digits[16];
+	int nd = 0;
+	for (unsigned t = (unsigned)syscall(SYS_gettid); nd == 0 || t > 0; t /= 10)
+		digits[nd++] = (char)('0' + t % 10);
+	size_t len = strlen(path);
+	while (nd > 0)
+		path[len++] = digits[--nd];
+	memcpy(path + len, "/children", sizeof "/children");
+	for (;;) {
+		int fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd >= 0) {
+			char buf[4096];
+			ssize_t n = read(fd, buf, sizeof buf);
+			close(fd);
+			long pid = 0;
+			for (ssize_t i = 0; i < n; i++) {
+				if (buf[i] >= '0' && buf[i] <= '9') {
+					pid = pid * 10 + (buf[i] - '0');
+				} else {
+					if (pid > 0)
+						kill((pid_t)pid, SIGKILL);
+					pid = 0;
+				}
+			}
+			if (n > 0 && n < (ssize_t)sizeof buf && pid > 0)
+				kill((pid_t)pid, SIGKILL); // the last one, if the kernel wrote no separator after it
+		}
+		pid_t r = wait4(-1, NULL, __WALL, NULL);
+		if (r < 0 && errno != EINTR)
+			return; // ECHILD: nothing left below
+	}
+}
+
 // reap is pid 1 of the sandbox: it reaps every orphan (this host's own pid 1 reaps only about once a second,
 // and zombies count against the pids limit) and reports the command's status. When it returns, the kernel
 // kills whatever is left in the pid namespace, so a double-forked daemon cannot outlive the run.
 __attribute__((noreturn)) static void reap(struct jr_config *c, pid_t cmd) {
 	int keep = c->status_fd;
+	int own_ns = (c->clone_flags & CLONE_NEWPID) != 0;
 	if (keep > 0)
 		syscall(SYS_close_range, 0, keep - 1, 0);
 	syscall(SYS_close_range, keep + 1, ~0U, 0);
 	// This process is a copy of jailrun's memory: make it unreadable to anything in the sandbox.
 	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
-	if (!(c->clone_flags & CLONE_NEWPID))
+	if (!own_ns)
 		prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
 	clear_caps(); // never execs: the bounding set would guard nothing (and costs 64 credential changes)
 	// Wait for children and, at the same time, for the parent to go away: the parent-death signal is not
@@ -774,6 +816,8 @@ __attribute__((noreturn)) static void reap(struct jr_config *c, pid_t cmd) {
 				do {
 					n = write(keep, &s, sizeof s);
 				} while (n < 0 && errno == EINTR);
+				if (!own_ns)
+					kill_descendants();
 				_exit(0);
 			}
 		}
@@ -786,6 +830,8 @@ __attribute__((noreturn)) static void reap(struct jr_config *c, pid_t cmd) {
 				struct jr_status s = {.wstatus = st, .pad = 0};
 				ssize_t n = write(keep, &s, sizeof s);
 				(void)n;
+				if (!own_ns)
+					kill_descendants();
 				_exit(0);
 			}
 			continue;
@@ -793,8 +839,12 @@ __attribute__((noreturn)) static void reap(struct jr_config *c, pid_t cmd) {
 		struct pollfd pfd[2] = {{.fd = keep, .events = 0}, {.fd = sfd, .events = POLLIN}};
 		if (poll(pfd, 2, -1) < 0 && errno != EINTR)
 			_exit(1);
-		if (pfd[0].revents & (POLLERR | POLLHUP))
-			_exit(1); // jailrun is gone: leaving kills the whole pid namespace
+		if (pfd[0].revents & (POLLERR | POLLHUP)) {
+			// jailrun is gone (even SIGKILLed): leaving kills the whole pid namespace, if there is one.
+			if (!own_ns)
+				kill_descendants();
+			_exit(1);
+		}
 		if (pfd[1].revents & POLLIN) {
 			struct signalfd_siginfo si;
 			while (read(sfd, &si, sizeof si) == sizeof si) {
@@ -982,6 +1032,16 @@ __attribute__((noreturn)) static void child_main(struct jr_config *c) {
 		wait_command(c);
 	if (!c->reaper)
 		exec_stage(c);
+	if (!(c->clone_flags & CLONE_NEWPID)) {
+		// No pid namespace (degraded mode): this process must outlive jailrun's death long enough to kill the
+		// command's whole tree (kill_descendants), so it learns of that death from the status pipe, as reap
+		// does anyway, and not from a SIGKILL. Had jailrun died already, nothing has started yet.
+		if (prctl(PR_SET_PDEATHSIG, 0, 0, 0, 0) < 0)
+			die(c, JR_STEP_SIGNALS, errno, 2);
+		struct pollfd gone = {.fd = c->status_fd, .events = POLLOUT};
+		if (poll(&gone, 1, 0) == 1 && (gone.revents & (POLLERR | POLLHUP)))
+			_exit(125);
+	}
 	// The command starts as a vfork-style child on a stack of its own: it shares this process's memory until
 	// execve, so the copy of jailrun's whole address space that a fork would make (page tables of the Go
 	// heap) is never made, and this process waits until the exec or the failure. Not glibc fork(): its atfork

@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -71,6 +73,18 @@ func denied(t *testing.T, dir string, args ...string) run {
 // unprivileged runs jailrun as an unprivileged user, with or without the nouserns harness.
 func unprivileged(t *testing.T, dir string, harness bool, args ...string) run {
 	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	c, resFile := unprivilegedCmd(ctx, t, dir, harness, args...)
+	var out, errb bytes.Buffer
+	c.Stdout, c.Stderr = &out, &errb
+	return collect(t, c, &out, &errb, resFile)
+}
+
+// unprivilegedCmd is the command unprivileged runs (setpriv and the harness exec jailrun: its pid is the
+// command's), and where its result goes.
+func unprivilegedCmd(ctx context.Context, t *testing.T, dir string, harness bool, args ...string) (*exec.Cmd, string) {
+	t.Helper()
 	resFile := filepath.Join(dir, "result.json")
 	os.Remove(resFile)
 	argv := append([]string{jailrunBin, "--result", resFile}, args...)
@@ -83,16 +97,12 @@ func unprivileged(t *testing.T, dir string, harness bool, args ...string) run {
 	if os.Geteuid() == 0 {
 		argv = append([]string{"setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--"}, argv...)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
 	c := exec.CommandContext(ctx, argv[0], argv[1:]...)
 	c.Env = []string{"PATH=/usr/local/bin:/usr/bin:/bin", "HOME=" + dir}
 	if p := os.Getenv("JAILRUN_CGROUP_PARENT"); p != "" && os.Geteuid() != 0 {
 		c.Env = append(c.Env, "JAILRUN_CGROUP_PARENT="+p) // delegated to this very user
 	}
-	var out, errb bytes.Buffer
-	c.Stdout, c.Stderr = &out, &errb
-	return collect(t, c, &out, &errb, resFile)
+	return c, resFile
 }
 
 func writeShared(t *testing.T, dir, name, body string) string {
@@ -216,6 +226,54 @@ func TestDegradedKillsLeftovers(t *testing.T) {
 		t.Fatalf("run: %v", r)
 	}
 	waitGone(t, "sleep "+marker, 5*time.Second)
+}
+
+// A degraded jailrun killed with SIGKILL leaves nothing: without a pid namespace its reaper, which learns of
+// the death from the status pipe, kills the command's whole tree (also a member that made its own session),
+// and the next degraded run removes the private directory the killed one made for the policy's /tmp.
+func TestDegradedCleansUpAfterSIGKILL(t *testing.T) {
+	needSetpriv(t)
+	needLandlock(t)
+	dir := sharedDir(t)
+	pol := writeShared(t, dir, "deg.json", `{"version": 1, "extends": "strict", "require": {"best_effort": ["namespaces", "limits"]}}`)
+	marker := sleepMarker()
+	// jailrun runs with PATH and HOME only: its temporary directory is /tmp.
+	before, _ := filepath.Glob("/tmp/jailrun-*")
+	c, _ := unprivilegedCmd(context.Background(), t, dir, true, "--policy", pol, "--", "/bin/sh", "-c",
+		"/bin/sleep "+marker+" & /usr/bin/setsid /bin/sleep "+marker+" & /bin/sleep "+marker)
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for len(procsStarting("/bin/sleep "+marker)) < 3 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := len(procsStarting("/bin/sleep " + marker)); n != 3 {
+		c.Process.Kill()
+		c.Wait()
+		t.Fatalf("%d of the 3 sleeps started", n)
+	}
+	after, _ := filepath.Glob("/tmp/jailrun-*")
+	var private []string
+	for _, p := range after {
+		if !slices.Contains(before, p) && strings.Contains(p, fmt.Sprintf(".%d.", c.Process.Pid)) {
+			private = append(private, p)
+		}
+	}
+	c.Process.Kill()
+	c.Wait()
+	waitGone(t, "sleep "+marker, 5*time.Second)
+	if len(private) == 0 {
+		t.Fatalf("no private directory of jailrun %d found in /tmp: %v", c.Process.Pid, after)
+	}
+	if r := denied(t, dir, "--policy", pol, "--", "/bin/true"); r.code != 0 {
+		t.Fatalf("the next run: %v", r)
+	}
+	for _, p := range private {
+		if _, err := os.Lstat(p); err == nil {
+			t.Errorf("the killed run's private directory %s survived the next run", p)
+		}
+	}
 }
 
 func toStrings(v any) []string {

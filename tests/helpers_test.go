@@ -251,7 +251,11 @@ func waitGone(t *testing.T, marker string, d time.Duration) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	t.Fatalf("processes %v matching %q survived", procsMatching(marker), marker)
+	left := procsMatching(marker)
+	for _, pid := range left {
+		syscall.Kill(pid, syscall.SIGKILL) // the test fails, but leaves nothing running on the host
+	}
+	t.Fatalf("processes %v matching %q survived", left, marker)
 }
 
 func mountCount(t *testing.T) int {
