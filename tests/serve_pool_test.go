@@ -3,9 +3,13 @@ package tests
 import (
 	"context"
 	"fmt"
+	"os"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // jailrun serve --pool keeps sandboxes of a policy prepared; requests of that policy use them (each once),
@@ -64,5 +68,68 @@ func TestServePool(t *testing.T) {
 	}
 	if left := runCgroups(s.pid()); len(left) != 0 {
 		t.Errorf("cgroups left after SIGTERM: %v", left)
+	}
+}
+
+// jailrun serve killed with SIGKILL, with prepared sandboxes waiting and a run in progress: every sandbox
+// process dies with it (each pid 1 sees the server's end of its status pipe close), and the next jailrun's
+// janitor removes the run cgroups it could not.
+func TestServeSIGKILLLeavesNothing(t *testing.T) {
+	requirePrivileged(t)
+	s := startServe(t, loadConfig(2), "--pool", "strict=3")
+	if !waitCond(5*time.Second, func() bool { return s.metric("jailrun_pool_size") == 3 }) {
+		t.Fatalf("jailrun_pool_size %v, want 3", s.metric("jailrun_pool_size"))
+	}
+	marker := sleepMarker()
+	go s.run(context.Background(), "", map[string]any{"policy": "strict", "argv": []string{"/bin/sleep", marker}})
+	if !waitCond(10*time.Second, func() bool { return len(procsStarting("/bin/sleep "+marker)) == 1 }) {
+		t.Fatal("the run did not start")
+	}
+	pid := s.pid()
+	// The server's children now: the prepared sandboxes' and the run's pid 1. Pinned by pidfds, so that a
+	// pid reused after they die is not taken for a survivor.
+	// A child belongs to the thread that cloned it: read every thread's list.
+	var pidfds []int
+	tasks, _ := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+	for _, task := range tasks {
+		b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/children", pid, task.Name()))
+		for _, f := range strings.Fields(string(b)) {
+			c, _ := strconv.Atoi(f)
+			if fd, err := unix.PidfdOpen(c, 0); err == nil {
+				pidfds = append(pidfds, fd)
+				defer unix.Close(fd)
+			}
+		}
+	}
+	if len(pidfds) < 4 {
+		t.Fatalf("%d sandbox processes under the server, want the 3 prepared ones and the run's", len(pidfds))
+	}
+	stale := runCgroups(pid)
+	if len(stale) == 0 {
+		t.Fatal("no run cgroup of the server found")
+	}
+	t.Logf("killing the server with %d sandbox processes and %d run cgroup directories", len(pidfds), len(stale))
+	s.cmd.Process.Kill()
+	<-s.exited
+	waitGone(t, "sleep "+marker, 5*time.Second)
+	alive := func() (n int) {
+		for _, fd := range pidfds {
+			// A pidfd polls readable once its process has exited; zombies (not reaped by the host's init yet)
+			// count as gone.
+			pfd := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+			if k, _ := unix.Poll(pfd, 0); k == 0 {
+				n++
+			}
+		}
+		return n
+	}
+	if !waitCond(5*time.Second, func() bool { return alive() == 0 }) {
+		t.Fatalf("%d of the server's %d sandbox processes survived its SIGKILL", alive(), len(pidfds))
+	}
+	if r := jailrun(t, []string{"--quiet", "--", "/bin/true"}); r.code != 0 {
+		t.Fatalf("the next run: %v", r)
+	}
+	if left := runCgroups(pid); len(left) > 0 {
+		t.Errorf("run cgroups of the killed server left after the next run's janitor: %v", left)
 	}
 }
