@@ -1218,3 +1218,38 @@ func TestPIDNamespaceRunHasNoFreezer(t *testing.T) {
 		}
 	}
 }
+
+// The doctor's cgroup_records line: yes once a record is written; no, naming why, when the directory is open
+// to others (and then nothing is recorded there).
+func TestRecordsFeature(t *testing.T) {
+	requireCgroups(t, Options{})
+	good := t.TempDir()
+	open := t.TempDir()
+	if err := os.Chmod(open, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		dir  string
+		ok   bool
+		want string
+	}{{good, true, "removed by the next one"}, {open, false, "nobody else can write"}} {
+		m := requireCgroups(t, Options{Parent: fmt.Sprintf("jailrun-recfeat-%d", os.Getpid()), Registry: tc.dir})
+		c, err := m.Create("rec", policy.Limits{Pids: 8}, policy.Require{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		f := m.recordsFeature()
+		if f.OK != tc.ok || !strings.Contains(f.Detail, tc.want) {
+			t.Errorf("registry %s: %+v, want ok=%v and %q", tc.dir, f, tc.ok, tc.want)
+		}
+		if err := c.Destroy(); err != nil {
+			t.Fatal(err)
+		}
+		if err := m.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if left, _ := os.ReadDir(tc.dir); len(left) != 0 {
+			t.Errorf("registry %s: %v left", tc.dir, left)
+		}
+	}
+}

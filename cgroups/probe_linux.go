@@ -11,6 +11,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/jailrun/jailrun/internal/statedir"
 	"github.com/jailrun/jailrun/policy"
 )
 
@@ -138,7 +139,26 @@ func (m *Manager) features() []Feature {
 		file("pids.peak", "pids", "pids.peak", "peak number of tasks (Linux 6.1)")
 		fs = append(fs, Feature{Name: "clone_into_cgroup", OK: false, Detail: "cgroup v2 only; on v1 the launcher adds the child before it execs"})
 	}
+	if m.records != "" {
+		fs = append(fs, m.recordsFeature())
+	}
 	return fs
+}
+
+// recordsFeature says whether this process could record where it makes runs (Options.Registry): without a
+// record, the runs of a jailrun killed by SIGKILL are found only by a later one with the same parent.
+func (m *Manager) recordsFeature() Feature {
+	f := Feature{Name: "cgroup_records"}
+	_, err := os.Stat(filepath.Join(m.records, m.owner.tag()))
+	if err == nil {
+		f.OK, f.Detail = true, "the runs of a jailrun killed by SIGKILL are removed by the next one, whatever its cgroup parent (records in "+m.records+")"
+		return f
+	}
+	if cerr := statedir.Check(m.records); cerr != nil {
+		err = cerr
+	}
+	f.Detail = fmt.Sprintf("cannot record where runs are made (%v): the runs of a jailrun killed by SIGKILL are removed only by a later one with the same cgroup parent", err)
+	return f
 }
 
 // cloneIntoCgroup starts /bin/true directly inside c with clone3(CLONE_INTO_CGROUP) (Linux 5.7).

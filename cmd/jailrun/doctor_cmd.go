@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/jailrun/jailrun/cgroups"
+	"github.com/jailrun/jailrun/internal/statedir"
 	"github.com/jailrun/jailrun/policy"
 	"github.com/jailrun/jailrun/seccomp"
 )
@@ -69,7 +70,7 @@ func runDoctor(out io.Writer, f *doctorFlags) error {
 	if err != nil {
 		return err
 	}
-	rep := doctorReport{Policy: s.Name, Cgroups: cgroups.Probe(cgroups.Options{Parent: f.parent}, s.Limits, s.Require)}
+	rep := doctorReport{Policy: s.Name, Cgroups: cgroups.Probe(cgroups.Options{Parent: f.parent, Registry: statedir.Dir("cgroups")}, s.Limits, s.Require)}
 	rep.Host = cgroups.HostFeatures()
 	rep.Problems = rep.Cgroups.Problems()
 	if rep.Cgroups.Error != "" && len(rep.Problems) == 0 {
