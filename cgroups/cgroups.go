@@ -174,15 +174,11 @@ func (e *LimitError) Unwrap() error { return e.Err }
 // moves itself into on cgroup v2 (see docs/cgroups.md) ends in ".self" instead of a sequence number.
 const namePrefix = "jr."
 
-// owner identifies a jailrun process across pid reuse.
-type owner struct {
-	pidns uint64
-	pid   int
-	start uint64
-}
+// owner identifies a jailrun process across pid reuse (procid.ID, with the cgroup names made from it).
+type owner procid.ID
 
 func (o owner) tag() string {
-	return namePrefix + procid.ID{PIDNS: o.pidns, PID: o.pid, Start: o.start}.String()
+	return namePrefix + procid.ID(o).String()
 }
 
 // runName is the name of run number seq; id is kept only as far as it is made of [A-Za-z0-9_-].
@@ -216,8 +212,9 @@ func sanitizeID(id string) string {
 
 // parseTag is the owner a registry record is named after (owner.tag), ok false for any other name.
 func parseTag(name string) (owner, bool) {
-	o, _, ok := parseName(name + ".0")
-	return o, ok
+	rest, found := strings.CutPrefix(name, namePrefix)
+	id, ok := procid.Parse(rest)
+	return owner(id), found && ok
 }
 
 // parseName reports the owner of a jailrun cgroup name and whether it is a process's own leaf; ok is false for
@@ -235,7 +232,7 @@ func parseName(name string) (o owner, self bool, ok bool) {
 	if !ok {
 		return owner{}, false, false
 	}
-	o = owner{pidns: id.PIDNS, pid: id.PID, start: id.Start}
+	o = owner(id)
 	last := parts[3]
 	if last == "self" {
 		return o, true, true

@@ -712,9 +712,9 @@ func TestJanitor(t *testing.T) {
 			if err := dead.Run(); err != nil {
 				t.Fatal(err)
 			}
-			deadOwner := owner{pidns: m.owner.pidns, pid: dead.Process.Pid, start: 1}
-			reused := owner{pidns: m.owner.pidns, pid: os.Getpid(), start: m.owner.start + 1} // our pid, another process
-			otherNS := owner{pidns: m.owner.pidns + 1, pid: dead.Process.Pid, start: 1}
+			deadOwner := owner{PIDNS: m.owner.PIDNS, PID: dead.Process.Pid, Start: 1}
+			reused := owner{PIDNS: m.owner.PIDNS, PID: os.Getpid(), Start: m.owner.Start + 1} // our pid, another process
+			otherNS := owner{PIDNS: m.owner.PIDNS + 1, PID: dead.Process.Pid, Start: 1}
 			mk := func(name string) []string {
 				var dirs []string
 				for _, p := range m.parentDirs() {
@@ -918,7 +918,7 @@ func deadOwnerFor(t *testing.T, m *Manager) owner {
 	if err := dead.Run(); err != nil {
 		t.Fatal(err)
 	}
-	return owner{pidns: m.owner.pidns, pid: dead.Process.Pid, start: 1}
+	return owner{PIDNS: m.owner.PIDNS, PID: dead.Process.Pid, Start: 1}
 }
 
 // TestSelfMoveIntoLeaf: a process alone in its own cgroup (a Delegate=yes service, the VM lane's test binary)
@@ -978,7 +978,7 @@ func TestSelfMoveIntoLeaf(t *testing.T) {
 			out, _ := io.ReadAll(h.stdout)
 			<-h.exited
 			rel := box[len(m.mount):]
-			want := fmt.Sprintf("moved %s/jailrun/jr.%d.%d.", rel, m.owner.pidns, h.cmd.Process.Pid)
+			want := fmt.Sprintf("moved %s/jailrun/jr.%d.%d.", rel, m.owner.PIDNS, h.cmd.Process.Pid)
 			lines := strings.Split(strings.TrimSpace(string(out)), "\n")
 			if len(lines) != 2 || !strings.HasPrefix(lines[0], want) || !strings.HasSuffix(lines[0], ".self") || lines[1] != "back "+rel {
 				t.Fatalf("helper (%v) said:\n%s\nwant %q...self, then back %s", h.cmd.ProcessState, out, want, rel)

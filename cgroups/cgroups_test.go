@@ -7,7 +7,7 @@ import (
 )
 
 func TestNameRoundTrip(t *testing.T) {
-	o := owner{pidns: 4026531836, pid: 4242, start: 987654}
+	o := owner{PIDNS: 4026531836, PID: 4242, Start: 987654}
 	for _, tc := range []struct {
 		name     string
 		wantSelf bool

@@ -8,8 +8,9 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/jailrun/jailrun/internal/procid"
 	"golang.org/x/sys/unix"
+
+	"github.com/jailrun/jailrun/internal/procid"
 )
 
 // Cgroup interface files are read and written with raw syscalls rather than os.ReadFile/os.WriteFile: these are
@@ -188,5 +189,5 @@ func writable(dir string) *problem {
 
 // alive reports whether the process o still exists (same pid, same start time).
 func (o owner) alive() bool {
-	return procid.ID{PIDNS: o.pidns, PID: o.pid, Start: o.start}.Alive()
+	return procid.ID(o).Alive()
 }

@@ -71,7 +71,7 @@ type enabledCtl struct{ dir, ctrl string }
 
 func self() (owner, error) {
 	id, err := procid.Self()
-	return owner{pidns: id.PIDNS, pid: id.PID, start: id.Start}, err
+	return owner(id), err
 }
 
 // NewManager detects the cgroup mode and where this process's cgroups are. It writes nothing: parents are
@@ -754,7 +754,7 @@ func (m *Manager) Janitor() (removed []string, err error) {
 	}
 	alive := map[owner]bool{}
 	dead := func(o owner) bool {
-		if o.pidns != m.owner.pidns || o == m.owner {
+		if o.PIDNS != m.owner.PIDNS || o == m.owner {
 			return false
 		}
 		live, checked := alive[o]

@@ -798,7 +798,7 @@ __attribute__((noreturn)) static void reap(struct jr_config *c, pid_t cmd) {
 	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
 	if (!own_ns)
 		prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
-	clear_caps(); // never execs: the bounding set would guard nothing (and costs 64 credential changes)
+	clear_caps(); // never execs: the bounding set would guard nothing (and each drop is a credential change)
 	// Wait for children and, at the same time, for the parent to go away: the parent-death signal is not
 	// enough on its own (a pid namespace's init drops it in some paths), while the parent's end of the status
 	// pipe closing is certain. All signals are blocked here; SIGCHLD arrives through a signalfd.
