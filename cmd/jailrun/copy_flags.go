@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/jailrun/jailrun/internal/atomicfile"
 	"github.com/jailrun/jailrun/policy"
 	"github.com/jailrun/jailrun/sandbox"
 	"github.com/spf13/cobra"
@@ -71,8 +72,9 @@ func (f *copyFlags) request(s *policy.Settings, req *sandbox.Request) ([]copyOut
 	return outs, nil
 }
 
-// write puts the copied-out files on the host: each through a temporary file renamed into place, so a
-// failure never leaves a partial file. A file the run did not leave is reported on stderr.
+// write puts the copied-out files on the host, each whole or not at all (internal/atomicfile: not even a
+// temporary file is left when jailrun is killed during the write). A file the run did not leave is
+// reported on stderr.
 func writeCopyOuts(outs []copyOut, res *sandbox.Result) error {
 	for i, o := range outs {
 		if i >= len(res.FilesOut) {
@@ -83,24 +85,25 @@ func writeCopyOuts(outs []copyOut, res *sandbox.Result) error {
 			fmt.Fprintf(os.Stderr, "jailrun: --copy-out %s: %s\n", o.inside, got.Error)
 			continue
 		}
-		tmp, err := os.CreateTemp(filepath.Dir(o.host), ".jailrun-copy-out-*")
-		if err != nil {
+		if err := writeCopyOut(o.host, got.Content, got.Mode.Perm()&^0o022); err != nil {
 			return fail(exitInput, "--copy-out %s: %v", o.inside, err)
-		}
-		_, werr := tmp.Write(got.Content)
-		if werr == nil {
-			werr = tmp.Chmod(got.Mode.Perm() &^ 0o022)
-		}
-		if cerr := tmp.Close(); werr == nil {
-			werr = cerr
-		}
-		if werr == nil {
-			werr = os.Rename(tmp.Name(), o.host)
-		}
-		if werr != nil {
-			os.Remove(tmp.Name())
-			return fail(exitInput, "--copy-out %s: %v", o.inside, werr)
 		}
 	}
 	return nil
+}
+
+// writeCopyOut gives the file the mode it had inside (less group and other write), whatever was at path.
+func writeCopyOut(path string, data []byte, mode os.FileMode) error {
+	f, err := atomicfile.Create(filepath.Dir(path), 0o600)
+	if err != nil {
+		return err
+	}
+	defer f.Abort()
+	if _, err := f.Write(data); err != nil {
+		return err
+	}
+	if err := f.Chmod(mode); err != nil {
+		return err
+	}
+	return f.Commit(path)
 }

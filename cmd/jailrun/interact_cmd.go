@@ -12,6 +12,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/jailrun/jailrun/internal/atomicfile"
 	"github.com/jailrun/jailrun/policy"
 	"github.com/jailrun/jailrun/sandbox"
 	"github.com/spf13/cobra"
@@ -385,7 +386,7 @@ func writeResult(v any, toStderr bool, file string) error {
 	}
 	b = append(b, '\n')
 	if file != "" {
-		if err := os.WriteFile(file, b, 0o644); err != nil {
+		if err := atomicfile.WriteFile(file, b, 0o644); err != nil {
 			return fail(exitInput, "write --result: %v", err)
 		}
 	}

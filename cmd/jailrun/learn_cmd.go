@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/jailrun/jailrun/internal/atomicfile"
 	"github.com/jailrun/jailrun/policy"
 	"github.com/jailrun/jailrun/sandbox"
 	"github.com/jailrun/jailrun/seccomp"
@@ -146,7 +147,7 @@ func (st *learnState) finish(f *runFlags, s *policy.Settings, argv []string, res
 			return fail(exitInternal, "learn: write policy to stdout: %v", err)
 		}
 	} else {
-		if err := os.WriteFile(st.out, b, 0o644); err != nil {
+		if err := atomicfile.WriteFile(st.out, b, 0o644); err != nil {
 			return fail(exitInput, "learn: write --out: %v", err)
 		}
 		where = st.out

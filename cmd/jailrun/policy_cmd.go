@@ -10,6 +10,7 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"github.com/jailrun/jailrun/internal/atomicfile"
 	"github.com/jailrun/jailrun/policy"
 	"github.com/spf13/cobra"
 )
@@ -221,36 +222,13 @@ func runPolicyFmt(cmd *cobra.Command, args []string) error {
 	return nil
 }
 
-// writeFileAtomic replaces path by data through a temporary file in the same directory, so an interrupted
-// rewrite never leaves half a policy behind.
+// writeFileAtomic replaces path by data keeping its mode, so an interrupted rewrite never leaves half a
+// policy (or a temporary file) behind.
 func writeFileAtomic(path string, data []byte) error {
-	st, err := os.Stat(path)
-	if err != nil {
+	if _, err := os.Stat(path); err != nil {
 		return err
 	}
-	dir, base := ".", path
-	if i := strings.LastIndexByte(path, '/'); i >= 0 {
-		dir, base = path[:i+1], path[i+1:]
-	}
-	tmp, err := os.CreateTemp(dir, "."+base+".tmp*")
-	if err != nil {
-		return err
-	}
-	name := tmp.Name()
-	_, werr := tmp.Write(data)
-	if werr == nil {
-		werr = tmp.Chmod(st.Mode().Perm())
-	}
-	if cerr := tmp.Close(); werr == nil {
-		werr = cerr
-	}
-	if werr == nil {
-		werr = os.Rename(name, path)
-	}
-	if werr != nil {
-		os.Remove(name)
-	}
-	return werr
+	return atomicfile.WriteFile(path, data, 0o644) // an existing file keeps its mode
 }
 
 var policyExplainOverrides overrideFlags

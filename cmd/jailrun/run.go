@@ -10,6 +10,7 @@ import (
 	"syscall"
 
 	"github.com/jailrun/jailrun/audit"
+	"github.com/jailrun/jailrun/internal/atomicfile"
 	"github.com/jailrun/jailrun/ipc"
 	"github.com/jailrun/jailrun/policy"
 	"github.com/jailrun/jailrun/sandbox"
@@ -269,7 +270,7 @@ func report(f *runFlags, res *sandbox.Result) error {
 	}
 	b = append(b, '\n')
 	if f.resultFile != "" {
-		if err := os.WriteFile(f.resultFile, b, 0o644); err != nil {
+		if err := atomicfile.WriteFile(f.resultFile, b, 0o644); err != nil {
 			return fail(exitInput, "write --result: %v", err)
 		}
 	}
