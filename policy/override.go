@@ -2,7 +2,9 @@ package policy
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
+	"time"
 )
 
 // Override is one setting an operator puts on top of a policy for one run: jailrun's --memory, --bind,
@@ -260,3 +262,38 @@ func shortText(s string) string {
 // Canonical is the canonical JSON of the effective policy s was compiled from (after extends, defaults and
 // overrides; SHA256 is its digest), for tools that print it; nil if s was not made by Compile.
 func (s *Settings) Canonical() []byte { return append([]byte(nil), s.canonical...) }
+
+// CheckLimit says why v cannot be the limit field ("memory", "cpu_time", "output.stdout", ...: a path
+// under "limits") in a policy file, in the policy language's own words ("1024 is below the minimum of 1M"),
+// or "" when it could be. It is how limits set outside a policy file — sandbox.Tighten's overrides, the
+// service's — get the same ranges as a policy file, from the same decoder. v is an int64 (bytes or a
+// count), a float64 (cores) or a time.Duration.
+func CheckLimit(field string, v any) string {
+	pos := Pos{File: "override"}
+	var val *node
+	switch x := v.(type) {
+	case int64:
+		val = &node{kind: kindNumber, str: strconv.FormatInt(x, 10), pos: pos}
+	case float64:
+		val = &node{kind: kindNumber, str: strconv.FormatFloat(x, 'g', -1, 64), pos: pos}
+	case time.Duration:
+		if x >= 0 && x%time.Millisecond == 0 {
+			val = &node{kind: kindNumber, str: strconv.FormatInt(int64(x/time.Millisecond), 10), pos: pos}
+		} else {
+			val = &node{kind: kindString, str: x.String(), pos: pos}
+		}
+	default:
+		return fmt.Sprintf("%v is not a limit value", v)
+	}
+	parts := strings.Split(field, ".")
+	for i := len(parts) - 1; i >= 0; i-- {
+		val = &node{kind: kindObject, pos: pos, obj: []member{{key: parts[i], keyPos: pos, val: val}}}
+	}
+	errs := &problems{}
+	d := &decoder{errs: errs}
+	d.limits(val, "limits", &LimitsSpec{})
+	if len(errs.list) == 0 {
+		return ""
+	}
+	return errs.list[0].Msg
+}

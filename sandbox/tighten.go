@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/jailrun/jailrun/policy"
@@ -45,11 +46,16 @@ type OverrideError struct {
 	Field string
 	// Requested is the override's value and Limit the policy's, both in canonical units ("" for unlimited).
 	Requested, Limit string
-	// Negative is set when the override itself is invalid rather than looser.
+	// Negative is set when the override is negative; Reason, when the value is one a policy file could not
+	// hold either, in the policy language's words ("1024 is below the minimum of 1M").
 	Negative bool
+	Reason   string
 }
 
 func (e *OverrideError) Error() string {
+	if e.Reason != "" {
+		return fmt.Sprintf("override %s: %s", e.Field, e.Reason)
+	}
 	if e.Negative {
 		return fmt.Sprintf("override %s: %s is negative", e.Field, e.Requested)
 	}
@@ -140,12 +146,24 @@ func (t *tightener) refuse(field, req, lim string, negative bool) {
 	t.errs = append(t.errs, &OverrideError{Field: field, Requested: req, Limit: lim, Negative: negative})
 }
 
+// invalid refuses a value the policy language refuses for field (also in Cap: a ceiling must be a limit).
+func (t *tightener) invalid(field string, v any) bool {
+	msg := policy.CheckLimit(strings.TrimPrefix(field, "limits."), v)
+	if msg == "" {
+		return false
+	}
+	t.errs = append(t.errs, &OverrideError{Field: field, Requested: fmt.Sprint(v), Reason: msg})
+	return true
+}
+
 func (t *tightener) int64(field string, cur, o int64, format func(int64) string) int64 {
 	switch {
 	case o == 0:
 		return cur
 	case o < 0:
 		t.refuse(field, strconv.FormatInt(o, 10), "", true)
+		return cur
+	case t.invalid(field, o):
 		return cur
 	case cur > 0 && o > cur:
 		t.refuse(field, format(o), format(cur), false)
@@ -163,6 +181,8 @@ func (t *tightener) float(field string, cur, o float64) float64 {
 	case o < 0 || o != o: // NaN is neither tighter nor looser: refuse it
 		t.refuse(field, f(o), "", true)
 		return cur
+	case t.invalid(field, o):
+		return cur
 	case cur > 0 && o > cur:
 		t.refuse(field, f(o), f(cur), false)
 		return cur
@@ -177,6 +197,8 @@ func (t *tightener) duration(field string, cur, o time.Duration) time.Duration {
 		return cur
 	case o < 0:
 		t.refuse(field, o.String(), "", true)
+		return cur
+	case t.invalid(field, o):
 		return cur
 	case cur > 0 && o > cur:
 		t.refuse(field, o.String(), cur.String(), false)
@@ -194,6 +216,9 @@ func (t *tightener) rlimit(rls []policy.Rlimit, field string, res policy.Resourc
 	}
 	if v < 0 {
 		t.refuse(field, strconv.FormatInt(v, 10), "", true)
+		return rls
+	}
+	if checked && t.invalid(field, v) {
 		return rls
 	}
 	nv := uint64(v)

@@ -123,6 +123,11 @@ func TestTightenRefuses(t *testing.T) {
 		{"higher open files", Overrides{OpenFiles: 1024}, []string{"limits.open_files"}},
 		{"negative pids", Overrides{Pids: -1}, []string{"limits.pids"}},
 		{"negative address space", Overrides{AddressSpace: -5}, []string{"limits.address_space"}},
+		// Values a policy file could not hold either, refused in the policy language's words.
+		{"memory below the policy minimum", Overrides{Memory: 1024}, []string{"limits.memory: 1024 is below the minimum of 1M"}},
+		{"sub-millisecond cpu time", Overrides{CPUTime: 500 * time.Microsecond}, []string{"limits.cpu_time: \"500µs\" is not a whole number of milliseconds"}},
+		{"open files above the kernel's", Overrides{OpenFiles: 1 << 30}, []string{"limits.open_files"}},
+		{"cpu above the maximum", Overrides{CPU: 5000}, []string{"limits.cpu: 5000 is out of range"}},
 		{"every bad field is named", Overrides{Memory: 1 << 40, Pids: 1000, WallTime: time.Hour, Output: policy.OutputLimits{Total: 1 << 30}},
 			[]string{"limits.memory", "limits.pids", "limits.wall_time", "limits.output.total"}},
 	} {

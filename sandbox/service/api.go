@@ -1,6 +1,7 @@
 package service
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"strconv"
@@ -165,6 +166,60 @@ type Output struct {
 	Stdout Size `json:"stdout,omitempty"`
 	Stderr Size `json:"stderr,omitempty"`
 	Total  Size `json:"total,omitempty"`
+}
+
+// UnmarshalJSON refuses an override given as 0 (or "0s"), which the library's Overrides cannot tell from
+// an absent one: left as it was, "pids": 0 would silently change nothing. The message is the policy
+// language's where a policy file could not hold 0 either ("0 is out of range (allowed: 1..4194304)").
+func (l *Limits) UnmarshalJSON(b []byte) error {
+	type plain Limits
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode((*plain)(l)); err != nil {
+		return err
+	}
+	var given map[string]json.RawMessage
+	if err := json.Unmarshal(b, &given); err != nil {
+		return err
+	}
+	for k, raw := range given {
+		if string(bytes.TrimSpace(raw)) == "null" {
+			delete(given, k) // null is absent, as for the decoder above
+		}
+	}
+	zero := func(field string, v any) error {
+		msg := policy.CheckLimit(field, v)
+		if msg == "" {
+			msg = "0 cannot be an override (0 means none): omit the field, or give a positive value"
+		}
+		return fmt.Errorf("overrides.%s: %s", field, msg)
+	}
+	check := []struct {
+		key   string
+		isSet bool
+		v     any
+	}{
+		{"memory", l.Memory != 0, int64(0)}, {"pids", l.Pids != 0, int64(0)}, {"cpu", l.CPU != 0, float64(0)},
+		{"cpu_time", l.CPUTime != 0, time.Duration(0)}, {"wall_time", l.WallTime != 0, time.Duration(0)},
+		{"file_size", l.FileSize != 0, int64(0)}, {"open_files", l.OpenFiles != 0, int64(0)},
+		{"address_space", l.AddressSpace != 0, int64(0)},
+	}
+	for _, c := range check {
+		if _, ok := given[c.key]; ok && !c.isSet {
+			return zero(c.key, c.v)
+		}
+	}
+	if raw, ok := given["output"]; ok {
+		var out map[string]json.RawMessage
+		if err := json.Unmarshal(raw, &out); err == nil {
+			for key, v := range map[string]Size{"stdout": l.Output.Stdout, "stderr": l.Output.Stderr, "total": l.Output.Total} {
+				if _, ok := out[key]; ok && v == 0 {
+					return zero("output."+key, int64(0))
+				}
+			}
+		}
+	}
+	return nil
 }
 
 // Overrides converts the wire form to the library's.

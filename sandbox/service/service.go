@@ -38,6 +38,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/jailrun/jailrun/policy"
 	"github.com/jailrun/jailrun/sandbox"
@@ -637,6 +638,11 @@ func (s *Server) decode(w http.ResponseWriter, r *http.Request, v any) *httpErro
 		}
 		return errorf(http.StatusBadRequest, KindBadRequest, "reading the request body: %v", err)
 	}
+	// encoding/json turns bytes that are not UTF-8, and escaped lone surrogates, into U+FFFD without a word:
+	// an argument would reach the command changed. Refuse them instead (bytes go as base64 where offered).
+	if msg := notUTF8(body); msg != "" {
+		return errorf(http.StatusBadRequest, KindBadRequest, "request body: %s; JSON text must be UTF-8 (send bytes that are not text as stdin_base64 or content_base64)", msg)
+	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
@@ -828,4 +834,51 @@ type logWriter func(string, ...any)
 func (f logWriter) Write(p []byte) (int, error) {
 	f("%s", strings.TrimRight(string(p), "\n"))
 	return len(p), nil
+}
+
+// notUTF8 says where body is not UTF-8 or escapes half of a surrogate pair inside a string, or "".
+func notUTF8(body []byte) string {
+	if !utf8.Valid(body) {
+		i := 0
+		for i < len(body) {
+			r, n := utf8.DecodeRune(body[i:])
+			if r == utf8.RuneError && n <= 1 {
+				break
+			}
+			i += n
+		}
+		return fmt.Sprintf("byte %d (0x%02x) is not UTF-8", i, body[i])
+	}
+	hex4 := func(b []byte) (rune, bool) {
+		if len(b) < 6 || b[0] != '\\' || b[1] != 'u' {
+			return 0, false
+		}
+		v, err := strconv.ParseUint(string(b[2:6]), 16, 16)
+		return rune(v), err == nil
+	}
+	inString := false
+	for i := 0; i < len(body); i++ {
+		switch c := body[i]; {
+		case c == '"':
+			inString = !inString
+		case c == '\\' && inString:
+			r, ok := hex4(body[i:])
+			if !ok {
+				i++ // an escape of one character (\", \\, \n, ...): skip it
+				continue
+			}
+			switch {
+			case r >= 0xd800 && r < 0xdc00:
+				if lo, ok := hex4(body[i+6:]); ok && lo >= 0xdc00 && lo < 0xe000 {
+					i += 11
+					continue
+				}
+				return fmt.Sprintf("the escape at byte %d (\\u%04x) is half of a surrogate pair", i, r)
+			case r >= 0xdc00 && r < 0xe000:
+				return fmt.Sprintf("the escape at byte %d (\\u%04x) is half of a surrogate pair", i, r)
+			}
+			i += 5
+		}
+	}
+	return ""
 }

@@ -243,6 +243,27 @@ func TestRequestsAndErrors(t *testing.T) {
 		{"no argv", "", `{"policy": "strict"}`, 400, KindBadRequest, nil},
 		{"both stdins", "", `{"policy": "strict", "argv": ["echo"], "stdin": "", "stdin_base64": ""}`, 400, KindBadRequest, nil},
 		{"bad size unit", "", `{"policy": "strict", "argv": ["echo"], "overrides": {"memory": "64MB"}}`, 400, KindBadRequest, nil},
+		// Values a policy file could not hold are refused in the policy language's words, as jailrun run's
+		// flags are; 0 is refused rather than read as "no override".
+		{"override below the policy minimum", "", `{"policy": "strict", "argv": ["echo"], "overrides": {"memory": "1K"}}`, 422, KindPolicy, func(t *testing.T, r reply) {
+			if !strings.Contains(r.body.Error.Message, "limits.memory: 1024 is below the minimum of 1M") {
+				t.Fatalf("error does not say why: %s", r.raw)
+			}
+		}},
+		{"zero override", "", `{"policy": "strict", "argv": ["echo"], "overrides": {"pids": 0}}`, 400, KindBadRequest, func(t *testing.T, r reply) {
+			if !strings.Contains(r.body.Error.Message, "overrides.pids: 0 is out of range") {
+				t.Fatalf("error does not say why: %s", r.raw)
+			}
+		}},
+		{"zero output override", "", `{"policy": "strict", "argv": ["echo"], "overrides": {"output": {"stdout": 0}}}`, 400, KindBadRequest, nil},
+		// JSON text is UTF-8: bytes that are not would reach the command as U+FFFD, so they are refused.
+		{"argv not UTF-8", "", "{\"policy\": \"strict\", \"argv\": [\"echo\", \"\xff\"]}", 400, KindBadRequest, func(t *testing.T, r reply) {
+			if !strings.Contains(r.body.Error.Message, "UTF-8") {
+				t.Fatalf("error does not say why: %s", r.raw)
+			}
+		}},
+		{"lone surrogate escape", "", `{"policy": "strict", "argv": ["echo", "\udcff"]}`, 400, KindBadRequest, nil},
+		{"surrogate pair escape", "", `{"policy": "strict", "argv": ["echo", "\ud83d\ude00", "\\udcff"]}`, 200, "", nil},
 		{"capture above the server cap", "", `{"policy": "strict", "argv": ["echo"], "capture": {"stdout_max": 1099511627776}}`, 400, KindBadRequest, nil},
 		{"command not found", "", `{"policy": "strict", "argv": ["notfound"]}`, 422, KindNotFound, nil},
 	} {
