@@ -99,17 +99,7 @@ func ApplyOverrides(s *Settings, list []Override) (*Settings, error) {
 		pos := Pos{File: flag}
 		str := func(v string) *node { return &node{kind: kindString, str: v, pos: pos} }
 		if lim, ok := overrideSpec(o.Key); ok && lim.limit != "" {
-			v := str(o.Value)
-			if lim.number {
-				v.kind = kindNumber
-				if _, isInt := intLiteral(o.Value); !isInt || strings.ContainsAny(o.Value, "+ ") {
-					errs.addAt(pos, "limits."+lim.limit, fmt.Sprintf("%q is not an integer", o.Value))
-					continue
-				}
-			}
-			n := len(errs.list)
-			d.limits(&node{kind: kindObject, pos: pos, obj: []member{{key: lim.limit, keyPos: pos, val: v}}}, "limits", &layer.Limits)
-			if len(errs.list) == n {
+			if decodeLimitOverride(d, lim, o.Value, pos, &layer.Limits) {
 				applied = append(applied, fmt.Sprintf("limits.%s=%s", lim.limit, o.Value))
 			}
 			continue
@@ -296,4 +286,62 @@ func CheckLimit(field string, v any) string {
 		return ""
 	}
 	return errs.list[0].Msg
+}
+
+// decodeLimitOverride decodes the value of a limit override into l as a policy file's limits would be,
+// reporting whether it was accepted.
+func decodeLimitOverride(d *decoder, lim OverrideSpec, value string, pos Pos, l *LimitsSpec) bool {
+	v := &node{kind: kindString, str: value, pos: pos}
+	if lim.number {
+		v.kind = kindNumber
+		if _, isInt := intLiteral(value); !isInt || strings.ContainsAny(value, "+ ") {
+			d.errs.addAt(pos, "limits."+lim.limit, fmt.Sprintf("%q is not an integer", value))
+			return false
+		}
+	}
+	n := len(d.errs.list)
+	d.limits(&node{kind: kindObject, pos: pos, obj: []member{{key: lim.limit, keyPos: pos, val: v}}}, "limits", l)
+	return len(d.errs.list) == n
+}
+
+// LimitValue decodes a limit override (--memory 64M, --wall-time 2s: an OverrideSpecs key with a limit)
+// exactly as ApplyOverrides would, without a policy to apply it to: it returns the field under "limits"
+// and the value, an int64 (bytes or a count) or a time.Duration. A refusal is the *InvalidError
+// ApplyOverrides would give. jailrun's client mode uses it to send the override to a server, whose policy
+// it must then tighten.
+func LimitValue(o Override) (field string, v any, err error) {
+	lim, ok := overrideSpec(o.Key)
+	if !ok || lim.limit == "" {
+		return "", nil, fmt.Errorf("policy: %q is not a limit override", o.Key)
+	}
+	flag := o.Flag
+	if flag == "" {
+		flag = "--" + o.Key
+	}
+	errs := &problems{}
+	var l LimitsSpec
+	if !decodeLimitOverride(&decoder{errs: errs}, lim, o.Value, Pos{File: flag}, &l) {
+		return "", nil, errs.err()
+	}
+	switch lim.limit {
+	case "memory":
+		v = l.Memory.Value
+	case "pids":
+		v = l.Pids.Value
+	case "open_files":
+		v = l.OpenFiles.Value
+	case "file_size":
+		v = l.FileSize.Value
+	case "stack":
+		v = l.Stack.Value
+	case "cpu_time":
+		v = l.CPUTime.Value
+	case "wall_time":
+		v = l.WallTime.Value
+	case "extra_time":
+		v = l.ExtraTime.Value
+	default:
+		return "", nil, fmt.Errorf("policy: no value for limit override %q", o.Key)
+	}
+	return lim.limit, v, nil
 }

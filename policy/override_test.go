@@ -152,3 +152,27 @@ func TestApplyOverridesNeedsCompiledPolicy(t *testing.T) {
 		t.Errorf("a hand-made Settings was accepted")
 	}
 }
+
+// LimitValue decodes every limit override of OverrideSpecs (a new one must be added to its switch), and
+// refuses what ApplyOverrides refuses, with the same message.
+func TestLimitValue(t *testing.T) {
+	sample := map[string]string{"SIZE": "64M", "DURATION": "1500ms", "N": "5"}
+	want := map[string]any{"SIZE": int64(64 << 20), "DURATION": 1500 * time.Millisecond, "N": int64(5)}
+	for _, o := range OverrideSpecs {
+		if o.limit == "" {
+			if _, _, err := LimitValue(Override{Key: o.Key, Value: "x"}); err == nil {
+				t.Errorf("%s: not a limit, but LimitValue took it", o.Key)
+			}
+			continue
+		}
+		field, v, err := LimitValue(Override{Key: o.Key, Value: sample[o.Arg]})
+		if err != nil || field != o.limit || v != want[o.Arg] {
+			t.Errorf("%s %s: got %s %v (%T), %v; want %s %v", o.Key, sample[o.Arg], field, v, v, err, o.limit, want[o.Arg])
+		}
+	}
+	_, _, err := LimitValue(Override{Key: "memory", Value: "1K", Flag: "--memory"})
+	_, aerr := ApplyOverrides(mustCompile(t, `{"version": 1}`), []Override{{Key: "memory", Value: "1K", Flag: "--memory"}})
+	if err == nil || aerr == nil || err.Error() != aerr.Error() {
+		t.Errorf("LimitValue refused 1K with %v, ApplyOverrides with %v: want the same error", err, aerr)
+	}
+}

@@ -128,6 +128,9 @@ func parseDurationString(s string) (time.Duration, error) {
 	return d, nil
 }
 
+// FormatDuration writes d as policy files and results do ("1.5s", "2m", "300ms").
+func FormatDuration(d time.Duration) string { return formatDuration(d) }
+
 // formatDuration is the canonical form: the largest unit that divides exactly ("2h", "30s", "1500ms"
 // becomes "1.5s"), milliseconds below one second.
 func formatDuration(d time.Duration) string {

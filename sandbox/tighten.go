@@ -115,6 +115,7 @@ func tighten(s *policy.Settings, o Overrides, lenient bool) (*policy.Settings, e
 		return c, nil // overrides the policy already satisfies: the same policy, the same digest
 	}
 	c.SHA256 = limitsDigest(s.SHA256, c)
+	c.Overrides = append(c.Overrides, t.applied...)
 	return c, nil
 }
 
@@ -137,6 +138,12 @@ type tightener struct {
 	errs    []error
 	lenient bool
 	changed bool
+	applied []string // "limits.memory=64M" for each field that changed, for Settings.Overrides
+}
+
+func (t *tightener) apply(field, value string) {
+	t.changed = true
+	t.applied = append(t.applied, field+"="+value)
 }
 
 func (t *tightener) refuse(field, req, lim string, negative bool) {
@@ -169,7 +176,9 @@ func (t *tightener) int64(field string, cur, o int64, format func(int64) string)
 		t.refuse(field, format(o), format(cur), false)
 		return cur
 	}
-	t.changed = t.changed || o != cur
+	if o != cur {
+		t.apply(field, format(o))
+	}
 	return o
 }
 
@@ -187,7 +196,9 @@ func (t *tightener) float(field string, cur, o float64) float64 {
 		t.refuse(field, f(o), f(cur), false)
 		return cur
 	}
-	t.changed = t.changed || o != cur
+	if o != cur {
+		t.apply(field, f(o))
+	}
 	return o
 }
 
@@ -204,7 +215,9 @@ func (t *tightener) duration(field string, cur, o time.Duration) time.Duration {
 		t.refuse(field, o.String(), cur.String(), false)
 		return cur
 	}
-	t.changed = t.changed || o != cur
+	if o != cur {
+		t.apply(field, policy.FormatDuration(o))
+	}
 	return o
 }
 
@@ -234,10 +247,19 @@ func (t *tightener) rlimit(rls []policy.Rlimit, field string, res policy.Resourc
 		}
 		rls[i].Hard = nv
 		rls[i].Soft = min(rl.Soft, nv)
-		t.changed = t.changed || rls[i] != rl
+		if rls[i] != rl {
+			t.changed = true
+			if checked {
+				t.applied = append(t.applied, field+"="+strconv.FormatInt(v, 10))
+			}
+		}
 		return rls
 	}
-	t.changed = true
+	if checked {
+		t.apply(field, strconv.FormatInt(v, 10))
+	} else {
+		t.changed = true
+	}
 	return append(rls, policy.Rlimit{Resource: res, Soft: nv, Hard: nv})
 }
 

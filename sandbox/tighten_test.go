@@ -234,3 +234,20 @@ func TestCapIgnoresLooserCeilings(t *testing.T) {
 		})
 	}
 }
+
+// A tightened policy lists what changed, as a policy with jailrun run's overrides does, so that a result
+// says which limits were not the policy's own.
+func TestTightenListsOverrides(t *testing.T) {
+	got, err := Tighten(basePolicy(), Overrides{Memory: 64 << 20, WallTime: 1500 * time.Millisecond, FileSize: 1 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"limits.memory=64M", "limits.wall_time=1.5s", "limits.file_size=1048576"}
+	if strings.Join(got.Overrides, " ") != strings.Join(want, " ") {
+		t.Fatalf("Overrides %q, want %q", got.Overrides, want)
+	}
+	same, err := Tighten(basePolicy(), Overrides{Memory: basePolicy().Limits.Memory})
+	if err != nil || len(same.Overrides) != 0 {
+		t.Fatalf("an override equal to the policy's value is listed: %q, %v", same.Overrides, err)
+	}
+}

@@ -71,6 +71,16 @@ func TestClientMode(t *testing.T) {
 			"", `jailrun: server ` + s.sock + ` refused the run: policy "interpreter" is not allowed for tenant grader (allowed: strict, `, "", false},
 		{"--param for a policy without a template", append(srv, "--param", "x=1"), nil, 2, "", "has no command template", "", false},
 		{"a local-only flag", append(srv, "--channel", "log=fd:3", "--", "/bin/true"), nil, 2, "", "--channel cannot be used with --server", "", false},
+		// Flags that would configure the sandbox here are refused, never dropped: the server builds it.
+		{"--bind", append(srv, "--bind", "/tmp:/x", "--", "/bin/true"), nil, 2, "", "--bind cannot be used with --server", "", false},
+		{"--env", append(srv, "--env", "A=b", "--", "/bin/true"), nil, 2, "", "--env cannot be used with --server", "", false},
+		{"--copy-in", append(srv, "--copy-in", "/etc/hostname:h", "--", "/bin/true"), nil, 2, "", "--copy-in cannot be used with --server", "", false},
+		// Limit flags go to the server, checked here as a local run checks them; there they may only tighten.
+		{"a limit flag bites", append(srv, "--wall-time", "300ms", "--", "/bin/sleep", "5"), nil, 128 + int(syscall.SIGKILL), "", "jailrun: wall_time_limit: limits.wall_time exceeded (300ms)", "wall_time_limit", false},
+		{"a bad limit value", append(srv, "--memory", "1K", "--", "/bin/true"), nil, 2, "", `--memory: limits.memory: "1K" is below the minimum of 1M`, "", false},
+		{"a looser limit", append(srv, "--memory", "1G", "--", "/bin/true"), nil, 120, "", "override limits.memory: 1G would loosen the policy's 256M", "", false},
+		// JSON text cannot carry these bytes: refused rather than changed to U+FFFD.
+		{"an argument that is not UTF-8", append(srv, "--", "/bin/echo", "\xff"), nil, 2, "", "is not valid UTF-8, which client mode cannot send", "", false},
 		{"$JAILRUN_SERVER", []string{"--", "/bin/echo", "env"}, []runOpt{withEnv("JAILRUN_SERVER=" + s.sock)}, 0, "env\n", "", "ok", true},
 		{"--shell", append(srv, "--shell", `echo "[$1]"`, "--", "a b"), nil, 0, "[a b]\n", "", "ok", true},
 	} {
@@ -101,6 +111,22 @@ func TestClientMode(t *testing.T) {
 				t.Errorf("pooled %v, want %v: the server's warm pool was not used", p, tc.pooled)
 			}
 		})
+	}
+	// The limit flags are in the run's policy, as a local run's overrides are.
+	r := jailrun(t, append(srv, "--memory", "32M", "--pids", "8", "--cpu-time", "2s", "--", "/bin/true"))
+	pol, _ := r.result["policy"].(map[string]any)
+	enf, _ := r.result["enforced"].(map[string]any)
+	lim, _ := enf["limits"].(map[string]any)
+	if r.code != 0 || fmt.Sprint(pol["overrides"]) != "[limits.memory=32M limits.pids=8 limits.cpu_time=2s]" ||
+		lim["memory"] != "33554432" || lim["pids"] != "8" || lim["cpu_time"] != "2s" {
+		t.Errorf("limit flags through the server: policy %v, enforced limits %v; %s", pol, lim, r)
+	}
+	// learn needs a sandbox here: $JAILRUN_SERVER does not apply to it, and --server is refused.
+	if r := jailrun(t, []string{"learn", "--", "/bin/true"}, withEnv("JAILRUN_SERVER="+s.sock)); r.code != 0 || !strings.Contains(r.stdout, `"extends": "strict"`) {
+		t.Errorf("learn with $JAILRUN_SERVER set: %s", r)
+	}
+	if r := jailrun(t, []string{"learn", "--server", s.sock, "--", "/bin/true"}); r.code != 2 || !strings.Contains(r.stderr, "learn: --server cannot be used") {
+		t.Errorf("learn --server: %s", r)
 	}
 	// `jailrun run --server` is the same.
 	if r := jailrun(t, []string{"run", "--server", s.sock, "--", "/bin/echo", "run"}); r.code != 0 || r.stdout != "run\n" {

@@ -12,9 +12,13 @@ import (
 	"os"
 	"os/signal"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
+	"time"
+	"unicode/utf8"
 
+	"github.com/jailrun/jailrun/policy"
 	"github.com/jailrun/jailrun/sandbox"
 	"github.com/jailrun/jailrun/sandbox/service"
 	"github.com/spf13/cobra"
@@ -36,9 +40,57 @@ func addClientFlags(c *cobra.Command, f *clientFlags) {
 		"when no server answers on --server: `MODE` none (fail with exit 124) or local (run here instead)")
 }
 
-// clientOnlyLocal are the run flags client mode refuses: they configure the sandbox on this host, which
-// the server builds.
-var clientOnlyLocal = []string{"channel", "cgroup-parent", "id-map", "audit", "audit-best-effort", "audit-key-file"}
+// clientOnlyLocal are the run flags client mode refuses, each with what to do instead: they configure a
+// sandbox on this host, and the server builds the sandbox from its own policy. None is ever dropped
+// quietly: a run that ignored --memory would report a verdict under limits nobody asked for.
+var clientOnlyLocal = []struct{ flag, instead string }{
+	{"channel", "give --server= to run here"},
+	{"cgroup-parent", "the server's own applies; give --server= to run here"},
+	{"id-map", "the server maps ids; give --server= to run here"},
+	{"host-id-range", "the server allocates host ids; give --server= to run here"},
+	{"audit", "the server keeps its own audit log; give --server= to run here"},
+	{"audit-best-effort", "give --server= to run here"},
+	{"audit-key-file", "give --server= to run here"},
+	{"copy-in", "send files with the service's files_in (POST /v1/run, docs/service.md), or give --server= to run here"},
+	{"copy-out", "take files with the service's files_out (POST /v1/run, docs/service.md), or give --server= to run here"},
+	{"bind", "a path on this host means nothing to the server's policy; use a server policy with that mount, or give --server= to run here"},
+	{"tmpfs", "use a server policy with that mount, or give --server= to run here"},
+	{"env", "the server offers jailrun's environment to its policy's env allowlist: export the variable, if the policy allows it, or give --server= to run here"},
+	{"chdir", "the policy's working directory applies; give --server= to run here"},
+}
+
+// clientOverrides turns the limit flags (--memory, --cpu-time, --wall-time, --pids) into the request's
+// overrides, decoded and checked as a local run would (a bad value is exit 2 with the same message). The
+// server applies them to its policy, where they may only tighten it (and the tenant's ceilings).
+func clientOverrides(list []policy.Override) (*service.Limits, error) {
+	if len(list) == 0 {
+		return nil, nil
+	}
+	l := &service.Limits{}
+	for _, o := range list {
+		field, v, err := policy.LimitValue(o)
+		if err != nil {
+			var inv *policy.InvalidError
+			if errors.As(err, &inv) {
+				return nil, fail(exitUsage, "%v", err)
+			}
+			return nil, fail(exitInternal, "--%s in client mode: %v", o.Key, err)
+		}
+		switch field {
+		case "memory":
+			l.Memory = service.Size(v.(int64))
+		case "pids":
+			l.Pids = v.(int64)
+		case "cpu_time":
+			l.CPUTime = service.Duration(v.(time.Duration))
+		case "wall_time":
+			l.WallTime = service.Duration(v.(time.Duration))
+		default:
+			return nil, fail(exitInternal, "--%s cannot be sent to a server", o.Key)
+		}
+	}
+	return l, nil
+}
 
 // runClient runs the command through the server's POST /v1/exec: same policy names (the server's tenant
 // allowlist decides), same streams, same Result, same exit codes as a local run.
@@ -47,10 +99,14 @@ func runClient(ctx context.Context, f *runFlags, rest []string) (retErr error) {
 	if cf.fallback != "none" && cf.fallback != "local" {
 		return fail(exitUsage, "--server-fallback %q: want none or local", cf.fallback)
 	}
-	for _, name := range clientOnlyLocal {
-		if f.command.changed(name) {
-			return fail(exitUsage, "--%s cannot be used with --server (or $JAILRUN_SERVER): the server builds the sandbox; give --server= to run here", name)
+	for _, l := range clientOnlyLocal {
+		if f.command.changed(l.flag) {
+			return fail(exitUsage, "--%s cannot be used with --server (or $JAILRUN_SERVER): the server builds the sandbox; %s", l.flag, l.instead)
 		}
+	}
+	overrides, err := clientOverrides(f.overrides.list)
+	if err != nil {
+		return err
 	}
 	argv, params, err := clientCommand(&f.command, rest)
 	if err != nil {
@@ -99,7 +155,7 @@ func runClient(ctx context.Context, f *runFlags, rest []string) (retErr error) {
 
 	c := &execClient{conn: conn, server: cf.server, rd: bufio.NewReaderSize(conn, 64<<10)}
 	c.credit.cond.L = &c.credit.mu
-	hresp, sig, err := c.request(service.ExecRequest{Policy: f.policy, Argv: argv, Params: params, Env: os.Environ(), TraceSetup: f.traceSetup}, sigs)
+	hresp, sig, err := c.request(service.ExecRequest{Policy: f.policy, Argv: argv, Params: params, Env: clientEnv(os.Environ()), Overrides: overrides, TraceSetup: f.traceSetup}, sigs)
 	if sig != nil {
 		return &childExit{code: 128 + int(sig.(syscall.Signal))}
 	}
@@ -170,16 +226,50 @@ wait:
 
 // clientCommand is the command as the server takes it: parameters of the policy's template, or an argv.
 // Which one the policy wants only the server knows; it refuses the other (exit 2, as a local run).
+//
+// The request is JSON text, which cannot carry bytes that are not UTF-8 (they would arrive as U+FFFD): such
+// an argument is refused here, where a local run would pass it exactly.
 func clientCommand(f *commandFlags, rest []string) ([]string, map[string]string, error) {
 	if len(f.params) == 0 {
 		argv, err := plainArgv(f, rest)
-		return argv, nil, err
+		if err != nil {
+			return nil, nil, err
+		}
+		for i, a := range argv {
+			if !utf8.ValidString(a) {
+				return nil, nil, fail(exitUsage, "argument %d (%q) is not valid UTF-8, which client mode cannot send: the request is JSON text; run here (--server=) to pass these bytes", i, a)
+			}
+		}
+		return argv, nil, nil
 	}
 	if f.changed("cmd") || f.changed("shell") || len(rest) > 0 {
 		return nil, nil, fail(exitUsage, "--param and a command cannot be used together: a policy with a command template takes only its parameters")
 	}
 	params, err := parseParams(f.params)
-	return nil, params, err
+	if err != nil {
+		return nil, nil, err
+	}
+	for name, v := range params {
+		if !utf8.ValidString(v) {
+			return nil, nil, fail(exitUsage, "parameter %q: %q is not valid UTF-8", name, v)
+		}
+	}
+	return nil, params, nil
+}
+
+// clientEnv is the environment offered to the server's policy: all of jailrun's, less the variables that
+// are not UTF-8 (JSON text cannot carry them), each named in a warning.
+func clientEnv(env []string) []string {
+	out := env[:0:0]
+	for _, kv := range env {
+		if utf8.ValidString(kv) {
+			out = append(out, kv)
+			continue
+		}
+		name, _, _ := strings.Cut(kv, "=")
+		fmt.Fprintf(os.Stderr, "jailrun: warning: $%q is not valid UTF-8 and is not sent to the server\n", name)
+	}
+	return out
 }
 
 // execClient is the client's end of one POST /v1/exec.

@@ -63,6 +63,12 @@ even if it failed.`,
   jailrun learn --policy policies/interpreter.json -- python3 app.py > learned.json`,
 		Args: cobra.ArbitraryArgs,
 		RunE: func(c *cobra.Command, args []string) error {
+			// Learning needs the seccomp listener of a sandbox on this host: a server would run the
+			// command under its own filter and learn nothing. $JAILRUN_SERVER is for runs, not this.
+			if c.Flags().Changed("server") {
+				return fail(exitUsage, "learn: --server cannot be used: learning needs a sandbox on this host; run without it")
+			}
+			f.client.server = ""
 			s, err := loadPolicy(f.policy)
 			if err != nil {
 				return err
@@ -76,6 +82,8 @@ even if it failed.`,
 		},
 	}
 	addRunFlags(c, &f)
+	_ = c.Flags().MarkHidden("server")
+	_ = c.Flags().MarkHidden("server-fallback")
 	c.Flags().StringVarP(&st.out, "out", "o", "", "write the learned policy to `FILE` (default: stdout, and the command's stdout goes to stderr)")
 	c.Flags().Lookup("json").Usage = "print a JSON summary on stderr after the run: {policy_file, learned, warnings, result}"
 	c.Flags().Lookup("policy").Usage = "the base policy `BASE` (file or built-in name) to run under and extend"
