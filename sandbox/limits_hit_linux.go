@@ -36,6 +36,13 @@ func limitsHit(f *runFacts, signal int) []LimitHit {
 			add(hit.Name, hit.Value, "bytes counted on the pipe by jailrun")
 		}
 	}
+	// Over a time limit without a kill for it (ended within limits.extra_time): the verdict's time_limit.
+	if lim.CPUTime > 0 && f.CPUTimeMS.TotalMS > ms(lim.CPUTime) {
+		add("limits.cpu_time", lim.CPUTime.String(), fmt.Sprintf("%s %.1f ms", cpuCounter(f.Cgroup), f.CPUTimeMS.TotalMS))
+	}
+	if lim.WallTime > 0 && f.WallTimeMS > ms(lim.WallTime) {
+		add("limits.wall_time", lim.WallTime.String(), fmt.Sprintf("wall clock from exec %.1f ms", f.WallTimeMS))
+	}
 	if c := f.Counters; c != nil {
 		if c.MemoryLimitEvents > 0 || c.MemorySwapLimitEvents > 0 || c.OOMKills > 0 {
 			counter := fmt.Sprintf("memory.events max=%d oom_kill=%d", c.MemoryLimitEvents, c.OOMKills)

@@ -110,7 +110,8 @@ func (r *Result) Meta() []MetaLine {
 func killedBySandbox(r *Result) bool {
 	switch r.Status {
 	case StatusTimeLimit, StatusWallTimeLimit:
-		return true
+		// Not when the command ended by itself within limits.extra_time: it was over, but not killed.
+		return r.Signal == metaSIGKILL
 	case StatusOutputLimit:
 		return r.Signal == metaSIGKILL
 	}

@@ -101,6 +101,17 @@ func verdict(f *runFacts) runVerdict {
 	case v.Signal == int(unix.SIGSYS):
 		v.Status = StatusSeccompViolation
 		v.Message = "killed by the seccomp filter"
+	// A run that went over a time limit and ended by itself within limits.extra_time (or between two
+	// checks of the watcher) still exceeded it: the grace is there so the real time is measured, not so
+	// the limit is forgiven (isolate reports TO the same way, before the exit status).
+	case lim.CPUTime > 0 && f.CPUTimeMS.TotalMS > ms(lim.CPUTime):
+		v.Status = StatusTimeLimit
+		v.Limit = &LimitHit{Name: "limits.cpu_time", Value: lim.CPUTime.String()}
+		v.Message = fmt.Sprintf("limits.cpu_time exceeded (%s): %.3fs used", lim.CPUTime, f.CPUTimeMS.TotalMS/1000)
+	case lim.WallTime > 0 && f.WallTimeMS > ms(lim.WallTime):
+		v.Status = StatusWallTimeLimit
+		v.Limit = &LimitHit{Name: "limits.wall_time", Value: lim.WallTime.String()}
+		v.Message = fmt.Sprintf("limits.wall_time exceeded (%s): %.3fs", lim.WallTime, f.WallTimeMS/1000)
 	case v.Signal == int(unix.SIGXCPU) || (v.Signal == int(unix.SIGKILL) && f.cpuRlimitHit()):
 		v.Status = StatusTimeLimit
 		v.Limit = &LimitHit{Name: "limits.cpu_time", Value: lim.CPUTime.String()}

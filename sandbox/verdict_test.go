@@ -137,13 +137,29 @@ func TestVerdict(t *testing.T) {
 				LimitsHit: []LimitHit{with(cpuHit, "SIGXCPU (RLIMIT_CPU)")}}},
 		{"SIGKILL at the RLIMIT_CPU hard limit is time_limit", func(f *runFacts) {
 			f.WaitStatus, f.Counters, f.CPUTimeMS = signaled(unix.SIGKILL), nil, CPUTime{TotalMS: 1960, Source: "rusage"}
-		}, runVerdict{Status: StatusTimeLimit, ExitCode: -1, Signal: 9, SignalName: "SIGKILL", Limit: ptr(cpuHit)}},
+		}, runVerdict{Status: StatusTimeLimit, ExitCode: -1, Signal: 9, SignalName: "SIGKILL", Limit: ptr(cpuHit),
+			Message: "limits.cpu_time exceeded (1s): 1.960s used", LimitsHit: []LimitHit{with(cpuHit, "cpu.stat usage_usec 1960.0 ms")}}},
 		{"SIGKILL short of the RLIMIT_CPU hard limit is signaled", func(f *runFacts) {
 			f.WaitStatus, f.Counters, f.CPUTimeMS = signaled(unix.SIGKILL), nil, CPUTime{TotalMS: 1900, Source: "rusage"}
+			f.Limits.CPUTime = 0 // only the backstop: whoever sent the SIGKILL, no limit explains it
 		}, runVerdict{Status: StatusSignaled, ExitCode: -1, Signal: 9, SignalName: "SIGKILL", Message: "killed by SIGKILL"}},
 		{"SIGKILL without an RLIMIT_CPU is signaled", func(f *runFacts) {
-			f.WaitStatus, f.Rlimits, f.CPUTimeMS.TotalMS = signaled(unix.SIGKILL), nil, 99999
+			f.WaitStatus, f.Rlimits, f.CPUTimeMS.TotalMS, f.Limits.CPUTime = signaled(unix.SIGKILL), nil, 99999, 0
 		}, runVerdict{Status: StatusSignaled, ExitCode: -1, Signal: 9, SignalName: "SIGKILL", Message: "killed by SIGKILL"}},
+
+		// Over a time limit but ended by itself (within limits.extra_time, or between two checks of the
+		// watcher): the limit was still exceeded, also when the command failed on its own.
+		{"exited over cpu_time within the grace is time_limit", func(f *runFacts) { f.CPUTimeMS.TotalMS = 1302.5 },
+			runVerdict{Status: StatusTimeLimit, ExitCode: 0, Limit: ptr(cpuHit), Message: "limits.cpu_time exceeded (1s): 1.302s used",
+				LimitsHit: []LimitHit{with(cpuHit, "cpu.stat usage_usec 1302.5 ms")}}},
+		{"failed over cpu_time within the grace is time_limit", func(f *runFacts) {
+			f.CPUTimeMS.TotalMS, f.WaitStatus = 1001, exited(3)
+		}, runVerdict{Status: StatusTimeLimit, ExitCode: 3, Limit: ptr(cpuHit), Message: "limits.cpu_time exceeded (1s): 1.001s used",
+			LimitsHit: []LimitHit{with(cpuHit, "cpu.stat usage_usec 1001.0 ms")}}},
+		{"exited over wall_time within the grace is wall_time_limit", func(f *runFacts) { f.WallTimeMS = 3200 },
+			runVerdict{Status: StatusWallTimeLimit, ExitCode: 0, Limit: ptr(wallHit), Message: "limits.wall_time exceeded (3s): 3.200s",
+				LimitsHit: []LimitHit{with(wallHit, "wall clock from exec 3200.0 ms")}}},
+		{"at the cpu_time limit exactly is ok", func(f *runFacts) { f.CPUTimeMS.TotalMS = 1000 }, runVerdict{Status: StatusOK}},
 		{"SIGXFSZ is output_limit on limits.file_size", func(f *runFacts) { f.WaitStatus = signaled(unix.SIGXFSZ) },
 			runVerdict{Status: StatusOutputLimit, ExitCode: -1, Signal: 25, SignalName: "SIGXFSZ",
 				Limit:     &LimitHit{Name: "limits.file_size", Value: "4096"},

@@ -106,6 +106,30 @@ time.sleep(2)' & done; wait`},
 			},
 		},
 		{
+			// The grace lets the command end by itself; it still went over, so the verdict says so
+			// (isolate's TO), with the command's own exit code.
+			name:   "0.8s CPU under 300ms with 2s extra_time",
+			policy: `"limits": {"cpu_time": "300ms", "extra_time": "2s", "wall_time": "20s"}`,
+			script: []string{"/usr/bin/python3", "-c", "import time\nt = time.process_time()\nwhile time.process_time() - t < 0.8: pass"},
+			status: "time_limit", limit: "limits.cpu_time",
+			check: func(t *testing.T, r run) {
+				if r.code != 0 || num(r, "exit_code") != 0 || num(r, "cpu_time_ms") < 800 {
+					t.Errorf("want the command's own exit 0 after 800 ms of CPU: %s", r)
+				}
+			},
+		},
+		{
+			name:   "sleep 0.8 under 300ms wall with 2s extra_time",
+			policy: `"limits": {"wall_time": "300ms", "extra_time": "2s"}`,
+			script: []string{"/bin/sleep", "0.8"},
+			status: "wall_time_limit", limit: "limits.wall_time",
+			check: func(t *testing.T, r run) {
+				if r.code != 0 || num(r, "exit_code") != 0 {
+					t.Errorf("want the command's own exit 0: %s", r)
+				}
+			},
+		},
+		{
 			name:   "sleep 100 under 1s wall",
 			policy: `"limits": {"wall_time": "1s"}`,
 			script: []string{"/bin/sleep", "100"},
