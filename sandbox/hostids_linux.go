@@ -124,15 +124,25 @@ func (l *idLease) release() {
 	l.fd = -1
 }
 
-// checkHostIDRange refuses a range that a host user, group or subordinate range already uses: a host
-// process running as an allocated uid would own the sandbox's user namespace and share its budgets.
+// CheckHostIDRange refuses (ErrHostIDs) host ids that a host user or group (/etc/passwd, /etc/group) or a
+// subordinate range (/etc/subuid, /etc/subgid) already uses: a host process running as such an id would own
+// the sandbox's user namespace, could signal or trace its processes and reach its files, and would share
+// its per-user budgets. NewRunner checks Options.HostIDs and fixed HostUID/HostGID with it; front ends that
+// choose ids themselves (jailrun isolate's box ids) check theirs and say how to choose others.
+func CheckHostIDRange(r IDRange) error { return hostIDClash(r, "") }
+
+// checkHostIDRange is CheckHostIDRange for Options.HostIDs, saying how to choose another range.
 func checkHostIDRange(r IDRange) error {
+	return hostIDClash(r, ": choose another with --host-id-range or $JAILRUN_HOST_IDS")
+}
+
+func hostIDClash(r IDRange, advice string) error {
 	// what is formatted only on a clash: this runs at every Runner's start, over every line of the files.
 	clash := func(lo, hi uint64, what func() string) error {
 		if hi < uint64(r.Start) || lo > uint64(r.End) {
 			return nil
 		}
-		return fmt.Errorf("%w: %s overlaps %s: choose another with --host-id-range or $JAILRUN_HOST_IDS", ErrHostIDs, r, what())
+		return fmt.Errorf("%w: %s overlaps %s%s", ErrHostIDs, r, what(), advice)
 	}
 	for _, f := range []string{"/etc/passwd", "/etc/group"} {
 		ids, err := idsInFile(f)

@@ -8,7 +8,10 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
+
+	"github.com/jailrun/jailrun/internal/testenv"
 )
 
 // BenchmarkHostIDAcquire is the cost a run pays for its host ids: one lock and release with n ids of the
@@ -102,4 +105,37 @@ func TestHostIDAllocatorSweepsDeadHolders(t *testing.T) {
 	if _, err := os.Stat(held.path); err != nil {
 		t.Errorf("the live lease's lock file went: %v", err)
 	}
+}
+
+// A fixed host id (Options.HostUID/HostGID) that a host user has is refused, as a host id range would be:
+// the sandbox would run as that user. 65534, the historical shared id, stays allowed.
+func TestFixedHostIDOfAHostUser(t *testing.T) {
+	if os.Geteuid() != 0 {
+		testenv.SkipOrFail(t, "needs root: fixed host ids are a root Runner's")
+	}
+	if _, err := ResolveIDMapping(Options{HostUID: 0, HostGID: 65534}); err != nil {
+		t.Fatalf("nobody's gid refused: %v", err)
+	}
+	_, err := ResolveIDMapping(Options{HostUID: 65534, HostGID: 0})
+	if err != nil {
+		t.Fatalf("HostUID 65534 refused: %v", err)
+	}
+	// root's own group (gid 0) is in /etc/group; HostGID 0 means "65534" to withDefaults, so use a user's.
+	b, err := os.ReadFile("/etc/passwd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		p := strings.Split(line, ":")
+		if len(p) < 4 || p[2] == "0" || p[2] == "65534" {
+			continue
+		}
+		id, _ := strconv.ParseUint(p[2], 10, 32)
+		_, err := ResolveIDMapping(Options{HostUID: uint32(id), HostGID: 65534})
+		if !errors.Is(err, ErrHostIDs) || !strings.Contains(err.Error(), p[0]) {
+			t.Fatalf("HostUID %d (%s's): %v; want ErrHostIDs naming %s", id, p[0], err, p[0])
+		}
+		return
+	}
+	t.Skip("/etc/passwd has no user but root and nobody")
 }

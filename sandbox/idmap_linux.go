@@ -27,6 +27,16 @@ func ResolveIDMapping(o Options) (IDMappingInfo, error) {
 	if os.Geteuid() == 0 {
 		o = o.withDefaults()
 		if o.HostUID != 0 {
+			// 65534 (nobody) is the historical shared id, in /etc/passwd by design; any other fixed id must be
+			// nobody's on this host.
+			for _, id := range []uint32{o.HostUID, o.HostGID} {
+				if id == 65534 {
+					continue
+				}
+				if err := CheckHostIDRange(IDRange{Start: id, End: id}); err != nil {
+					return IDMappingInfo{}, fmt.Errorf("fixed host id %d (Options.HostUID/HostGID): %w", id, err)
+				}
+			}
 			return IDMappingInfo{Kind: "fixed", HostUID: o.HostUID, HostGID: o.HostGID}, nil
 		}
 		if err := checkHostIDRange(o.HostIDs); err != nil {

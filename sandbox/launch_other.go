@@ -47,6 +47,11 @@ func (p *Pool) Stats() PoolStats { return PoolStats{} }
 // Close does nothing on this platform.
 func (p *Pool) Close() error { return nil }
 
+// CheckHostIDRange is not available on this platform.
+func CheckHostIDRange(IDRange) error {
+	return fmt.Errorf("%w: unsupported platform %s/%s", ErrUnsupported, runtime.GOOS, runtime.GOARCH)
+}
+
 // ResolveIDMapping is not available on this platform.
 func ResolveIDMapping(Options) (IDMappingInfo, error) {
 	return IDMappingInfo{}, fmt.Errorf("%w: unsupported platform %s/%s", ErrUnsupported, runtime.GOOS, runtime.GOARCH)
