@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 
 	"github.com/spf13/cobra"
+
+	"github.com/jailrun/jailrun/internal/isolate"
 )
 
 // isolate's exit codes (isolate.1, RETURN VALUE): 0 the program finished correctly, 1 it did not (an exit
@@ -21,7 +23,7 @@ const (
 const isolateBinaryName = "isolate"
 
 func addIsolateCmd() {
-	rootCmd.AddCommand(&cobra.Command{
+	cmd := &cobra.Command{
 		Use:   "isolate [ISOLATE OPTIONS] --init | --run -- COMMAND [ARGS...] | --cleanup",
 		Short: "Run with ioi/isolate's command line, box layout, meta file and exit codes (see docs/isolate.md)",
 		Long: `jailrun isolate takes isolate's command line (--init, --run, --cleanup, -b, --cg, -M, -t, -w, -x,
@@ -33,7 +35,11 @@ to the jailrun binary does the same. Exit codes are isolate's: 0 ok, 1 the progr
 		RunE: func(c *cobra.Command, args []string) error {
 			return &childExit{code: isolateMain(args)}
 		},
-	})
+	}
+	// `jailrun help isolate` prints what `jailrun isolate --help` prints: isolate's options are parsed by
+	// internal/isolate, not by cobra, which would list none of them.
+	cmd.SetHelpFunc(func(c *cobra.Command, _ []string) { fmt.Fprint(c.OutOrStdout(), isolate.Usage) })
+	rootCmd.AddCommand(cmd)
 }
 
 // calledAsIsolate reports whether argv[0] names the isolate binary.

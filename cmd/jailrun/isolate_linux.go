@@ -4,16 +4,20 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"os/signal"
 	"path/filepath"
 	"strconv"
+	"strings"
+	"sync/atomic"
 	"syscall"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/jailrun/jailrun/internal/isolate"
+	"github.com/jailrun/jailrun/namespaces"
 	"github.com/jailrun/jailrun/policy"
 	"github.com/jailrun/jailrun/sandbox"
 )
@@ -77,19 +81,73 @@ func isolateConfig(o *isolate.Options) (*isoConfig, error) {
 		//lint:ignore ST1005 isolate's own wording, which scripts written for isolate may match
 		return nil, fmt.Errorf("Sandbox ID out of range (allowed: 0-%d; raise $JAILRUN_ISOLATE_NUM_BOXES)", c.numBoxes-1)
 	}
-	// The box ids must stay clear of root and of 65534, the id every other jailrun run maps to: a box
-	// sharing a uid with anything else could reach its files.
+	// The box ids must stay clear of root, of 65534 (the id every other jailrun run maps to) and of the range
+	// root jailrun runs allocate their ids from: a box sharing a uid with anything else could reach its files.
 	first, last := c.firstID, c.firstID+c.numBoxes-1
-	if first == 0 || (first <= 65534 && 65534 <= last) || last > 1<<31 {
-		return nil, fmt.Errorf("box uids %d-%d must not include 0 or 65534 (set $JAILRUN_ISOLATE_FIRST_UID and $JAILRUN_ISOLATE_NUM_BOXES)", first, last)
+	if first == 0 || (first <= 65534 && 65534 <= last) || last >= 1<<31 || overlaps(first, last, int(sandbox.DefaultHostIDs.Start), int(sandbox.DefaultHostIDs.End)) {
+		sug := suggestFirstUID(c.numBoxes)
+		return nil, fmt.Errorf("box uids %d-%d must not include 0, 65534 or jailrun's run ids %d-%d: set $JAILRUN_ISOLATE_FIRST_UID=%d (box uids %d-%d, in no /etc/subuid or /etc/subgid range), or lower $JAILRUN_ISOLATE_NUM_BOXES",
+			first, last, sandbox.DefaultHostIDs.Start, sandbox.DefaultHostIDs.End, sug, sug, sug+c.numBoxes-1)
 	}
 	c.uid, c.gid = uint32(first+c.boxID), uint32(first+c.boxID)
 	c.root0 = os.Geteuid() == 0
+	// As root the box's program runs as its box uid on the host: one that a host user, group or subordinate
+	// range has would let that user signal or trace the program and share its budgets, and the box would
+	// be chowned to it. (Without root the caller's own ids are used.)
+	if err := sandbox.CheckHostIDRange(sandbox.IDRange{Start: uint32(first), End: uint32(last)}); c.root0 && err != nil {
+		sug := suggestFirstUID(c.numBoxes)
+		return nil, fmt.Errorf("box uids %d-%d: %w: set $JAILRUN_ISOLATE_FIRST_UID=%d (box uids %d-%d), or lower $JAILRUN_ISOLATE_NUM_BOXES",
+			first, last, err, sug, sug, sug+c.numBoxes-1)
+	}
 	c.callerUID, c.callerGID = os.Getuid(), os.Getgid()
 	c.parent = filepath.Join(c.root, strconv.Itoa(c.boxID))
 	c.boxDir = filepath.Join(c.parent, "box")
 	c.lockPath = c.parent + ".lock"
 	return c, nil
+}
+
+func overlaps(lo1, hi1, lo2, hi2 int) bool { return lo1 <= hi2 && lo2 <= hi1 }
+
+// suggestFirstUID finds the lowest first box uid above 65534 whose n ids overlap no host user or group, no
+// subordinate id range (/etc/subuid, /etc/subgid: another user's user namespaces could own them) and not
+// jailrun's own run ids, for the message that refuses a range.
+func suggestFirstUID(n int) int {
+	var taken [][2]int
+	for _, f := range []string{namespaces.SubUIDFile, namespaces.SubGIDFile} {
+		b, _ := os.ReadFile(f)
+		for _, line := range strings.Split(string(b), "\n") {
+			p := strings.Split(strings.TrimSpace(line), ":")
+			if len(p) != 3 || strings.HasPrefix(p[0], "#") {
+				continue
+			}
+			start, err1 := strconv.Atoi(p[1])
+			count, err2 := strconv.Atoi(p[2])
+			if err1 == nil && err2 == nil && count > 0 {
+				taken = append(taken, [2]int{start, start + count - 1})
+			}
+		}
+	}
+	for _, f := range []string{"/etc/passwd", "/etc/group"} {
+		b, _ := os.ReadFile(f)
+		for _, line := range strings.Split(string(b), "\n") {
+			if p := strings.Split(line, ":"); len(p) >= 3 {
+				if id, err := strconv.Atoi(p[2]); err == nil {
+					taken = append(taken, [2]int{id, id})
+				}
+			}
+		}
+	}
+	taken = append(taken, [2]int{int(sandbox.DefaultHostIDs.Start), int(sandbox.DefaultHostIDs.End)})
+	first := 65535
+	for moved := true; moved; {
+		moved = false
+		for _, r := range taken {
+			if overlaps(first, first+n-1, r[0], r[1]) {
+				first, moved = r[1]+1, true
+			}
+		}
+	}
+	return first
 }
 
 func (c *isoConfig) msg(format string, a ...any) {
@@ -104,6 +162,10 @@ func isolateMain(args []string) int {
 	if err != nil {
 		return isoUsage(err)
 	}
+	if o.Help {
+		fmt.Print(isolate.Usage)
+		return isoExitOK
+	}
 	if o.PrintCGRoot {
 		return isoDie(nil, "%v", o.Refused())
 	}
@@ -114,7 +176,15 @@ func isolateMain(args []string) int {
 	}
 	// As isolate, the meta file is opened first, so that every later failure is reported in it.
 	var meta *metaFile
-	if o.Mode == isolate.ModeRun && o.Meta != "" {
+	if o.Mode == isolate.ModeRun && o.Meta == "-" {
+		// isolate's meta_open: "-" is stdout. A copy of the descriptor, so that closing the meta file
+		// (metaFile.finish) leaves stdout open.
+		fd, err := unix.FcntlInt(1, unix.F_DUPFD_CLOEXEC, 3)
+		if err != nil {
+			return isoDie(nil, "--meta: stdout: %v", err)
+		}
+		meta = &metaFile{flag: "--meta", f: os.NewFile(uintptr(fd), "stdout")}
+	} else if o.Mode == isolate.ModeRun && o.Meta != "" {
 		if meta, err = openMeta(o.Meta, "--meta"); err != nil {
 			return isoDie(nil, "%v", err)
 		}
@@ -155,15 +225,26 @@ func isoDie(meta *metaFile, format string, a ...any) int {
 	return isoExitError
 }
 
+// errNoBox: the box's lock file does not exist, so the box was never initialised (or was cleaned up).
+var errNoBox = errors.New("no such box")
+
 // lockBox takes the box's lock: one isolate command per box at a time, as in isolate. Without wait a busy
-// box is refused. The lock file is removed by --cleanup under the lock, so a waiter re-checks that the file
-// it locked is still the one at the path.
-func lockBox(c *isoConfig, wait bool) (*os.File, error) {
-	if err := os.MkdirAll(c.root, 0o755); err != nil {
-		return nil, fmt.Errorf("cannot create the box root: %w", err)
+// box is refused. As in isolate, only --init creates the lock file (create); any other command on a box
+// without one gets errNoBox and leaves nothing behind. The lock file is removed by --cleanup under the lock,
+// so a waiter re-checks that the file it locked is still the one at the path.
+func lockBox(c *isoConfig, wait, create bool) (*os.File, error) {
+	flags := os.O_RDWR | syscall.O_NOFOLLOW
+	if create {
+		if err := os.MkdirAll(c.root, 0o755); err != nil {
+			return nil, fmt.Errorf("cannot create the box root: %w", err)
+		}
+		flags |= os.O_CREATE
 	}
 	for {
-		f, err := os.OpenFile(c.lockPath, os.O_RDWR|os.O_CREATE|syscall.O_NOFOLLOW, 0o600)
+		f, err := os.OpenFile(c.lockPath, flags, 0o600)
+		if errors.Is(err, fs.ErrNotExist) && !create {
+			return nil, errNoBox
+		}
 		if err != nil {
 			return nil, fmt.Errorf("cannot open the box lock: %w", err)
 		}
@@ -189,7 +270,7 @@ func lockBox(c *isoConfig, wait bool) (*os.File, error) {
 }
 
 func isoInit(c *isoConfig, o *isolate.Options) int {
-	lock, err := lockBox(c, o.Wait)
+	lock, err := lockBox(c, o.Wait, true)
 	if err != nil {
 		return isoDie(nil, "%v", err)
 	}
@@ -216,7 +297,16 @@ func isoInit(c *isoConfig, o *isolate.Options) int {
 }
 
 func isoCleanup(c *isoConfig, o *isolate.Options) int {
-	lock, err := lockBox(c, o.Wait)
+	lock, err := lockBox(c, o.Wait, false)
+	if errors.Is(err, errNoBox) {
+		if _, err := os.Lstat(c.parent); errors.Is(err, fs.ErrNotExist) {
+			c.msg("Nothing to do -- box directory did not exist")
+			return isoExitOK
+		}
+		// A box directory without its lock (left by an interrupted --init or --cleanup): lock it as --init
+		// would, so that no command runs in it meanwhile, then remove both.
+		lock, err = lockBox(c, o.Wait, true)
+	}
 	if err != nil {
 		return isoDie(nil, "%v", err)
 	}
@@ -236,18 +326,23 @@ func isoCleanup(c *isoConfig, o *isolate.Options) int {
 	return isoExitOK
 }
 
-// chownBox gives every file of the box to uid/gid without following symlinks (isolate's chowntree), and
-// removes special files (FIFOs, sockets, devices) the program left unless keepSpecial, so that a grader
-// reading the box afterwards never blocks on a FIFO.
-func chownBox(dir string, uid, gid int, removeSpecial bool) error {
+// fixBox walks the box without following symlinks (isolate's chowntree): it gives every file to uid/gid
+// when chown, and unless keepSpecial removes everything that is neither a regular file nor a directory
+// (symlinks, FIFOs, sockets, devices), as isolate's chowntree_helper does after a run. A symlink the program
+// left would otherwise be followed by the grader reading the box afterwards (out.txt -> /etc/shadow, read
+// by a root grader), and a FIFO would block it.
+func fixBox(dir string, chown bool, uid, gid int, keepSpecial bool) error {
 	return filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
-		if removeSpecial && d.Type()&(fs.ModeNamedPipe|fs.ModeSocket|fs.ModeDevice|fs.ModeCharDevice) != 0 {
+		if !keepSpecial && !d.Type().IsRegular() && !d.IsDir() {
 			return os.Remove(p)
 		}
-		return os.Lchown(p, uid, gid)
+		if chown {
+			return os.Lchown(p, uid, gid)
+		}
+		return nil
 	})
 }
 
@@ -256,6 +351,9 @@ func chownBox(dir string, uid, gid int, removeSpecial bool) error {
 // program may have planted (openat2 RESOLVE_BENEATH|RESOLVE_NO_SYMLINKS), and must be a regular file. An
 // output file is created as isolate creates it (0644 after its umask) and owned by the box's user.
 func isoOpen(s *policy.Settings, inner string, write bool, uid, gid int, chown bool) (*os.File, error) {
+	if inner == "/dev/null" {
+		return isoDevNull(write)
+	}
 	dir, rel, err := isolate.HostFile(s, inner, write)
 	if err != nil {
 		return nil, err
@@ -294,8 +392,31 @@ func isoOpen(s *policy.Settings, inner string, write bool, uid, gid int, chown b
 	return f, nil
 }
 
+// isoDevNull opens the host's /dev/null for -i/-o/-r /dev/null, which graders use to discard a stream (isolate
+// opens the sandbox's /dev/null, the same device). It must be the null device itself, not whatever a
+// compromised host put at the path.
+func isoDevNull(write bool) (*os.File, error) {
+	flags := os.O_RDONLY
+	if write {
+		flags = os.O_WRONLY
+	}
+	f, err := os.OpenFile("/dev/null", flags|syscall.O_NOFOLLOW, 0)
+	if err != nil {
+		return nil, fmt.Errorf("open(\"/dev/null\"): %w", err)
+	}
+	var st unix.Stat_t
+	if err := unix.Fstat(int(f.Fd()), &st); err != nil || st.Mode&unix.S_IFMT != unix.S_IFCHR || st.Rdev != unix.Mkdev(1, 3) {
+		f.Close()
+		return nil, errors.New("open(\"/dev/null\"): not the null device")
+	}
+	return f, nil
+}
+
 func isoRun(c *isoConfig, o *isolate.Options, meta *metaFile) (code int) {
-	lock, err := lockBox(c, o.Wait)
+	lock, err := lockBox(c, o.Wait, false)
+	if errors.Is(err, errNoBox) {
+		return isoDie(meta, "Box directory not found, did you run `isolate --init'?")
+	}
 	if err != nil {
 		return isoDie(meta, "%v", err)
 	}
@@ -369,34 +490,132 @@ func isoRun(c *isoConfig, o *isolate.Options, meta *metaFile) (code int) {
 	}
 	defer runner.Close()
 
-	// isolate gives the box to the box's user for the run and back to the caller after it (chowntree).
+	// isolate gives the box to the box's user for the run and back to the caller after it (chowntree). After
+	// the run, also without root, what is neither a regular file nor a directory goes (see fixBox).
 	if c.root0 {
-		if err := chownBox(c.boxDir, int(c.uid), int(c.gid), false); err != nil {
+		if err := fixBox(c.boxDir, true, int(c.uid), int(c.gid), true); err != nil {
 			return isoDie(meta, "Cannot chown box: %v", err)
 		}
-		defer func() {
-			if err := chownBox(c.boxDir, c.callerUID, c.callerGID, !c.specialsOK); err != nil && code != isoExitError {
-				code = isoDie(nil, "Cannot chown box back: %v", err)
-			}
-		}()
 	}
+	defer func() {
+		if err := fixBox(c.boxDir, c.root0, c.callerUID, c.callerGID, c.specialsOK); err != nil && code != isoExitError {
+			code = isoDie(nil, "Cannot chown box back: %v", err)
+		}
+	}()
 
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
-	defer stop()
+	// isolate's keeper turns SIGINT, SIGTERM, SIGHUP and SIGQUIT into "Interrupted": the box is killed at
+	// once and the run reported with exitsig:<the signal>, status:SG, killed:1, exit 1.
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT)
+	defer signal.Stop(sigs)
+	var interrupt atomic.Int32
+	go func() {
+		select {
+		case sig := <-sigs:
+			interrupt.Store(int32(sig.(syscall.Signal)))
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
 	c.msg("Running %q in box %d (policy %s, host uid %d)", req.Argv, c.boxID, s.Name, c.uid)
 	res, runErr := runner.Run(ctx, req)
-	if runErr == nil && c.root0 && (res.Enforced.HostUID != c.uid || res.Enforced.HostGID != c.gid) {
-		// The box was given to c.uid; a run under any other id could not use it, or could reach another's.
-		runErr = fmt.Errorf("the sandbox ran as host uid %d, not the box's uid %d", res.Enforced.HostUID, c.uid)
-		res = nil
+	cancel()
+	if sig := interrupt.Load(); sig != 0 {
+		return isoInterrupted(c, meta, res, int(sig))
 	}
 	if runErr != nil {
+		if errno, ok := execFailure(runErr); ok {
+			return isoExecFailed(c, o, meta, res, req.Stderr, errno)
+		}
 		return isoDie(meta, "%v", runErr)
 	}
-	if err := meta.finish(res, nil); err != nil {
+	if c.root0 && (res.Enforced.HostUID != c.uid || res.Enforced.HostGID != c.gid) {
+		// The box was given to c.uid; a run under any other id could not use it, or could reach another's.
+		return isoDie(meta, "the sandbox ran as host uid %d, not the box's uid %d", res.Enforced.HostUID, c.uid)
+	}
+	if err := isoWriteMeta(meta, res.Meta()); err != nil {
 		return isoDie(nil, "%v", err)
 	}
 	return isoStatus(c, res)
+}
+
+// execFailure says whether the run failed because the command could not be executed (missing, no execute
+// permission, a bad #! interpreter, not an executable format), and with which errno.
+func execFailure(err error) (unix.Errno, bool) {
+	var errno unix.Errno
+	switch {
+	case errors.Is(err, sandbox.ErrCannotExec) && errors.As(err, &errno):
+		return errno, true
+	case errors.Is(err, sandbox.ErrNotFound):
+		return unix.ENOENT, true
+	}
+	return 0, false
+}
+
+// isoExecFailed reports a command that could not be executed as isolate does: its box_inside prints
+// `execve("CMD"): <strerror>` on the program's stderr and exits 127, so the run ends as any exit 127 does
+// (status:RE, exitcode:127, "Exited with error status 127", exit 1), not as a sandbox error, which CMS would
+// retry forever.
+func isoExecFailed(c *isoConfig, o *isolate.Options, meta *metaFile, res *sandbox.Result, stderr io.Writer, errno unix.Errno) int {
+	msg := errno.Error()
+	if msg != "" {
+		msg = strings.ToUpper(msg[:1]) + msg[1:] // as glibc's %m spells it: "No such file or directory"
+	}
+	if stderr != nil {
+		fmt.Fprintf(stderr, "execve(\"%s\"): %s\n", o.Argv[0], msg)
+	}
+	r := sandbox.Result{}
+	if res != nil {
+		r = *res
+	}
+	r.Status, r.ExitCode, r.Signal, r.Message, r.Limit, r.Violation = sandbox.StatusNonzeroExit, 127, 0, "", nil, nil
+	if err := isoWriteMeta(meta, r.Meta()); err != nil {
+		return isoDie(nil, "%v", err)
+	}
+	return isoStatus(c, &r)
+}
+
+// isoInterrupted reports a run stopped by a signal to jailrun as isolate's keeper does: exitsig:<signal>,
+// status:SG, message:Interrupted, killed:1 and the run's figures; "Interrupted" on stderr, exit 1.
+func isoInterrupted(c *isoConfig, meta *metaFile, res *sandbox.Result, sig int) int {
+	lines := []sandbox.MetaLine{{Key: "exitsig", Value: strconv.Itoa(sig)}, {Key: "status", Value: "SG"},
+		{Key: "message", Value: "Interrupted"}, {Key: "killed", Value: "1"}}
+	if res != nil && res.Status != sandbox.StatusSetupError {
+		for _, l := range res.Meta() {
+			switch l.Key {
+			case "time", "time-wall", "max-rss", "csw-voluntary", "csw-forced", "cg-mem", "cg-oom-killed":
+				lines = append(lines, l)
+			}
+		}
+	}
+	if err := isoWriteMeta(meta, lines); err != nil {
+		return isoDie(nil, "%v", err)
+	}
+	if !c.silent {
+		fmt.Fprintln(os.Stderr, "Interrupted")
+	}
+	return isoExitProgram
+}
+
+// isoWriteMeta writes the meta file's lines and closes it (nil meta: no -M).
+func isoWriteMeta(meta *metaFile, lines []sandbox.MetaLine) error {
+	if meta == nil {
+		return nil
+	}
+	var b strings.Builder
+	for _, l := range lines {
+		b.WriteString(l.Key + ":" + l.Value + "\n")
+	}
+	_, err := meta.f.WriteString(b.String())
+	if cerr := meta.f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("write %s: %w", meta.flag, err)
+	}
+	return nil
 }
 
 // isoStatus prints isolate's one status line on stderr and returns its exit code.

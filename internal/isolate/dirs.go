@@ -20,7 +20,10 @@ type DirRule struct {
 }
 
 // ParseDirRule reads one directory rule as isolate does: options after the first ':', the outside path
-// after the first '='.
+// after the first '='. isolate separates several options with ':' ("/x:rw:noexec"); jailrun also accepts
+// ',' ("/x:rw,noexec"). isolate's usage text gives "--dir=/proc:proc:fs" as its example of fs, which
+// isolate itself refuses (it takes "proc" for an unknown option); jailrun reads an unknown first option of an
+// fs rule without '=' as the filesystem type, so that the example works as written.
 func ParseDirRule(v string) (DirRule, error) {
 	spec, optText, hasOpts := strings.Cut(v, ":")
 	in, out, hasOut := strings.Cut(spec, "=")
@@ -28,8 +31,9 @@ func ParseDirRule(v string) (DirRule, error) {
 		return DirRule{}, usagef("Invalid directory rule specified: %s (%s)", v, why)
 	}
 	r := DirRule{}
+	var unknown []string
 	if hasOpts {
-		for _, o := range strings.Split(optText, ",") {
+		for _, o := range strings.FieldsFunc(optText, func(c rune) bool { return c == ':' || c == ',' }) {
 			switch o {
 			case "rw":
 				r.RW = true
@@ -45,11 +49,20 @@ func ParseDirRule(v string) (DirRule, error) {
 				r.Tmp, r.RW = true, true
 			case "norec":
 				r.NoRec = true
-			case "":
 			default:
-				return bad("unknown option " + o)
+				unknown = append(unknown, o)
 			}
 		}
+	}
+	if r.FS && !hasOut && len(unknown) > 0 && strings.HasPrefix(optText, unknown[0]) {
+		// "/proc:proc:fs": the type in isolate's usage example's place.
+		out, hasOut, unknown = unknown[0], true, unknown[1:]
+	}
+	if len(unknown) > 0 {
+		return bad("unknown option " + unknown[0])
+	}
+	if r.FS && r.Tmp {
+		return bad("fs and tmp cannot be combined")
 	}
 	var ok bool
 	if r.In, ok = insidePath(in); !ok {
@@ -66,8 +79,8 @@ func ParseDirRule(v string) (DirRule, error) {
 			return bad("tmp accepts no outside directory")
 		}
 	case r.FS:
-		if !hasOut {
-			return bad("fs needs the filesystem type: in=TYPE:fs")
+		if !hasOut || strings.Contains(out, "/") {
+			return bad("fs needs the filesystem type: in=TYPE:fs, e.g. /proc=proc:fs")
 		}
 		r.Out = out
 	case hasOut:

@@ -65,7 +65,8 @@ func TestParseCMS(t *testing.T) {
 		!reflect.DeepEqual(o.Argv, []string{"./sol", "arg"}) || len(o.Dirs) != 3 {
 		t.Errorf("%+v", o)
 	}
-	if got := o.Command(); !reflect.DeepEqual(got, []string{"/tmp/sol", "arg"}) {
+	// As isolate, the relative path is passed unchanged (executed from --chdir, /tmp).
+	if got := o.Command(); !reflect.DeepEqual(got, []string{"./sol", "arg"}) {
 		t.Errorf("command %q", got)
 	}
 }
@@ -93,6 +94,10 @@ func TestParseErrors(t *testing.T) {
 		{[]string{"-d", "/x=:rw", "--init"}, "takes no options"},
 		{[]string{"-d", "/x=/y:tmp", "--init"}, "tmp accepts no outside"},
 		{[]string{"-E", "=x", "--init"}, "Invalid environment"},
+		{[]string{"-d", "/x:rw:bogus", "--init"}, "unknown option bogus"},
+		{[]string{"-d", "/proc:fs", "--init"}, "fs needs the filesystem type"},
+		{[]string{"-d", "/p=/proc:fs", "--init"}, "fs needs the filesystem type"},
+		{[]string{"-d", "/p=proc:fs:tmp", "--init"}, "cannot be combined"},
 	} {
 		_, err := Parse(tc.args)
 		var ue *UsageError
@@ -110,6 +115,12 @@ func TestDirRules(t *testing.T) {
 		"/proc=proc:fs":           {In: "/proc", Out: "proc", FS: true},
 		"/usr=":                   {In: "/usr", Remove: true},
 		"/a=/b:norec,dev":         {In: "/a", Out: "/b", NoRec: true, Dev: true},
+		// isolate's own separator between options is ':'.
+		"/a=/b:rw:noexec":  {In: "/a", Out: "/b", RW: true, NoExec: true},
+		"/proc=proc:fs:rw": {In: "/proc", Out: "proc", FS: true, RW: true},
+		// isolate's usage example of fs.
+		"/proc:proc:fs":       {In: "/proc", Out: "proc", FS: true},
+		"proc:proc:fs,noexec": {In: "/proc", Out: "proc", FS: true, NoExec: true},
 	} {
 		got, err := ParseDirRule(in)
 		if err != nil || got != want {
@@ -296,6 +307,56 @@ func TestTranslateOptions(t *testing.T) {
 				t.Error(msg)
 			}
 		})
+	}
+}
+
+// TestTranslateProcRule: isolate's fs rule for /proc, however spelt, is the default layout's proc mount (it
+// used to be a bare proc mount, which the policy invariants refused with a struct dump).
+func TestTranslateProcRule(t *testing.T) {
+	def, di := mount(translate(t), "/proc")
+	for _, args := range [][]string{
+		{"-d", "/proc=proc:fs"}, {"--dir=/proc:proc:fs"}, {"-d", "/proc=proc:fs,rw"}, {"-d", "proc=proc:fs:noexec"},
+		{"-d", "/proc=", "-d", "/proc=proc:fs"},
+	} {
+		m, i := mount(translate(t, args...), "/proc")
+		if m != def || i < 0 || (len(args) == 2 && i != di) {
+			t.Errorf("%q: %+v at %d, want %+v at %d", args, m, i, def, di)
+		}
+	}
+	s := translate(t, "-D", "-d", "/box=/b:rw", "-d", "/proc=proc:fs")
+	if m, _ := mount(s, "/proc"); m != def {
+		t.Errorf("without default dirs: %+v, want %+v", m, def)
+	}
+}
+
+// TestCommand: argv[0] is passed as isolate passes it to execve, except that a bare name, which the sandbox
+// would look up in PATH, becomes ./name.
+func TestCommand(t *testing.T) {
+	for in, want := range map[string]string{"./sol": "./sol", "sub/sol": "sub/sol", "/usr/bin/python3": "/usr/bin/python3", "sol": "./sol"} {
+		o, err := Parse([]string{"--run", "--", in, "x"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := o.Command(); !reflect.DeepEqual(got, []string{want, "x"}) {
+			t.Errorf("%s: %q, want %q", in, got, want)
+		}
+	}
+}
+
+// TestHelp: --help and -h parse on any command line, and the usage names every option Parse knows.
+func TestHelp(t *testing.T) {
+	for _, args := range [][]string{{"--help"}, {"-h"}, {"--he"}, {"-b", "3", "--help", "--run"}} {
+		if o, err := Parse(args); err != nil || !o.Help {
+			t.Errorf("%q: %+v %v", args, o, err)
+		}
+	}
+	for _, sp := range opts {
+		if !strings.Contains(Usage, "--"+sp.long) {
+			t.Errorf("usage lacks --%s", sp.long)
+		}
+		if sp.short != 0 && !strings.Contains(Usage, "-"+string(sp.short)+", --"+sp.long) {
+			t.Errorf("usage lacks -%c", sp.short)
+		}
 	}
 }
 

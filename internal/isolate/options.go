@@ -57,6 +57,8 @@ type Options struct {
 	PrintCGRoot           bool
 	Silent                bool
 	Verbose               int
+	// Help is --help/-h (not isolate's: its getopt refuses them): print Usage and exit 0.
+	Help bool
 
 	// jailrun's own additions (long options isolate does not have).
 	Policy  string // --jailrun-policy: the base policy (default "default")
@@ -149,6 +151,7 @@ var opts = []optSpec{
 	{"as-uid", 0, reqArg, func(o *Options, v string, _ bool) error { return count(&o.AsUID, v) }},
 	{"as-gid", 0, reqArg, func(o *Options, v string, _ bool) error { return count(&o.AsGID, v) }},
 	{"print-cg-root", 0, noArg, func(o *Options, _ string, _ bool) error { o.PrintCGRoot = true; return nil }},
+	{"help", 'h', noArg, func(o *Options, _ string, _ bool) error { o.Help = true; return nil }},
 	{"jailrun-policy", 0, reqArg, func(o *Options, v string, _ bool) error { o.Policy = v; return nil }},
 	{"jailrun-root", 0, reqArg, func(o *Options, v string, _ bool) error { o.BoxRoot = v; return nil }},
 }
@@ -279,6 +282,9 @@ func findShort(c byte) *optSpec {
 
 // check applies isolate's own consistency rules (its usage errors) to a complete command line.
 func (o *Options) check() error {
+	if o.Help {
+		return nil // --help answers whatever else the line says
+	}
 	switch o.Mode {
 	case ModeNone:
 		if o.PrintCGRoot {
@@ -357,3 +363,67 @@ func parseEnvRule(v string) (EnvRule, error) {
 	}
 	return EnvRule{Name: name, Value: val, Inherit: !hasVal}, nil
 }
+
+// Usage is what --help prints: isolate's usage text, one line per option, with jailrun's differences in
+// brackets where an option is refused or behaves differently (docs/isolate.md has the details).
+const Usage = `Usage: isolate [<options>] <command>
+       (jailrun isolate: ioi/isolate's command line, box layout, meta file and exit codes; see docs/isolate.md)
+
+Options:
+    --as-uid=<uid>	Perform action on behalf of a given user [refused: jailrun is not setuid]
+    --as-gid=<gid>	Perform action on behalf of a given group [refused: jailrun is not setuid]
+-b, --box-id=<id>	When multiple sandboxes are used in parallel, each must get a unique ID
+    --cg		Enable use of control groups [accepted: every jailrun run has a cgroup of its own]
+    --cg-mem=<size>	Limit memory usage of the control group to <size> KB
+    --cg-timing		Time the whole control group [jailrun always does]
+    --no-cg-timing	Do not time the whole control group [accepted; jailrun times the cgroup]
+-c, --chdir=<dir>	Change directory to <dir> before executing the program
+    --core=<size>	Limit core files to <size> KB (default: 0)
+-d, --dir=<dir>		Make a directory <dir> visible inside the sandbox
+    --dir=<in>=<out>	Make a directory <out> outside visible as <in> inside
+    --dir=<in>=		Delete a previously defined directory rule (even a default one)
+    --dir=...:<opt>	Specify options for a rule (several: <opt>:<opt> or <opt>,<opt>):
+				dev	Allow access to block/char devices [only /dev:dev]
+				fs	Mount a filesystem (e.g., --dir=/proc=proc:fs) [proc at /proc, tmpfs]
+				maybe	Skip the rule if <out> does not exist
+				noexec	Do not allow execution of binaries
+				norec	Do not bind mount recursively
+				rw	Allow read-write access
+				tmp	Create as a temporary directory (implies rw)
+-D, --no-default-dirs	Do not add default directory rules
+-f, --fsize=<size>	Max size (in KB) of files that can be created
+-E, --env=<var>		Inherit the environment variable <var> from the parent process
+-E, --env=<var>=<val>	Set the environment variable <var> to <val>; unset it if <val> is empty
+-x, --extra-time=<time>	Set extra timeout, before which a timing-out program is not yet killed,
+			so that its real execution time is reported (seconds, fractions allowed)
+-e, --full-env		Inherit full environment of the parent process
+-h, --help		Print this help and exit [jailrun's addition]
+    --inherit-fds	Inherit all file descriptors of the parent process [refused]
+-m, --mem=<size>	Limit address space to <size> KB
+-M, --meta=<file>	Output process information to <file> (name:value; - for stdout)
+-n, --open-files=<max>	Limit number of open files to <max> (default: 64, 0=unlimited)
+-q, --quota=<blk>,<ino>	Set disk quota to <blk> blocks and <ino> inodes [refused]
+    --share-net		Share network namespace with the parent process
+-s, --silent		Do not print status messages except for fatal errors
+    --special-files	Keep non-regular files (symlinks etc.) produced inside sandbox
+-k, --stack=<size>	Limit stack size to <size> KB (default: 0=unlimited)
+-r, --stderr=<file>	Redirect stderr to <file>
+    --stderr-to-stdout	Redirect stderr to stdout
+-i, --stdin=<file>	Redirect stdin from <file>
+-o, --stdout=<file>	Redirect stdout to <file>
+-p, --processes[=<max>]	Enable multiple processes (at most <max> of them)
+-t, --time=<time>	Set run time limit (seconds, fractions allowed)
+    --tty-hack		Allow interactive programs in the sandbox [refused]
+-v, --verbose		Be verbose (use multiple times for even more verbosity)
+    --wait		If the sandbox is currently busy, wait instead of refusing to run
+-w, --wall-time=<time>	Set wall clock time limit (seconds, fractions allowed)
+    --jailrun-policy=<name|file>	The base jailrun policy the options apply to (default: default)
+    --jailrun-root=<dir>	Where boxes live (default: $JAILRUN_ISOLATE_ROOT or /var/local/lib/jailrun-isolate)
+
+Commands:
+    --init		Initialize sandbox
+    --run -- <cmd> ...	Run given command within sandbox
+    --cleanup		Clean up sandbox
+    --print-cg-root	Print the root of cgroup hierarchy [refused]
+    --version		Display program version and configuration
+`

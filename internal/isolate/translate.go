@@ -103,7 +103,8 @@ func Translate(o *Options, base *policy.Settings, b Box) (*policy.Settings, erro
 		s.Seccomp.Rules = append(inetSockets(), s.Seccomp.Rules...)
 	}
 	if err := policy.CheckInvariants(s); err != nil {
-		return nil, unsupported("%v", err)
+		// A safety net: the options above are meant never to produce this.
+		return nil, unsupported("these options give a sandbox jailrun's safety checks refuse (%v)", err)
 	}
 	s.SHA256 = digest(base.SHA256, s)
 	return s, nil
@@ -145,8 +146,15 @@ func (o *Options) mounts(base *policy.Settings, b Box) ([]policy.Mount, error) {
 		case d.Tmp || (d.FS && d.Out == "tmpfs"):
 			m = policy.Mount{Kind: policy.MountTmpfs, Dst: d.In, Size: tmpSize, Inodes: tmpInodes, Mode: 0o1777,
 				NoSuid: true, NoDev: true, NoExec: d.NoExec, ReadOnly: !d.RW && !d.Tmp}
-		case d.FS: // proc, checked by Refused
-			m = policy.Mount{Kind: policy.MountProc, Dst: "/proc"}
+		case d.FS: // proc at /proc, checked by Refused
+			// The same proc as the default layout's: jailrun always mounts it read-only, nosuid, nodev and
+			// noexec (policy.CheckInvariants requires the flags), so rw and noexec change nothing.
+			m = procMount
+			for _, bm := range base.Filesystem.Mounts {
+				if bm.Kind == policy.MountProc {
+					m = bm
+				}
+			}
 		case d.In == "/dev" && (d.Dev || d.Out == "/dev"):
 			m = policy.Mount{Kind: policy.MountDev, Dst: "/dev", NoSuid: true, NoExec: true}
 		default:
@@ -165,6 +173,9 @@ func (o *Options) mounts(base *policy.Settings, b Box) ([]policy.Mount, error) {
 	}
 	return ms, nil
 }
+
+// procMount is the proc mount of a base policy that has none (every builtin policy has one like it).
+var procMount = policy.Mount{Kind: policy.MountProc, Dst: "/proc", NoSuid: true, NoDev: true, NoExec: true}
 
 // workdir is isolate's: /box, or --chdir (relative to /box when relative, as isolate chdirs from there).
 func (o *Options) workdir() string {
@@ -308,11 +319,14 @@ func digest(base string, s *policy.Settings) string {
 }
 
 // Command returns the argv of --run: argv[0] as isolate's execve sees it, a path relative to the working
-// directory unless absolute (isolate never searches PATH).
+// directory unless absolute (isolate never searches PATH). A relative path with a '/' ("./sol", "bin/sol")
+// is passed unchanged, as isolate passes it: the sandbox executes it from the working directory and the
+// program sees the argv[0] it was given. A bare name ("sol") must become a path, or the sandbox would look
+// it up in PATH: it is made "./sol", the nearest to isolate's execve("sol").
 func (o *Options) Command() []string {
 	argv := append([]string(nil), o.Argv...)
-	if !path.IsAbs(argv[0]) {
-		argv[0] = path.Join(o.workdir(), argv[0])
+	if !strings.Contains(argv[0], "/") {
+		argv[0] = "./" + argv[0]
 	}
 	return argv
 }
