@@ -227,6 +227,40 @@ func TestMetaFileBadPath(t *testing.T) {
 	}
 }
 
+// --result is checked before anything runs, as --meta is: a path that cannot be written is exit 122 and the
+// command does not run (its verdict would be lost).
+func TestResultFileBadPath(t *testing.T) {
+	requirePrivileged(t)
+	dir := t.TempDir()
+	for _, path := range []string{filepath.Join(dir, "missing", "r.json"), dir} {
+		r := jailrun(t, []string{"--result", path, "--", "/bin/echo", "ran"})
+		if r.code != 122 || !strings.HasPrefix(r.stderr, "jailrun: --result: ") || strings.Count(r.stderr, "\n") != 1 || r.stdout != "" {
+			t.Errorf("--result %s: want exit 122 before the command runs: %v", path, r)
+		}
+	}
+}
+
+// A jailrun killed during the run leaves neither its --meta nor its --result file: not an empty one, not a
+// temporary one, and not the previous run's, which a grader would read as this run's verdict.
+func TestOutputFilesAfterSIGKILL(t *testing.T) {
+	requirePrivileged(t)
+	dir := t.TempDir()
+	meta, res := filepath.Join(dir, "run.meta"), filepath.Join(dir, "run.json")
+	for _, p := range []string{meta, res} {
+		if err := os.WriteFile(p, []byte("status:OK\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	killedMidRun(t, "--meta", meta, "--result", res)
+	if es, _ := os.ReadDir(dir); len(es) != 0 {
+		var names []string
+		for _, e := range es {
+			names = append(names, e.Name())
+		}
+		t.Errorf("after SIGKILL the directory holds %v, want nothing", names)
+	}
+}
+
 // interact writes one meta file per side, each side's own verdict and figures.
 func TestMetaFileInteract(t *testing.T) {
 	requirePrivileged(t)

@@ -118,6 +118,10 @@ func runClient(ctx context.Context, f *runFlags, rest []string) (retErr error) {
 	}
 	var res *sandbox.Result
 	defer func() { retErr = meta.finish(res, retErr) }()
+	if f.resultOut, err = openResult(f.resultFile); err != nil {
+		return err
+	}
+	defer f.resultOut.discard()
 
 	// Signals are caught before connecting: one that comes while the request waits in the server's queue
 	// withdraws it; one during the run stops the run, whose verdict is then reported as a local run's.
@@ -136,10 +140,9 @@ func runClient(ctx context.Context, f *runFlags, rest []string) (retErr error) {
 			if !f.quiet {
 				fmt.Fprintf(os.Stderr, "jailrun: warning: no server answers on %s (%v); running here (--server-fallback=local)\n", cf.server, why)
 			}
-			if meta != nil {
-				meta.f.Close()
-				meta = nil
-			}
+			meta.discard() // the local run prepares its own, and its own result file
+			meta = nil
+			f.resultOut.discard()
 			signal.Stop(sigs)
 			local := *f
 			local.client.server = ""

@@ -12,7 +12,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/jailrun/jailrun/internal/atomicfile"
 	"github.com/jailrun/jailrun/policy"
 	"github.com/jailrun/jailrun/sandbox"
 	"github.com/spf13/cobra"
@@ -218,6 +217,11 @@ func interactCommand(ctx context.Context, f *interactFlags, solArgv, interArgv [
 	if err != nil {
 		return solMeta.finish(nil, err)
 	}
+	resultOut, err := openResult(f.resultFile)
+	if err != nil {
+		return err
+	}
+	defer resultOut.discard()
 	var res *sandbox.InteractResult
 	defer func() {
 		var solRes, interRes *sandbox.Result
@@ -271,7 +275,7 @@ func interactCommand(ctx context.Context, f *interactFlags, solArgv, interArgv [
 		sandbox.InteractOptions{Transcript: tr, TranscriptLimit: f.transcriptLimit, PeerGrace: f.peerGrace, Audit: lg})
 	got := received()
 	if res != nil {
-		if err := writeResult(res, f.json, f.resultFile); err != nil {
+		if err := writeResult(res, f.json, resultOut); err != nil {
 			return err
 		}
 	}
@@ -292,6 +296,11 @@ func interactCommand(ctx context.Context, f *interactFlags, solArgv, interArgv [
 }
 
 func pipeCommand(ctx context.Context, f *pipeFlags, cmds [][]string) error {
+	resultOut, err := openResult(f.resultFile)
+	if err != nil {
+		return err
+	}
+	defer resultOut.discard()
 	pols := make([]*policy.Settings, len(cmds))
 	def, err := loadPolicy(f.policy)
 	if err != nil {
@@ -337,7 +346,7 @@ func pipeCommand(ctx context.Context, f *pipeFlags, cmds [][]string) error {
 	res, runErr := sandbox.Pipeline(ctx, runner, stages, sandbox.PipelineOptions{Transcript: tr, Audit: lg})
 	got := received()
 	if res != nil {
-		if err := writeResult(res, f.json, f.resultFile); err != nil {
+		if err := writeResult(res, f.json, resultOut); err != nil {
 			return err
 		}
 	}
@@ -379,16 +388,14 @@ func exitCodeOf(r *sandbox.Result) int {
 	return r.ExitCode
 }
 
-func writeResult(v any, toStderr bool, file string) error {
+func writeResult(v any, toStderr bool, out *pendingFile) error {
 	b, err := json.MarshalIndent(v, "", "  ")
 	if err != nil {
 		return fail(exitInternal, "encode result: %v", err)
 	}
 	b = append(b, '\n')
-	if file != "" {
-		if err := atomicfile.WriteFile(file, b, 0o644); err != nil {
-			return fail(exitInput, "write --result: %v", err)
-		}
+	if err := out.write(b); err != nil {
+		return fail(exitInput, "%v", err)
 	}
 	if toStderr {
 		os.Stderr.Write(b)

@@ -183,7 +183,7 @@ func isolateMain(args []string) int {
 		if err != nil {
 			return isoDie(nil, "--meta: stdout: %v", err)
 		}
-		meta = &metaFile{flag: "--meta", f: os.NewFile(uintptr(fd), "stdout")}
+		meta = stdoutMeta("--meta", os.NewFile(uintptr(fd), "stdout"))
 	} else if o.Mode == isolate.ModeRun && o.Meta != "" {
 		if meta, err = openMeta(o.Meta, "--meta"); err != nil {
 			return isoDie(nil, "%v", err)
@@ -599,23 +599,9 @@ func isoInterrupted(c *isoConfig, meta *metaFile, res *sandbox.Result, sig int) 
 	return isoExitProgram
 }
 
-// isoWriteMeta writes the meta file's lines and closes it (nil meta: no -M).
+// isoWriteMeta writes the meta file's lines and puts it in place (nil meta: no -M).
 func isoWriteMeta(meta *metaFile, lines []sandbox.MetaLine) error {
-	if meta == nil {
-		return nil
-	}
-	var b strings.Builder
-	for _, l := range lines {
-		b.WriteString(l.Key + ":" + l.Value + "\n")
-	}
-	_, err := meta.f.WriteString(b.String())
-	if cerr := meta.f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return fmt.Errorf("write %s: %w", meta.flag, err)
-	}
-	return nil
+	return meta.writeLines(lines)
 }
 
 // isoStatus prints isolate's one status line on stderr and returns its exit code.

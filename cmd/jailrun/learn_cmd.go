@@ -10,7 +10,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/jailrun/jailrun/internal/atomicfile"
 	"github.com/jailrun/jailrun/policy"
 	"github.com/jailrun/jailrun/sandbox"
 	"github.com/jailrun/jailrun/seccomp"
@@ -21,8 +20,9 @@ import (
 
 // learnState is the learn command's part of a run (runFlags.learn).
 type learnState struct {
-	out string // --out; "" means stdout
-	ref string // --policy as given: the base the written policy extends
+	out     string       // --out; "" means stdout
+	outFile *pendingFile // --out, prepared before the run so that a bad path fails before it
+	ref     string       // --policy as given: the base the written policy extends
 }
 
 func addLearnCmd() {
@@ -75,6 +75,12 @@ even if it failed.`,
 			}
 			if !s.Seccomp.Enabled {
 				return fail(exitPolicy, "learn: policy %s has no seccomp filter, so it denies no syscall: nothing to learn", s.Name)
+			}
+			if st.out != "" {
+				if st.outFile, err = preparePending(st.out, "--out", true); err != nil {
+					return err
+				}
+				defer st.outFile.discard()
 			}
 			st.ref = f.policy
 			f.learn = &st
@@ -155,8 +161,8 @@ func (st *learnState) finish(f *runFlags, s *policy.Settings, argv []string, res
 			return fail(exitInternal, "learn: write policy to stdout: %v", err)
 		}
 	} else {
-		if err := atomicfile.WriteFile(st.out, b, 0o644); err != nil {
-			return fail(exitInput, "learn: write --out: %v", err)
+		if err := st.outFile.write(b); err != nil {
+			return fail(exitInput, "learn: %v", err)
 		}
 		where = st.out
 	}

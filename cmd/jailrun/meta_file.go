@@ -1,63 +1,71 @@
 package main
 
 import (
+	"bytes"
 	"errors"
-	"fmt"
 	"os"
-	"syscall"
 
 	"github.com/jailrun/jailrun/sandbox"
 )
 
-// metaFile is an isolate-compatible meta file named by a flag (--meta, --solution-meta, ...). It is opened
-// before anything runs, so that a bad path fails first, and written once the run has ended: also after a
-// limit hit, and with status:XX when jailrun failed (as isolate does after it opened its meta file).
-type metaFile struct {
-	flag string
-	f    *os.File
-}
+// metaFile is an isolate-compatible meta file named by a flag (--meta, --solution-meta, ...), prepared
+// before anything runs and written once the run has ended (pendingFile): also after a limit hit, and with
+// status:XX when jailrun failed (as isolate does after it opened its meta file).
+type metaFile struct{ *pendingFile }
 
-// openMeta creates or truncates path. It refuses a symlink as the last component (O_NOFOLLOW) and anything
-// but a regular file, so that a path planted by someone else cannot redirect the write; O_NONBLOCK keeps a
-// FIFO from hanging the open before that check.
+// openMeta prepares the meta file at path: a regular file or a new one, never through a symlink.
 func openMeta(path, flag string) (*metaFile, error) {
 	if path == "" {
 		return nil, nil
 	}
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0o644)
+	p, err := preparePending(path, flag, false)
 	if err != nil {
-		if errors.Is(err, syscall.ELOOP) {
-			err = fmt.Errorf("%s is a symbolic link; name the file itself", path)
-		}
-		return nil, fail(exitInput, "%s: %v", flag, err)
+		return nil, err
 	}
-	if st, err := f.Stat(); err != nil || !st.Mode().IsRegular() {
-		f.Close()
-		return nil, fail(exitInput, "%s: %s is not a regular file", flag, path)
-	}
-	return &metaFile{flag: flag, f: f}, nil
+	return &metaFile{p}, nil
 }
 
-// finish writes res as the meta file, or status:XX with runErr's message when there is no result, and
-// closes the file. It returns runErr, or the write's failure when runErr is nil.
+// stdoutMeta is a meta file written to out, a copy of stdout (isolate's -M -), which closing leaves open.
+func stdoutMeta(flag string, out *os.File) *metaFile {
+	return &metaFile{&pendingFile{flag: flag, out: out}}
+}
+
+// writeLines writes the meta file's lines and puts it in place (nil: no meta file).
+func (m *metaFile) writeLines(lines []sandbox.MetaLine) error {
+	if m == nil {
+		return nil
+	}
+	var b bytes.Buffer
+	for _, l := range lines {
+		b.WriteString(l.Key + ":" + l.Value + "\n")
+	}
+	return m.write(b.Bytes())
+}
+
+// discard drops the meta file unwritten (a client falling back to a local run, which prepares its own).
+func (m *metaFile) discard() {
+	if m != nil {
+		m.pendingFile.discard()
+	}
+}
+
+// finish writes res as the meta file, or status:XX with runErr's message when there is no result. It
+// returns runErr, or the write's failure when runErr is nil.
 func (m *metaFile) finish(res *sandbox.Result, runErr error) error {
 	if m == nil {
 		return runErr
 	}
-	defer m.f.Close()
 	var ce *childExit
 	if res == nil {
 		if runErr == nil || errors.As(runErr, &ce) {
+			m.discard()
 			return runErr
 		}
 		res = &sandbox.Result{Status: sandbox.StatusSetupError, ExitCode: -1, Message: runErr.Error()}
 	}
-	err := res.WriteMeta(m.f)
-	if err == nil {
-		err = m.f.Close()
-	}
+	err := m.writeLines(res.Meta())
 	if err != nil && (runErr == nil || errors.As(runErr, &ce)) {
-		return fail(exitInput, "write %s: %v", m.flag, err)
+		return fail(exitInput, "%v", err)
 	}
 	return runErr
 }

@@ -10,7 +10,6 @@ import (
 	"syscall"
 
 	"github.com/jailrun/jailrun/audit"
-	"github.com/jailrun/jailrun/internal/atomicfile"
 	"github.com/jailrun/jailrun/ipc"
 	"github.com/jailrun/jailrun/policy"
 	"github.com/jailrun/jailrun/sandbox"
@@ -32,8 +31,10 @@ type runFlags struct {
 	audit      auditFlags
 	// bareArgs: the command came as plain arguments to jailrun itself, without "--"; a name that is not
 	// found may then be a mistyped subcommand (see typoOf).
-	bareArgs  bool
-	learn     *learnState // set by `jailrun learn`
+	bareArgs bool
+	learn    *learnState // set by `jailrun learn`
+	// resultOut is --result, prepared before the run (pendingFile).
+	resultOut *pendingFile
 	client    clientFlags
 	copy      copyFlags
 	overrides overrideFlags
@@ -123,6 +124,10 @@ func runCommand(ctx context.Context, f *runFlags, argv []string) (retErr error) 
 	}
 	var res *sandbox.Result
 	defer func() { retErr = meta.finish(res, retErr) }()
+	if f.resultOut, err = openResult(f.resultFile); err != nil {
+		return err
+	}
+	defer f.resultOut.discard()
 	s, err := loadPolicy(f.policy)
 	if err != nil {
 		return err
@@ -269,10 +274,8 @@ func report(f *runFlags, res *sandbox.Result) error {
 		return fail(exitInternal, "encode result: %v", err)
 	}
 	b = append(b, '\n')
-	if f.resultFile != "" {
-		if err := atomicfile.WriteFile(f.resultFile, b, 0o644); err != nil {
-			return fail(exitInput, "write --result: %v", err)
-		}
+	if err := f.resultOut.write(b); err != nil {
+		return fail(exitInput, "%v", err)
 	}
 	if f.json && f.learn == nil { // learn prints its own summary
 		os.Stderr.Write(b)
