@@ -70,6 +70,7 @@ func TestClientMode(t *testing.T) {
 		{"policy the tenant lacks", append(srv, "--policy", "interpreter", "--", "/bin/true"), nil, 123,
 			"", `jailrun: server ` + s.sock + ` refused the run: policy "interpreter" is not allowed for tenant grader (allowed: strict, `, "", false},
 		{"--param for a policy without a template", append(srv, "--param", "x=1"), nil, 2, "", "has no command template", "", false},
+		{"a mistyped subcommand", append(srv, "polcy", "list"), nil, 2, "", `did you mean "policy"?`, "setup_error", true},
 		{"a local-only flag", append(srv, "--channel", "log=fd:3", "--", "/bin/true"), nil, 2, "", "--channel cannot be used with --server", "", false},
 		// Flags that would configure the sandbox here are refused, never dropped: the server builds it.
 		{"--bind", append(srv, "--bind", "/tmp:/x", "--", "/bin/true"), nil, 2, "", "--bind cannot be used with --server", "", false},

@@ -216,6 +216,12 @@ wait:
 		return &childExit{code: 128 + int(got.(syscall.Signal))}
 	}
 	if runErr != nil {
+		if runErr.Kind == service.KindNotFound && f.bareArgs && len(argv) > 0 {
+			// As a local run: a name not found inside, given without "--", may be a mistyped subcommand.
+			if sub := typoOf(rootCmd, argv[0]); sub != "" {
+				return typoError(argv[0], sub)
+			}
+		}
 		return c.apiError(runErr)
 	}
 	if res == nil {
