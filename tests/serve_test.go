@@ -749,6 +749,9 @@ func TestServeStartupErrors(t *testing.T) {
 		{"tcp without tokens", []string{"--config", good, "--tcp", "127.0.0.1:0"}, 2, "tokens", false},
 		{"bad mode", []string{"--socket-mode", "999"}, 2, "socket-mode", false},
 		{"unknown policy", []string{"--config", badPolicy}, 122, "no-such-policy", true},
+		// Cannot be read: 122, as for a run's --policy (not 120, which says it is invalid).
+		{"missing config", []string{"--config", filepath.Join(dir, "no-such.json")}, 122, "no-such.json", false},
+		{"unknown pool policy", []string{"--pool", "no-such-builtin=2"}, 122, "no such built-in policy", true},
 		{"remote tcp", []string{"--config", writeCfg("tok.json", `{"tenants": [{"name": "a", "token": "0123456789abcdefgh", "policies": ["strict"]}]}`, 0o600), "--tcp", "0.0.0.0:0"}, 125, "loopback", true},
 		{"socket path is a file", []string{"--config", good, "--socket", notSock}, 125, "not a socket", true},
 	} {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net"
 	"os"
 	"os/signal"
@@ -94,6 +95,10 @@ func serve(c *cobra.Command, f *serveFlags) error {
 	var cfg *service.Config
 	if f.config != "" {
 		if cfg, err = service.LoadConfig(f.config); err != nil {
+			var pe *fs.PathError
+			if errors.As(err, &pe) {
+				return fail(exitInput, "%v", err) // cannot be read: 122, as an unreadable policy file
+			}
 			return fail(exitPolicy, "%v", err)
 		}
 	} else {
@@ -136,9 +141,9 @@ func serve(c *cobra.Command, f *serveFlags) error {
 		if !ok || err != nil || size < 1 {
 			return fail(exitUsage, "--pool %q: want POLICY=N with N at least 1", spec)
 		}
-		pol, err := policy.Resolve(name)
+		pol, err := loadPolicy(name) // 122 when it cannot be read, 120 when invalid, as for a run
 		if err != nil {
-			return &exitError{code: exitPolicy, err: err}
+			return err
 		}
 		p, err := runner.NewPool(pol, sandbox.PoolOptions{Size: size})
 		if err != nil {

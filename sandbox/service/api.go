@@ -144,6 +144,8 @@ const (
 	KindSetup           = "setup"           // 500: the sandbox could not be built
 	KindInternal        = "internal"        // 500
 	KindNotImplemented  = "not_implemented" // 501
+	KindNoEndpoint      = "no_endpoint"     // 404: no such path
+	KindMethod          = "method"          // 405: the path exists for other methods (Allow)
 )
 
 // Limits is the wire form of sandbox.Overrides. Sizes are bytes as a JSON integer or a string with a

@@ -177,6 +177,8 @@ func New(o Options) (*Server, error) {
 	mux.HandleFunc("GET /"+APIVersion+"/policies", s.handlePolicies)
 	mux.HandleFunc("GET /healthz", s.handleHealth)
 	mux.HandleFunc("GET /metrics", s.handleMetrics)
+	// Everything else: a JSON error as every other answer has (the mux's own 404 and 405 are plain text).
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) { s.handleUnknown(mux, w, r) })
 	s.http = &http.Server{
 		Handler: mux,
 		// No ReadTimeout or WriteTimeout: a run may legitimately last minutes, and net/http turns an
@@ -881,4 +883,26 @@ func notUTF8(body []byte) string {
 		}
 	}
 	return ""
+}
+
+// handleUnknown answers a request no route takes: 405 with Allow when the path exists for other methods
+// (asked of the mux itself, so the routes stay the one list), else 404.
+func (s *Server) handleUnknown(mux *http.ServeMux, w http.ResponseWriter, r *http.Request) {
+	var allow []string
+	for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodDelete} {
+		probe := r.Clone(r.Context())
+		probe.Method = m
+		if _, pattern := mux.Handler(probe); pattern != "" && pattern != "/" {
+			allow = append(allow, m)
+		}
+	}
+	var resp struct {
+		Error *APIError `json:"error"`
+	}
+	if len(allow) > 0 {
+		w.Header().Set("Allow", strings.Join(allow, ", "))
+		s.reply(w, errorf(http.StatusMethodNotAllowed, KindMethod, "%s %s: method not allowed (allowed: %s; see docs/service.md)", r.Method, r.URL.Path, strings.Join(allow, ", ")), &resp, &resp.Error)
+		return
+	}
+	s.reply(w, errorf(http.StatusNotFound, KindNoEndpoint, "%s %s: no such endpoint (see docs/service.md)", r.Method, r.URL.Path), &resp, &resp.Error)
 }

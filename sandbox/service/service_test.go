@@ -54,7 +54,8 @@ func (f *fakeRunner) Run(ctx context.Context, req sandbox.Request) (*sandbox.Res
 			req.Stdout.Write([]byte{0xff, 0x00, 0xfe})
 		}
 	case "tle":
-		res.Status = sandbox.StatusWallTimeLimit
+		// As a real run jailrun killed at its wall-clock limit.
+		res.Status, res.ExitCode, res.Signal, res.SignalName = sandbox.StatusWallTimeLimit, -1, 9, "SIGKILL"
 		res.Limit = &sandbox.LimitHit{Name: "limits.wall_time", Value: "1s"}
 	case "notfound":
 		return nil, fmt.Errorf("%w: notfound does not exist inside the sandbox", sandbox.ErrNotFound)
@@ -304,6 +305,32 @@ func TestOverridesReachTheRunner(t *testing.T) {
 	r = ts.post(t, context.Background(), "", `{"policy": "strict", "argv": ["echo"]}`)
 	if got := ts.fake.lastPolicy(); r.code != 200 || got.Limits.Memory != strict.Limits.Memory || got.Limits.WallTime != strict.Limits.WallTime {
 		t.Fatalf("a previous request's overrides leaked: %+v", got.Limits)
+	}
+}
+
+// Paths and methods the API does not have get a JSON error too, as every other answer.
+func TestUnknownEndpoint(t *testing.T) {
+	ts := startServer(t, myTenants(""))
+	for _, tc := range []struct {
+		method, path string
+		code         int
+		kind, allow  string
+	}{
+		{"GET", "/v1/nosuch", 404, KindNoEndpoint, ""},
+		{"GET", "/v1/run", 405, KindMethod, "POST"},
+		{"PUT", "/healthz", 405, KindMethod, "GET"},
+	} {
+		req, _ := http.NewRequest(tc.method, "http://jailrun"+tc.path, nil)
+		resp, err := ts.client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var body struct{ Error *APIError }
+		err = json.NewDecoder(resp.Body).Decode(&body)
+		resp.Body.Close()
+		if resp.StatusCode != tc.code || err != nil || body.Error == nil || body.Error.Kind != tc.kind || resp.Header.Get("Allow") != tc.allow {
+			t.Errorf("%s %s: HTTP %d, Allow %q, %+v (%v); want %d %s, Allow %q", tc.method, tc.path, resp.StatusCode, resp.Header.Get("Allow"), body.Error, err, tc.code, tc.kind, tc.allow)
+		}
 	}
 }
 
