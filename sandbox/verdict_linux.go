@@ -123,6 +123,7 @@ func verdict(f *runFacts) runVerdict {
 		v.Message = "killed by " + v.SignalName
 	case v.ExitCode != 0:
 		v.Status = StatusNonzeroExit
+		v.Message = fmt.Sprintf("exited with status %d", v.ExitCode)
 	default:
 		v.Status = StatusOK
 	}

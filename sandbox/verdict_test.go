@@ -46,7 +46,7 @@ func TestVerdict(t *testing.T) {
 		{"exit 0 is ok", func(f *runFacts) { f.WaitStatus = exited(0) },
 			runVerdict{Status: StatusOK}},
 		{"exit 3 is nonzero_exit", func(f *runFacts) { f.WaitStatus = exited(3) },
-			runVerdict{Status: StatusNonzeroExit, ExitCode: 3}},
+			runVerdict{Status: StatusNonzeroExit, ExitCode: 3, Message: "exited with status 3"}},
 		{"a signal is signaled", func(f *runFacts) { f.WaitStatus = signaled(unix.SIGSEGV) },
 			runVerdict{Status: StatusSignaled, ExitCode: -1, Signal: 11, SignalName: "SIGSEGV", Message: "killed by SIGSEGV"}},
 		{"no status from pid 1 is a SIGKILL", func(f *runFacts) { f.Reported = false },

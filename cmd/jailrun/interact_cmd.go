@@ -98,7 +98,10 @@ ended gets SIGPIPE.
 
 Exit status, as with 'set -o pipefail': 0 if every stage ended ok (a stage killed by SIGPIPE because a
 later one stopped reading counts as ok), else the exit code of the last stage that did not (128+N for a
-signal).`,
+signal).
+
+Every "--" separates two stages, so a stage cannot be given a literal "--" argument: run such a command
+through a stage of its own with a script or a shell (e.g. sh -c 'exec grep -e "$1" -- file' sh PATTERN).`,
 		Example: `  jailrun pipe -- /bin/cat data.txt -- sort -- uniq -c
   jailrun pipe --policy strict --stage-policy 1=filter.json -- ./gen -- ./filter`,
 		Args: cobra.MinimumNArgs(1),

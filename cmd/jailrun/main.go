@@ -39,6 +39,12 @@ func fail(code int, format string, a ...any) error {
 	return &exitError{code: code, err: fmt.Errorf(format, a...)}
 }
 
+// exitCodesHelp is the exit code summary of --help; README.md's "Exit codes" has the whole table.
+const exitCodesHelp = `Exit codes: the command's own (128+N if signal N killed it, e.g. 137 after a limit; the result's
+status says which); 2 bad flags or arguments; 120 invalid policy; 121 this host cannot enforce the policy;
+122 a file cannot be read or written; 123/124 client mode: refused / no server; 125 jailrun failed;
+126 the command cannot be executed; 127 not found inside the sandbox.`
+
 var rootCmd = &cobra.Command{
 	Use:   "jailrun [flags] -- COMMAND [ARGS...]",
 	Short: "Run an untrusted command in a Linux sandbox and report what happened",
@@ -48,7 +54,9 @@ names, under cgroup limits, rlimits and a seccomp filter, and reports how it end
 With no --policy the built-in "strict" policy applies: no network, nothing writable from the host,
 256 MiB memory, 64 processes, 10 s CPU, 30 s wall time, an allowlist syscall filter.
 
-The command is taken from argv as given: it is never passed through a shell.`,
+The command is taken from argv as given: it is never passed through a shell.
+
+` + exitCodesHelp,
 	Example: `  jailrun -- /bin/echo hello
   jailrun --policy policies/compile.json --json -- gcc -O2 /box/a.c -o /box/a.out
   jailrun --result result.json -- python3 -c 'print(1)'`,

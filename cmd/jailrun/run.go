@@ -85,7 +85,9 @@ func addRunCmd() {
 		Long: `Run COMMAND in a sandbox under a policy and exit with its exit code (128+N if a signal N killed it).
 
 COMMAND is an absolute path inside the sandbox, or a name looked up in the sandbox's PATH (from the
-policy's environment), never on the host. Arguments are passed as given: no shell is involved.`,
+policy's environment), never on the host. Arguments are passed as given: no shell is involved.
+
+` + exitCodesHelp,
 		Example: `  jailrun run -- /bin/echo hello
   jailrun run --policy policies/interpreter.json --json -- python3 -c 'print(2+2)'`,
 		Args: cobra.ArbitraryArgs,
