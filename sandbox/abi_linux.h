@@ -7,6 +7,7 @@
 #define JR_POOL_MAX_FDS 64
 #define JR_PARENT_FDS 5
 #define JR_ERROR_SIZE 16
+#define JR_KILL_SIGNAL 10
 
 enum jr_op_kind {
 	JR_OP_OPEN_SRC = 1, // open src O_PATH into slot; optional: a missing src marks the slot empty

@@ -20,6 +20,7 @@ import (
 	"github.com/jailrun/jailrun/internal/childabi"
 	"github.com/jailrun/jailrun/internal/statedir"
 	"github.com/jailrun/jailrun/ipc"
+	"github.com/jailrun/jailrun/namespaces"
 	"github.com/jailrun/jailrun/policy"
 	"github.com/jailrun/jailrun/seccomp"
 	"golang.org/x/sys/unix"
@@ -113,6 +114,8 @@ type launch struct {
 
 	killOnce sync.Once
 	pidfd    int
+	ownPIDNS bool // the sandbox's pid 1 is the init of its own pid namespace (not degraded)
+	execed   bool // the command runs: pid 1 is in its reaper loop
 	cg       *cgroups.Cgroup
 	sup      *supervisor
 	box      *runBox // the run's files in and out; nil without any
@@ -155,16 +158,40 @@ func (l *launch) kill(reason Status, hit *LimitHit) {
 	l.mu.Unlock()
 	l.killOnce.Do(func() {
 		l.mu.Lock()
-		if l.pidfd >= 0 {
-			// SIGKILL to the sandbox's pid 1: the kernel then kills everything in its pid namespace.
-			_ = unix.PidfdSendSignal(l.pidfd, unix.SIGKILL, nil, 0)
+		// Before the exec, pid 1 is still setting up and would take the request only once the command
+		// runs: kill outright then.
+		own := l.ownPIDNS && l.execed
+		if l.pidfd >= 0 && own {
+			// Pid 1 kills everything else in its pid namespace and reaps the command, which keeps the
+			// command's rusage (max RSS, context switches) for the result, as after any end; it exits at
+			// once after. A pid 1 that does not end the run so within reaperKillGrace is killed outright.
+			_ = unix.PidfdSendSignal(l.pidfd, unix.Signal(childabi.KillSignal), nil, 0)
+			time.AfterFunc(reaperKillGrace, l.killHard)
 		}
 		l.mu.Unlock()
-		if l.cg != nil {
-			// Without a pid namespace the cgroup is what holds every process of the run.
-			_ = l.cg.Kill()
+		if !own {
+			l.killHard()
 		}
 	})
+}
+
+// reaperKillGrace is how long pid 1 has to end the run when asked (it takes microseconds) before the
+// sandbox is killed outright.
+const reaperKillGrace = 100 * time.Millisecond
+
+// killHard kills the sandbox outright: SIGKILL to pid 1, whose death kills its pid namespace, and every
+// process of the run's cgroup (without a pid namespace the cgroup is what holds them all). Once the
+// sandbox is reaped it does nothing.
+func (l *launch) killHard() {
+	l.mu.Lock()
+	gone := l.pidfd < 0
+	if !gone {
+		_ = unix.PidfdSendSignal(l.pidfd, unix.SIGKILL, nil, 0)
+	}
+	l.mu.Unlock()
+	if l.cg != nil && !gone {
+		_ = l.cg.Kill()
+	}
 }
 
 // setupError ends the run as a setup error: the result says so, and the error is se.
@@ -408,6 +435,9 @@ func (l *launch) waitExec(ctx context.Context, sb *sandboxProc, supCtx context.C
 	if rerr != nil && rerr != io.EOF && !errors.Is(rerr, io.ErrUnexpectedEOF) {
 		return fail("init", StepReadChildState, rerr)
 	}
+	l.mu.Lock()
+	l.execed = true
+	l.mu.Unlock()
 	return execAt, nil, nil
 }
 
@@ -977,7 +1007,10 @@ func (l *launch) clone(cfg *spawnConfig) (sb *sandboxProc, _ *SetupError) {
 		}
 	}
 	noteOwner(l, cfg)
+	l.mu.Lock()
 	l.pidfd = pidfd
+	l.ownPIDNS = cfg.cloneFlags&namespaces.CloneNewPID != 0
+	l.mu.Unlock()
 	l.spawned(pid)
 	l.cleanup = append(l.cleanup, func() {
 		// Under mu, so that a late kill never signals whatever process the reused number names next.

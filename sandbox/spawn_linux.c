@@ -33,6 +33,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+_Static_assert(JR_KILL_SIGNAL == SIGUSR1, "childabi.KillSignal must be SIGUSR1");
+
 #ifndef CLONE_PIDFD
 #define CLONE_PIDFD 0x00001000
 #endif
@@ -805,6 +807,7 @@ __attribute__((noreturn)) static void reap(struct jr_config *c, pid_t cmd) {
 	sigset_t chld;
 	sigemptyset(&chld);
 	sigaddset(&chld, SIGCHLD);
+	sigaddset(&chld, JR_KILL_SIGNAL); // blocked since the clone: one sent before this point is pending
 	int sfd = signalfd(-1, &chld, SFD_CLOEXEC | SFD_NONBLOCK);
 	for (;;) {
 		int st;
@@ -848,6 +851,12 @@ __attribute__((noreturn)) static void reap(struct jr_config *c, pid_t cmd) {
 		if (pfd[1].revents & POLLIN) {
 			struct signalfd_siginfo si;
 			while (read(sfd, &si, sizeof si) == sizeof si) {
+				// jailrun ends the run (a limit): kill everything else in the pid namespace (kill(-1) reaches
+				// no further), then reap the command as after any end, so that its rusage (max RSS, context
+				// switches) is not lost with a pid 1 killed first. Only a sender outside the namespace (pid 0
+				// here) is obeyed; jailrun sends SIGKILL anyway if this does not end the run.
+				if (si.ssi_signo == JR_KILL_SIGNAL && si.ssi_pid == 0 && own_ns)
+					kill(-1, SIGKILL);
 			}
 		}
 	}

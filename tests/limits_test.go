@@ -130,6 +130,22 @@ time.sleep(2)' & done; wait`},
 			},
 		},
 		{
+			// Killed for a limit, the command's own figures still come from the kernel: pid 1 kills the
+			// rest and reaps it, so max_rss is the program's, not the 1.5 MiB of jailrun's init.
+			name:   "100MiB then sleep under 1s wall",
+			policy: `"limits": {"wall_time": "1s"}`,
+			script: []string{"/usr/bin/python3", "-c", "import time\nb = bytearray(100 << 20)\ntime.sleep(100)"},
+			status: "wall_time_limit", limit: "limits.wall_time",
+			check: func(t *testing.T, r run) {
+				if m := num(r, "max_rss_bytes"); m < 100<<20 {
+					t.Errorf("max_rss_bytes %v, want at least the 100 MiB the program touched", m)
+				}
+				if w := num(r, "wall_time_ms"); w > 1500 {
+					t.Errorf("wall_time_ms %v: the kill came late", w)
+				}
+			},
+		},
+		{
 			name:   "sleep 100 under 1s wall",
 			policy: `"limits": {"wall_time": "1s"}`,
 			script: []string{"/bin/sleep", "100"},

@@ -134,6 +134,10 @@ const (
 	ParentFDs = 5
 	// ErrorSize is the size of the record the child writes on err_fd (struct jr_error).
 	ErrorSize = 16
+	// KillSignal (SIGUSR1), sent by the parent to the reaper (pid 1 of its own pid namespace), asks it to end
+	// the run: it kills every other process of the namespace and reaps the command as after any end, so
+	// that the command's rusage reaches the parent's wait4. Taken only from outside the namespace.
+	KillSignal = 10
 )
 
 // Error is the record the child writes on err_fd (struct jr_error): a failed step, or a hand-over.
@@ -181,7 +185,8 @@ func CHeader() string {
 	fmt.Fprintf(&b, "#define JR_MAX_CGROUP_TASKS %d\n", MaxCgroupTasks)
 	fmt.Fprintf(&b, "#define JR_POOL_MAX_FDS %d\n", PoolMaxFDs)
 	fmt.Fprintf(&b, "#define JR_PARENT_FDS %d\n", ParentFDs)
-	fmt.Fprintf(&b, "#define JR_ERROR_SIZE %d\n\n", ErrorSize)
+	fmt.Fprintf(&b, "#define JR_ERROR_SIZE %d\n", ErrorSize)
+	fmt.Fprintf(&b, "#define JR_KILL_SIGNAL %d\n\n", KillSignal)
 	b.WriteString("enum jr_op_kind {\n")
 	for _, k := range OpKinds {
 		fmt.Fprintf(&b, "\tJR_OP_%s = %d, // %s\n", k.C, k.Kind, k.Doc)

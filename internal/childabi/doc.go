@@ -26,6 +26,8 @@
 //	err_fd reads EOF (close-on-exec) ◀───────────── exec happened: the command runs
 //	   or an Error{step < 0 or op index, errno, detail}: the failed step, never an exec
 //	status_fd: wait status ◀─────────────────────── the reaper (pid 1) reports the command's end
+//	KillSignal to pid 1 ──────────────────────────▶ (a limit) the reaper kills the rest of its pid namespace
+//	                                                 and reaps the command: the end is reported as above
 //
 // A pooled sandbox (ctl_fd >= 0) stops after setsid, writes one byte on the control socket and waits there:
 // the command's fds arrive with a message (SCM_RIGHTS) and the command itself in shared memory (struct
