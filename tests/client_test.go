@@ -75,7 +75,6 @@ func TestClientMode(t *testing.T) {
 		// Flags that would configure the sandbox here are refused, never dropped: the server builds it.
 		{"--bind", append(srv, "--bind", "/tmp:/x", "--", "/bin/true"), nil, 2, "", "--bind cannot be used with --server", "", false},
 		{"--env", append(srv, "--env", "A=b", "--", "/bin/true"), nil, 2, "", "--env cannot be used with --server", "", false},
-		{"--copy-in", append(srv, "--copy-in", "/etc/hostname:h", "--", "/bin/true"), nil, 2, "", "--copy-in cannot be used with --server", "", false},
 		// Limit flags go to the server, checked here as a local run checks them; there they may only tighten.
 		{"a limit flag bites", append(srv, "--wall-time", "300ms", "--", "/bin/sleep", "5"), nil, 128 + int(syscall.SIGKILL), "", "jailrun: wall_time_limit: limits.wall_time exceeded (300ms)", "wall_time_limit", false},
 		{"a bad limit value", append(srv, "--memory", "1K", "--", "/bin/true"), nil, 2, "", `--memory: limits.memory: "1K" is below the minimum of 1M`, "", false},
@@ -121,6 +120,28 @@ func TestClientMode(t *testing.T) {
 	if r.code != 0 || fmt.Sprint(pol["overrides"]) != "[limits.memory=32M limits.pids=8 limits.cpu_time=2s]" ||
 		lim["memory"] != "33554432" || lim["pids"] != "8" || lim["cpu_time"] != "2s" {
 		t.Errorf("limit flags through the server: policy %v, enforced limits %v; %s", pol, lim, r)
+	}
+	// --copy-in and --copy-out go through the server's file store and leave nothing in it.
+	dir := t.TempDir()
+	in, out, missing := filepath.Join(dir, "in.txt"), filepath.Join(dir, "out.bin"), filepath.Join(dir, "missing")
+	big := bytes.Repeat([]byte("0123456789abcdef"), 1<<17) // 2 MiB: more than one answer frame holds
+	if err := os.WriteFile(in, big, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r = jailrun(t, append(srv, "--copy-in", in+":in.txt", "--copy-out", "out.bin:"+out, "--copy-out", "nope:"+missing,
+		"--", "/bin/sh", "-c", "cp in.txt out.bin && chmod 755 out.bin"))
+	got, err := os.ReadFile(out)
+	if r.code != 0 || err != nil || !bytes.Equal(got, big) || !strings.Contains(r.stderr, "jailrun: --copy-out nope: not found") {
+		t.Errorf("copy through the server: %d bytes back (%v); %s", len(got), err, r)
+	}
+	if st, err := os.Stat(out); err != nil || st.Mode().Perm() != 0o755 {
+		t.Errorf("copied-out mode: %v %v, want 0755 as the run left it", st.Mode(), err)
+	}
+	if _, err := os.Stat(missing); err == nil {
+		t.Error("a file the run did not leave was written")
+	}
+	if n := s.metric(`jailrun_files_stored{tenant="grader"}`); n != 0 {
+		t.Errorf("%v files left in the server's store", n)
 	}
 	// learn needs a sandbox here: $JAILRUN_SERVER does not apply to it, and --server is refused.
 	if r := jailrun(t, []string{"learn", "--", "/bin/true"}, withEnv("JAILRUN_SERVER="+s.sock)); r.code != 0 || !strings.Contains(r.stdout, `"extends": "strict"`) {

@@ -51,8 +51,6 @@ var clientOnlyLocal = []struct{ flag, instead string }{
 	{"audit", "the server keeps its own audit log; give --server= to run here"},
 	{"audit-best-effort", "give --server= to run here"},
 	{"audit-key-file", "give --server= to run here"},
-	{"copy-in", "send files with the service's files_in (POST /v1/run, docs/service.md), or give --server= to run here"},
-	{"copy-out", "take files with the service's files_out (POST /v1/run, docs/service.md), or give --server= to run here"},
 	{"bind", "a path on this host means nothing to the server's policy; use a server policy with that mount, or give --server= to run here"},
 	{"tmpfs", "use a server policy with that mount, or give --server= to run here"},
 	{"env", "the server offers jailrun's environment to its policy's env allowlist: export the variable, if the policy allows it, or give --server= to run here"},
@@ -108,6 +106,10 @@ func runClient(ctx context.Context, f *runFlags, rest []string) (retErr error) {
 	if err != nil {
 		return err
 	}
+	copyIns, copyOuts, err := f.copy.parse()
+	if err != nil {
+		return err
+	}
 	argv, params, err := clientCommand(&f.command, rest)
 	if err != nil {
 		return err
@@ -158,7 +160,19 @@ func runClient(ctx context.Context, f *runFlags, rest []string) (retErr error) {
 
 	c := &execClient{conn: conn, server: cf.server, rd: bufio.NewReaderSize(conn, 64<<10)}
 	c.credit.cond.L = &c.credit.mu
-	hresp, sig, err := c.request(service.ExecRequest{Policy: f.policy, Argv: argv, Params: params, Env: clientEnv(os.Environ()), Overrides: overrides, TraceSetup: f.traceSetup}, sigs)
+	ereq := service.ExecRequest{Policy: f.policy, Argv: argv, Params: params, Env: clientEnv(os.Environ()), Overrides: overrides, TraceSetup: f.traceSetup}
+	var files *clientFiles
+	if len(copyIns) > 0 || len(copyOuts) > 0 {
+		files = newClientFiles(cf.server)
+		defer files.done()
+		if ereq.FilesIn, err = files.in(copyIns); err != nil {
+			return err
+		}
+		for _, o := range copyOuts {
+			ereq.FilesOut = append(ereq.FilesOut, service.FileOutSpec{Path: o.inside, Cache: true})
+		}
+	}
+	hresp, sig, err := c.request(ereq, sigs)
 	if sig != nil {
 		return &childExit{code: 128 + int(sig.(syscall.Signal))}
 	}
@@ -206,6 +220,11 @@ wait:
 	runErr := end.resp.Error
 	if res != nil && runErr == nil && got == nil && !f.quiet && notable(res.Status) {
 		fmt.Fprintf(os.Stderr, "jailrun: %s: %s\n", res.Status, res.Message)
+	}
+	if files != nil && res != nil && runErr == nil {
+		if err := files.out(copyOuts, end.resp.FilesOut); err != nil {
+			return err
+		}
 	}
 	if res != nil {
 		if err := report(f, res); err != nil {

@@ -40,36 +40,49 @@ func (f *copyFlags) request(s *policy.Settings, req *sandbox.Request) ([]copyOut
 	if _, err := sandbox.BoxDir(s.Filesystem); err != nil {
 		return nil, fail(exitUsage, "--copy-in/--copy-out: policy %s: %v", s.Name, err)
 	}
+	ins, outs, err := f.parse()
+	if err != nil {
+		return nil, err
+	}
+	req.FilesIn = ins
+	for _, o := range outs {
+		req.FilesOut = append(req.FilesOut, o.inside)
+	}
+	return outs, nil
+}
+
+// parse checks the flags' host side: a file to copy in must be a regular file, a file copied out must go
+// to an existing directory and replace nothing but a regular file. The sandbox side (the path inside the
+// box) is checked by whoever builds the sandbox: the library here, the server in client mode.
+func (f *copyFlags) parse() (ins []sandbox.FileIn, outs []copyOut, _ error) {
 	for _, spec := range f.in {
 		host, inside, ok := strings.Cut(spec, ":")
 		if !ok || host == "" || inside == "" {
-			return nil, fail(exitUsage, "--copy-in %q: want HOST:SANDBOX, e.g. --copy-in main.c:main.c", spec)
+			return nil, nil, fail(exitUsage, "--copy-in %q: want HOST:SANDBOX, e.g. --copy-in main.c:main.c", spec)
 		}
 		st, err := os.Stat(host)
 		if err != nil {
-			return nil, fail(exitUsage, "--copy-in %q: %v", spec, err)
+			return nil, nil, fail(exitUsage, "--copy-in %q: %v", spec, err)
 		}
 		if !st.Mode().IsRegular() {
-			return nil, fail(exitUsage, "--copy-in %q: %s is not a regular file", spec, host)
+			return nil, nil, fail(exitUsage, "--copy-in %q: %s is not a regular file", spec, host)
 		}
-		req.FilesIn = append(req.FilesIn, sandbox.FileIn{Path: inside, Src: host, Mode: st.Mode().Perm() & 0o755})
+		ins = append(ins, sandbox.FileIn{Path: inside, Src: host, Mode: st.Mode().Perm() & 0o755})
 	}
-	var outs []copyOut
 	for _, spec := range f.out {
 		inside, host, ok := strings.Cut(spec, ":")
 		if !ok || host == "" || inside == "" {
-			return nil, fail(exitUsage, "--copy-out %q: want SANDBOX:HOST, e.g. --copy-out a.out:./a.out", spec)
+			return nil, nil, fail(exitUsage, "--copy-out %q: want SANDBOX:HOST, e.g. --copy-out a.out:./a.out", spec)
 		}
 		if st, err := os.Stat(filepath.Dir(host)); err != nil || !st.IsDir() {
-			return nil, fail(exitUsage, "--copy-out %q: the directory of %s does not exist", spec, host)
+			return nil, nil, fail(exitUsage, "--copy-out %q: the directory of %s does not exist", spec, host)
 		}
 		if st, err := os.Lstat(host); err == nil && !st.Mode().IsRegular() {
-			return nil, fail(exitUsage, "--copy-out %q: %s exists and is not a regular file", spec, host)
+			return nil, nil, fail(exitUsage, "--copy-out %q: %s exists and is not a regular file", spec, host)
 		}
-		req.FilesOut = append(req.FilesOut, inside)
 		outs = append(outs, copyOut{inside: inside, host: host})
 	}
-	return outs, nil
+	return ins, outs, nil
 }
 
 // write puts the copied-out files on the host, each whole or not at all (internal/atomicfile: not even a

@@ -66,6 +66,10 @@ func (s *Server) serveExec(w http.ResponseWriter, r *http.Request, start time.Ti
 	if herr != nil {
 		return s.reject(t, herr)
 	}
+	files, herr := s.runFiles(t, pol, req.FilesIn, req.FilesOut)
+	if herr != nil {
+		return s.reject(t, herr)
+	}
 	ctx, leave, herr := s.admit(r, t, 1, start, &resp.QueueMS)
 	if herr != nil {
 		return herr
@@ -93,8 +97,10 @@ func (s *Server) serveExec(w http.ResponseWriter, r *http.Request, start time.Ti
 
 	sreq := sandbox.Request{Policy: pol, Argv: req.Argv, Params: req.Params, Env: req.Env, TraceSetup: req.TraceSetup,
 		Stdin: x.in, Stdout: &execOut{x: x, typ: FrameStdout}, Stderr: &execOut{x: x, typ: FrameStderr, idx: 1}}
+	files.apply(&sreq)
 	res, err := s.runner.Run(ctx, sreq)
 	x.in.abort() // the launch's stdin copy may still wait for bytes that will never be needed
+	resp.FilesOut = s.collectFiles(t, files, res, err != nil || ctx.Err() != nil)
 	herr = s.outcome(ctx, t, err, res)
 	var stopped *execStopped
 	if herr != nil && herr.code == 499 && errors.As(context.Cause(ctx), &stopped) {

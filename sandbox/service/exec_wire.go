@@ -57,6 +57,10 @@ type ExecRequest struct {
 	Overrides *Limits `json:"overrides,omitempty"`
 	// TraceSetup records where the launch time went (Result.SetupTrace).
 	TraceSetup bool `json:"trace_setup,omitempty"`
+	// FilesIn and FilesOut as in RunRequest. The result frame is at most MaxFramePayload, so large files
+	// out are asked for with "cache": true and fetched with GET /v1/files/{id}, as jailrun's client does.
+	FilesIn  []FileInSpec  `json:"files_in,omitempty"`
+	FilesOut []FileOutSpec `json:"files_out,omitempty"`
 }
 
 // ExecResponse is the body of a refusal before the run, and of the FrameResult that ends an admitted one.
@@ -67,6 +71,8 @@ type ExecResponse struct {
 	Meta    string    `json:"meta,omitempty"`
 	QueueMS float64   `json:"queue_ms"`
 	Error   *APIError `json:"error,omitempty"`
+	// FilesOut answers the request's files_out, in order, as in RunResponse.
+	FilesOut []FileOutResult `json:"files_out,omitempty"`
 }
 
 // KindArgument is the error kind, on every endpoint, of a command refused as given: an argv for a policy
