@@ -616,10 +616,12 @@ func runError(err error) *httpError {
 		kind, code = KindNotFound, http.StatusUnprocessableEntity
 	case errors.Is(err, sandbox.ErrCannotExec):
 		kind, code = KindCannotExec, http.StatusUnprocessableEntity
+	case errors.Is(err, sandbox.ErrUnsupported):
+		// Before ErrPolicy: what this host cannot do (files in a box under subordinate ids) may be a
+		// refused request too, and is 500 unsupported, as a local run's 121.
+		kind = KindUnsupported
 	case errors.Is(err, sandbox.ErrPolicy):
 		kind, code = KindPolicy, http.StatusUnprocessableEntity
-	case errors.Is(err, sandbox.ErrUnsupported):
-		kind = KindUnsupported
 	case errors.Is(err, sandbox.ErrSetup):
 		kind = KindSetup
 	}
