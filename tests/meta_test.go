@@ -238,6 +238,18 @@ func TestResultFileBadPath(t *testing.T) {
 			t.Errorf("--result %s: want exit 122 before the command runs: %v", path, r)
 		}
 	}
+	// A refused command line loses nothing: the previous result file stays until a run starts.
+	old := filepath.Join(dir, "old.json")
+	if err := os.WriteFile(old, []byte("{}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c := jailrunCmd(context.Background(), "--result", old, "--memory", "1K", "--", "/bin/true")
+	if out, err := c.CombinedOutput(); c.ProcessState.ExitCode() != 2 {
+		t.Fatalf("--memory 1K: %v %s", err, out)
+	}
+	if b, err := os.ReadFile(old); err != nil || string(b) != "{}\n" {
+		t.Errorf("a refused command line removed or changed the previous --result file: %q %v", b, err)
+	}
 }
 
 // A jailrun killed during the run leaves neither its --meta nor its --result file: not an empty one, not a

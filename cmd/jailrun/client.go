@@ -172,6 +172,9 @@ func runClient(ctx context.Context, f *runFlags, rest []string) (retErr error) {
 			ereq.FilesOut = append(ereq.FilesOut, service.FileOutSpec{Path: o.inside, Cache: true})
 		}
 	}
+	if err := f.resultOut.start(); err != nil {
+		return err
+	}
 	hresp, sig, err := c.request(ereq, sigs)
 	if sig != nil {
 		return &childExit{code: 128 + int(sig.(syscall.Signal))}

@@ -272,6 +272,9 @@ func interactCommand(ctx context.Context, f *interactFlags, solArgv, interArgv [
 	}
 	defer runner.Close()
 	var runErr error
+	if err := resultOut.start(); err != nil {
+		return err
+	}
 	res, runErr = sandbox.Interact(ctx, runner,
 		sandbox.Request{Policy: sol, Argv: solArgv, Env: os.Environ(), Stderr: solErr, Audit: lg},
 		sandbox.Request{Policy: inter, Argv: interArgv, Env: os.Environ(), Stderr: interErr, Audit: lg},
@@ -346,6 +349,9 @@ func pipeCommand(ctx context.Context, f *pipeFlags, cmds [][]string) error {
 		return err
 	}
 	defer runner.Close()
+	if err := resultOut.start(); err != nil {
+		return err
+	}
 	res, runErr := sandbox.Pipeline(ctx, runner, stages, sandbox.PipelineOptions{Transcript: tr, Audit: lg})
 	got := received()
 	if res != nil {

@@ -22,6 +22,11 @@ func openMeta(path, flag string) (*metaFile, error) {
 	if err != nil {
 		return nil, err
 	}
+	// As isolate truncates its meta file when it opens it: from here on, every failure is written there.
+	if err := p.start(); err != nil {
+		p.discard()
+		return nil, err
+	}
 	return &metaFile{p}, nil
 }
 

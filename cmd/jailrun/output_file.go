@@ -16,14 +16,27 @@ import (
 //
 // A regular file (or a new one) is written whole or not at all (internal/atomicfile): a jailrun killed
 // during the run leaves no file, never an empty or half-written one. One that exists is removed when the
-// file is prepared (isolate truncates its meta file then), so that a crash cannot leave the previous run's
-// verdict to be read as this one's.
+// run starts (start; a meta file when it is prepared, as isolate truncates it then), so that a crash cannot
+// leave the previous run's verdict to be read as this one's, while a refused command line loses nothing.
 type pendingFile struct {
 	flag, path string
 	tmp        *atomicfile.File
 	out        *os.File // isolate's -M -: a copy of stdout
 	through    bool     // not a regular file (a symlink, /dev/stderr): written through at the end
+	old        bool     // a regular file is at path: start removes it
 	closed     bool
+}
+
+// start removes the previous file at the path, once the run is about to start.
+func (p *pendingFile) start() error {
+	if p == nil || !p.old || p.closed {
+		return nil
+	}
+	p.old = false
+	if err := os.Remove(p.path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fail(exitInput, "%s: %v", p.flag, err)
+	}
+	return nil
 }
 
 // preparePending prepares path for the flag. With through, anything but a regular file at path (a symlink,
@@ -50,13 +63,7 @@ func preparePending(path, flag string, through bool) (*pendingFile, error) {
 	if err != nil {
 		return nil, fail(exitInput, "%s: cannot write %s: %v", flag, path, unwrapPath(err))
 	}
-	if st != nil {
-		if err := os.Remove(path); err != nil {
-			tmp.Abort()
-			return nil, fail(exitInput, "%s: %v", flag, err)
-		}
-	}
-	return &pendingFile{flag: flag, path: path, tmp: tmp}, nil
+	return &pendingFile{flag: flag, path: path, tmp: tmp, old: st != nil}, nil
 }
 
 // write writes b as the file's whole content and puts it in place. It is done once; later calls, and calls
@@ -108,4 +115,14 @@ func openResult(path string) (*pendingFile, error) {
 		return nil, nil
 	}
 	return preparePending(path, "--result", true)
+}
+
+// startOutputs removes the previous files of the run's outputs: the run starts now.
+func startOutputs(files ...*pendingFile) error {
+	for _, p := range files {
+		if err := p.start(); err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -214,6 +214,9 @@ func runCommand(ctx context.Context, f *runFlags, argv []string) (retErr error) 
 		return err
 	}
 	var runErr error
+	if err := startOutputs(f.resultOut, f.learnOut()); err != nil {
+		return err
+	}
 	res, runErr = runner.Run(ctx, req)
 	if res != nil && runErr == nil {
 		if err := writeCopyOuts(outs, res); err != nil {
@@ -313,3 +316,11 @@ func mapRunError(err error) error {
 // envIDMapping is $JAILRUN_ID_MAP for the commands without an --id-map flag; NewRunner parses it and refuses
 // an invalid value with the reason.
 func envIDMapping() sandbox.IDMapping { return sandbox.IDMapping(os.Getenv("JAILRUN_ID_MAP")) }
+
+// learnOut is learn's --out file, or nil.
+func (f *runFlags) learnOut() *pendingFile {
+	if f.learn == nil {
+		return nil
+	}
+	return f.learn.outFile
+}
