@@ -162,7 +162,15 @@ func BuildPlan(fs policy.Filesystem) (*Plan, error) {
 			if mode == 0 {
 				mode = 0o644
 			}
-			p.Ops = append(p.Ops, Op{Kind: childabi.OpFile, Dst: dst, Content: m.Content, Mode: mode, What: "write file " + m.Dst})
+			var fl uint64
+			if m.ReadOnly != containerReadOnly(fs.Mounts[:i], m.Dst) {
+				// The file needs a mount of its own to be what the policy says (see OpFile).
+				fl = MsNosuid | MsNodev | MsNoexec
+				if m.ReadOnly {
+					fl |= MsRdonly
+				}
+			}
+			p.Ops = append(p.Ops, Op{Kind: childabi.OpFile, Dst: dst, Content: m.Content, Mode: mode, Flags: fl, What: "write file " + m.Dst})
 		case policy.MountProc:
 			p.Ops = append(p.Ops, Op{Kind: childabi.OpProc, Dst: dst, Flags: MsRdonly | MsNosuid | MsNodev | MsNoexec, What: "mount proc " + m.Dst})
 		case policy.MountDev:
@@ -232,4 +240,28 @@ func tmpfsData(m policy.Mount) string {
 		d += ",nr_inodes=" + strconv.FormatInt(m.Inodes, 10)
 	}
 	return d
+}
+
+// containerReadOnly says whether the file at dst ends up read-only through the mount that holds it: the
+// last of the earlier mounts that is a directory above dst, or the root, which is always remounted
+// read-only at the end.
+func containerReadOnly(earlier []policy.Mount, dst string) bool {
+	ro := true // the root
+	for _, m := range earlier {
+		if !strings.HasPrefix(dst, strings.TrimSuffix(m.Dst, "/")+"/") {
+			continue
+		}
+		switch m.Kind {
+		case policy.MountBind, policy.MountTmpfs:
+			if _, link := mirrorSymlink(m); !link {
+				ro = m.ReadOnly
+			}
+		case policy.MountProc:
+			ro = true
+		case policy.MountDev:
+			// /dev is remounted read-only; /dev/shm is a writable tmpfs.
+			ro = !strings.HasPrefix(dst, strings.TrimSuffix(m.Dst, "/")+"/shm/")
+		}
+	}
+	return ro
 }

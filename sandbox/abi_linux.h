@@ -14,7 +14,7 @@ enum jr_op_kind {
 	JR_OP_ROOT = 2, // mount the root tmpfs at dst (an absolute host path) and open it as the root fd
 	JR_OP_BIND = 3, // bind slot onto dst (inside the root), then apply flags
 	JR_OP_TMPFS = 4, // tmpfs at dst with data options
-	JR_OP_FILE = 5, // create dst with content and mode
+	JR_OP_FILE = 5, // create dst with content and mode; flags != 0: bind it onto itself with those flags
 	JR_OP_PROC = 6, // fresh procfs at dst
 	JR_OP_DIR = 7, // mkdir -p dst with mode
 	JR_OP_SYMLINK = 8, // symlink src -> dst

@@ -165,7 +165,11 @@ func buildLandlock(s *policy.Settings, abi int, view llView, o llOpts) *landlock
 			}
 			add(at, acc, false)
 		case policy.MountFile:
-			add(at, llReadFile|llExecute, false)
+			acc := llReadFile | llExecute
+			if !m.ReadOnly {
+				acc |= llWriteFile | llTruncate // "readonly": false: the policy lets the command write it
+			}
+			add(at, acc, false)
 		case policy.MountProc:
 			add(at, llReadFile|llReadDir, false)
 		case policy.MountDev:

@@ -451,6 +451,17 @@ static void run_ops(struct jr_config *c) {
 			}
 			if (fchmod(f, op->mode ? op->mode : 0644) < 0)
 				die(c, i, errno, 0);
+			if (op->flags) {
+				// The mount around the file would not give it the read-only-ness asked (a writable tmpfs
+				// around a read-only file, the read-only root around a writable one): it gets a mount of
+				// its own, bound onto itself through its descriptor, with these flags.
+				if (mount(fdpath(buf, f), fdpath(buf2, f), NULL, MS_BIND, NULL) < 0)
+					die(c, i, errno, 0);
+				close(f);
+				if ((r = remount_path(rootfd, op->dst, op->flags)) < 0)
+					die(c, i, -r, 1);
+				continue;
+			}
 			close(f);
 			continue;
 		}

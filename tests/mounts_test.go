@@ -29,3 +29,20 @@ echo hi > %s/file && cat %s/file`, dst, dst)
 		t.Fatalf("want %d tmpfs mounts under /t and the innermost writable, got %s", n, short(r.String()))
 	}
 }
+
+// A file mount is what its "readonly" says wherever it lies: read-only inside a writable tmpfs (it gets a
+// read-only mount of its own), writable on the read-only root (a writable mount of its own). The shipped
+// policies' files, on the root, are read-only as before.
+func TestFileMountReadOnly(t *testing.T) {
+	requirePrivileged(t)
+	pol := policyFile(t, `"filesystem": {"mounts": [
+		{"type": "file", "dst": "/tmp/cfg", "content": "original\n"},
+		{"type": "file", "dst": "/etc/wfile", "content": "w\n", "readonly": false, "mode": "0666"}]}`)
+	r := jailrun(t, []string{"--quiet", "--policy", pol, "--", "/bin/sh", "-c",
+		`chmod u+w /tmp/cfg 2>/dev/null; echo tampered > /tmp/cfg 2>/dev/null; rm -f /tmp/cfg 2>/dev/null; cat /tmp/cfg
+echo new > /etc/wfile && cat /etc/wfile
+echo x > /etc/passwd 2>/dev/null || echo passwd read-only`})
+	if r.code != 0 || r.stdout != "original\nnew\npasswd read-only\n" {
+		t.Fatalf("want /tmp/cfg unchanged, /etc/wfile written, /etc/passwd read-only:\n%v", r)
+	}
+}

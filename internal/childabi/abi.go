@@ -35,7 +35,7 @@ var OpKinds = []struct {
 	{OpRoot, "ROOT", "mount the root tmpfs at dst (an absolute host path) and open it as the root fd"},
 	{OpBind, "BIND", "bind slot onto dst (inside the root), then apply flags"},
 	{OpTmpfs, "TMPFS", "tmpfs at dst with data options"},
-	{OpFile, "FILE", "create dst with content and mode"},
+	{OpFile, "FILE", "create dst with content and mode; flags != 0: bind it onto itself with those flags"},
 	{OpProc, "PROC", "fresh procfs at dst"},
 	{OpDir, "DIR", "mkdir -p dst with mode"},
 	{OpSymlink, "SYMLINK", "symlink src -> dst"},
