@@ -192,9 +192,15 @@ func cpusetV2(c *Cgroup, dir string, lim policy.Limits, req policy.Require) erro
 	return nil
 }
 
-// ioWeightV1 prefers BFQ's weight (CFQ's blkio.weight is gone since Linux 5.0).
+// ioWeightV1 prefers BFQ's weight (CFQ's blkio.weight is gone since Linux 5.0). BFQ's weight file exists
+// as soon as the scheduler is loaded, but it acts only on devices that use BFQ: with none, writing it
+// would report a weight that nothing enforces (fail closed: refused, or skipped under best_effort).
 func ioWeightV1(c *Cgroup, dir string, lim policy.Limits, req policy.Require) error {
 	switch {
+	case exists(filepath.Join(dir, "blkio.bfq.weight")) && len(bfqInUse()) == 0:
+		return c.unsupported(req, &UnsupportedError{Setting: "limits.io_weight", Controller: "blkio", File: "blkio.bfq.weight",
+			Reason: "no block device uses the BFQ scheduler, so the weight would have no effect",
+			Hint:   "select BFQ for the devices the sandbox writes to (echo bfq > /sys/block/DEV/queue/scheduler)"})
 	case exists(filepath.Join(dir, "blkio.bfq.weight")):
 		return c.set("limits.io_weight", dir, "blkio.bfq.weight", strconv.FormatUint(bfqWeight(lim.IOWeight), 10))
 	case exists(filepath.Join(dir, "blkio.weight")):
@@ -205,7 +211,14 @@ func ioWeightV1(c *Cgroup, dir string, lim policy.Limits, req policy.Require) er
 		Hint:   "load the BFQ I/O scheduler (modprobe bfq) or use cgroup v2 with io.cost"})
 }
 
+// ioWeightV2: io.weight is enforced by io.cost where its QoS is enabled for a device, io.bfq.weight by
+// BFQ; with neither in force on any device the weight would act on nothing, and is refused like v1's.
 func ioWeightV2(c *Cgroup, dir string, lim policy.Limits, req policy.Require) error {
+	if len(bfqInUse()) == 0 && !ioCostEnabled() {
+		return c.unsupported(req, &UnsupportedError{Setting: "limits.io_weight", Controller: "io", File: "io.weight",
+			Reason: "no block device uses the BFQ scheduler and io.cost is enabled for none, so the weight would have no effect",
+			Hint:   "enable io.cost (io.cost.qos in the root cgroup) or BFQ for the devices the sandbox writes to"})
+	}
 	switch {
 	case exists(filepath.Join(dir, "io.weight")):
 		return c.set("limits.io_weight", dir, "io.weight", "default "+strconv.Itoa(int(lim.IOWeight)))
@@ -231,4 +244,22 @@ func ioWeightReport(c *Cgroup, setting string) string {
 		return k.V2File
 	}
 	return k.V1File
+}
+
+// bfqInUse lists the block devices whose scheduler is BFQ.
+func bfqInUse() []string {
+	scheds, _ := filepath.Glob("/sys/block/*/queue/scheduler")
+	var bfq []string
+	for _, f := range scheds {
+		if s, err := readString(f); err == nil && strings.Contains(s, "[bfq]") {
+			bfq = append(bfq, filepath.Base(filepath.Dir(filepath.Dir(f))))
+		}
+	}
+	return bfq
+}
+
+// ioCostEnabled says whether io.cost's QoS is on for some device (cgroup v2's root io.cost.qos).
+func ioCostEnabled() bool {
+	s, err := readString("/sys/fs/cgroup/io.cost.qos")
+	return err == nil && strings.Contains(s, "enable=1")
 }

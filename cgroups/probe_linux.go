@@ -94,17 +94,15 @@ func (c *Cgroup) enforcedBy(setting string) string {
 // on v2 by io.cost), per device.
 func bfqDevices() string {
 	scheds, _ := filepath.Glob("/sys/block/*/queue/scheduler")
-	var bfq []string
-	for _, f := range scheds {
-		if s, err := readString(f); err == nil && strings.Contains(s, "[bfq]") {
-			bfq = append(bfq, filepath.Base(filepath.Dir(filepath.Dir(f))))
-		}
-	}
+	bfq := bfqInUse()
 	if len(bfq) == 0 {
-		if len(scheds) == 0 {
-			return "written, but this host has no block devices"
+		if ioCostEnabled() {
+			return "takes effect through io.cost"
 		}
-		return fmt.Sprintf("written, but none of the %d block devices uses the BFQ scheduler: no effect unless io.cost is set up", len(scheds))
+		if len(scheds) == 0 {
+			return "this host has no block devices: a policy with limits.io_weight is refused (121) unless require.best_effort lists it"
+		}
+		return fmt.Sprintf("none of the %d block devices uses the BFQ scheduler and io.cost is off: a policy with limits.io_weight is refused (121) unless require.best_effort lists it", len(scheds))
 	}
 	return "takes effect on " + strings.Join(bfq, ", ") + " (BFQ)"
 }

@@ -334,6 +334,18 @@ func TestMissingControllerIsRefused(t *testing.T) {
 		if lims["io_weight"] == nil {
 			t.Fatalf("ran without enforcing io_weight: %v", r.result)
 		}
+		// A weight acts only through BFQ (v1, v2) or io.cost (v2): reported as enforced, one must be on.
+		bfq := false
+		scheds, _ := filepath.Glob("/sys/block/*/queue/scheduler")
+		for _, f := range scheds {
+			if b, _ := os.ReadFile(f); strings.Contains(string(b), "[bfq]") {
+				bfq = true
+			}
+		}
+		qos, _ := os.ReadFile("/sys/fs/cgroup/io.cost.qos")
+		if !bfq && !strings.Contains(string(qos), "enable=1") {
+			t.Fatalf("io_weight reported enforced, but no device uses BFQ and io.cost is off: %v", r.result)
+		}
 	default:
 		t.Fatalf("unexpected: %v", r)
 	}
