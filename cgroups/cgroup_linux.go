@@ -338,7 +338,12 @@ func cpusetUnavailable(requested, available, why string) *UnsupportedError {
 func (c *Cgroup) setCpuset(req policy.Require, dir, cpus, parentFile string) (skipped bool, err error) {
 	err = c.set("limits.cpuset", dir, "cpuset.cpus", cpus)
 	var le *LimitError
-	if err == nil || !errors.As(err, &le) || (errnoOf(le.Err) != unix.EINVAL && errnoOf(le.Err) != unix.ERANGE) {
+	// EINVAL/ERANGE: CPUs the host does not have; EACCES: v1's answer for CPUs the parent cpuset lacks (a
+	// --cgroup-parent restricted to fewer CPUs). Each is this host's limit, not a bad policy: 121 or skipped.
+	if err == nil || !errors.As(err, &le) {
+		return false, err
+	}
+	if errno := errnoOf(le.Err); errno != unix.EINVAL && errno != unix.ERANGE && errno != unix.EACCES {
 		return false, err
 	}
 	parent, _ := readString(filepath.Join(filepath.Dir(dir), parentFile))

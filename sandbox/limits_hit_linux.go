@@ -44,7 +44,7 @@ func limitsHit(f *runFacts, signal int) []LimitHit {
 		add("limits.wall_time", lim.WallTime.String(), fmt.Sprintf("wall clock from exec %.1f ms", f.WallTimeMS))
 	}
 	if c := f.Counters; c != nil {
-		if c.MemoryLimitEvents > 0 || c.MemorySwapLimitEvents > 0 || c.OOMKills > 0 {
+		if ownMemoryLimit(c, lim.Memory) { // an OOM kill from above the sandbox is not limits.memory (see verdict)
 			counter := fmt.Sprintf("memory.events max=%d oom_kill=%d", c.MemoryLimitEvents, c.OOMKills)
 			if f.Cgroup == "v1" {
 				counter = fmt.Sprintf("memory.failcnt=%d memory.memsw.failcnt=%d memory.oom_control oom_kill=%d",
@@ -52,7 +52,7 @@ func limitsHit(f *runFacts, signal int) []LimitHit {
 			}
 			add("limits.memory", strconv.FormatInt(lim.Memory, 10), counter)
 		}
-		if killedBy == StatusMemoryLimit && hit != nil {
+		if killedBy == StatusMemoryLimit && hit != nil && ownMemoryLimit(c, lim.Memory) {
 			// jailrun's v1 OOM watch ended the sandbox on the kernel's OOM event, possibly before the OOM
 			// killer's own kill was counted.
 			add(hit.Name, hit.Value, fmt.Sprintf("memory.oom_control OOM event, oom_kill=%d", c.OOMKills))

@@ -89,11 +89,17 @@ func verdict(f *runFacts) runVerdict {
 		if killedBy == StatusMemoryLimit {
 			// The same words whichever of the kernel and the v1 OOM watch killed first.
 			v.Message = fmt.Sprintf("limits.memory exceeded (%d bytes)", lim.Memory)
+			if f.Counters != nil && !ownMemoryLimit(c, lim.Memory) {
+				v.Limit, v.Message = nil, outsideOOM(lim.Memory)
+			}
 		}
 	case c.OOMKills > 0 || (c.MemoryLimitHit && abnormal):
 		v.Status = StatusMemoryLimit
 		v.Limit = &LimitHit{Name: "limits.memory", Value: strconv.FormatInt(lim.Memory, 10)}
 		v.Message = fmt.Sprintf("limits.memory exceeded (%d bytes)", lim.Memory)
+		if !ownMemoryLimit(c, lim.Memory) {
+			v.Limit, v.Message = nil, outsideOOM(lim.Memory)
+		}
 	case c.PidsLimitHit && abnormal:
 		v.Status = StatusPidsLimit
 		v.Limit = &LimitHit{Name: "limits.pids", Value: strconv.FormatInt(lim.Pids, 10)}
@@ -153,4 +159,18 @@ func rlimitValue(rls []policy.Rlimit, res policy.Resource) string {
 		}
 	}
 	return "unset"
+}
+
+// ownMemoryLimit says whether the sandbox's own memory limit was reached: its counters say so (v2
+// memory.events max, v1 failcnt), or its peak came to the limit (v1's failcnt stays 0 through an OOM kill
+// when memory+swap is limited as well, seen on 6.18). An OOM kill without either came from above — a
+// --cgroup-parent with less memory than limits.memory, or the host itself — and the verdict must not claim
+// the policy's limit.
+func ownMemoryLimit(c *cgroups.Stats, limit int64) bool {
+	const slack = 256 << 10 // the peak is charged in pages and batches: "at the limit" is within this
+	return c.MemoryLimitEvents > 0 || c.MemorySwapLimitEvents > 0 || (limit > 0 && c.MemoryPeak >= limit-slack)
+}
+
+func outsideOOM(limit int64) string {
+	return fmt.Sprintf("out of memory before limits.memory (%d bytes) was reached: a cgroup above the sandbox, or the host, ran out", limit)
 }

@@ -92,9 +92,17 @@ func TestVerdict(t *testing.T) {
 			LimitsHit: []LimitHit{{Name: "channels.log.limit", Value: "10", Counter: "bytes counted on the pipe by jailrun"}}}},
 		{"memory kill by the v1 OOM watch before the kernel counted a kill", func(f *runFacts) {
 			f.Reported, f.KilledBy, f.Hit, f.Cgroup = false, StatusMemoryLimit, ptr(memHit), "v1"
+			f.Counters = &cgroups.Stats{MemoryLimitEvents: 3}
 		}, runVerdict{Status: StatusMemoryLimit, ExitCode: -1, Signal: 9, SignalName: "SIGKILL", Limit: ptr(memHit),
 			Message:   "limits.memory exceeded (67108864 bytes)",
-			LimitsHit: []LimitHit{with(memHit, "memory.oom_control OOM event, oom_kill=0")}}},
+			LimitsHit: []LimitHit{with(memHit, "memory.failcnt=3 memory.memsw.failcnt=0 memory.oom_control oom_kill=0")}}},
+		// A --cgroup-parent with less memory than the policy's limit, or the host, ran out: the sandbox's own
+		// limit was never reached, and the verdict does not claim it was.
+		{"an OOM kill from above the sandbox does not claim limits.memory", func(f *runFacts) {
+			f.WaitStatus = signaled(unix.SIGKILL)
+			f.Counters = &cgroups.Stats{OOMKills: 1}
+		}, runVerdict{Status: StatusMemoryLimit, ExitCode: -1, Signal: 9, SignalName: "SIGKILL",
+			Message: "out of memory before limits.memory (67108864 bytes) was reached: a cgroup above the sandbox, or the host, ran out"}},
 		{"seccomp kill by the supervisor names the call", func(f *runFacts) {
 			f.Reported, f.KilledBy, f.Hit = false, StatusSeccompViolation, &LimitHit{Name: "seccomp", Value: "ptrace"}
 		}, runVerdict{Status: StatusSeccompViolation, ExitCode: -1, Signal: 9, SignalName: "SIGKILL",
@@ -186,10 +194,10 @@ func TestVerdict(t *testing.T) {
 				{Name: "limits.file_size", Value: "4096", Counter: "SIGXFSZ (RLIMIT_FSIZE)"}}}},
 		{"memory wins over pids", func(f *runFacts) {
 			f.WaitStatus = signaled(unix.SIGKILL)
-			f.Counters = &cgroups.Stats{OOMKills: 2, MemoryLimitHit: true, PidsLimitHit: true, PidsLimitEvents: 1}
+			f.Counters = &cgroups.Stats{OOMKills: 2, MemoryLimitHit: true, MemoryLimitEvents: 5, PidsLimitHit: true, PidsLimitEvents: 1}
 		}, runVerdict{Status: StatusMemoryLimit, ExitCode: -1, Signal: 9, SignalName: "SIGKILL", Limit: ptr(memHit),
 			Message:   "limits.memory exceeded (67108864 bytes)",
-			LimitsHit: []LimitHit{with(memHit, "memory.events max=0 oom_kill=2"), with(pidsHit, "pids.events max=1")}}},
+			LimitsHit: []LimitHit{with(memHit, "memory.events max=5 oom_kill=2"), with(pidsHit, "pids.events max=1")}}},
 		{"memory wins over a SIGSYS", func(f *runFacts) {
 			f.WaitStatus = signaled(unix.SIGSYS)
 			f.Counters = &cgroups.Stats{MemoryLimitHit: true, MemoryLimitEvents: 1}

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"syscall"
 	"testing"
@@ -401,5 +402,82 @@ func TestSigtermCleansUp(t *testing.T) {
 	waitGone(t, "sleep "+marker, 3*time.Second)
 	if left := cgroupsMatching(t, fmt.Sprintf(".%d.", c.Process.Pid)); len(left) > 0 {
 		t.Fatalf("cgroup left after SIGTERM: %v", left)
+	}
+}
+
+// A --cgroup-parent whose v1 cpuset lacks the CPUs a policy asks for is this host's limit, not a bad
+// policy: refused with 121 naming limits.cpuset (the kernel answers EACCES there), skipped under best_effort.
+func TestCpusetOutsideTheParent(t *testing.T) {
+	requirePrivileged(t)
+	root := "/sys/fs/cgroup/cpuset"
+	if _, err := os.Stat(filepath.Join(root, "cpuset.cpus")); err != nil {
+		t.Skip("no cgroup v1 cpuset hierarchy here (v2 narrows a cpuset to its parent's CPUs instead)")
+	}
+	if runtime.NumCPU() < 2 {
+		t.Skip("needs 2 CPUs: a parent with CPU 0 only, a policy asking for CPU 1")
+	}
+	name := fmt.Sprintf("jailrun-e2e-cpuset-%d", os.Getpid())
+	parent := filepath.Join(root, name)
+	if err := os.Mkdir(parent, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		dirs, _ := filepath.Glob(filepath.Join(parent, "*", "*"))
+		for i := len(dirs) - 1; i >= 0; i-- {
+			os.Remove(dirs[i])
+		}
+		dirs, _ = filepath.Glob(filepath.Join(parent, "*"))
+		for _, d := range dirs {
+			os.Remove(d)
+		}
+		os.Remove(parent)
+	})
+	mems, _ := os.ReadFile(filepath.Join(root, "cpuset.mems"))
+	if err := os.WriteFile(filepath.Join(parent, "cpuset.cpus"), []byte("0"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(parent, "cpuset.mems"), mems, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := jailrun(t, []string{"--cgroup-parent", "/" + name, "--policy", policyFile(t, `"limits": {"cpuset": "1"}`), "--", "/bin/true"})
+	if r.code != 121 || !strings.Contains(r.stderr, "limits.cpuset") {
+		t.Fatalf("cpuset 1 under a parent with CPU 0: want exit 121 naming limits.cpuset, got %v", r)
+	}
+	r = jailrun(t, []string{"--cgroup-parent", "/" + name, "--policy", policyFile(t, `"limits": {"cpuset": "1"}, "require": {"best_effort": ["limits.cpuset"]}`), "--", "/bin/true"})
+	if r.code != 0 || fmt.Sprint(r.result["skipped"]) != "[limits.cpuset]" {
+		t.Fatalf("cpuset 1 best effort under a parent with CPU 0: want ok with limits.cpuset skipped, got %v", r)
+	}
+}
+
+// A --cgroup-parent with less memory than the policy's limit: the run ends out of memory, and the verdict
+// says the sandbox's own limit was not what ran out (it never claims limits.memory).
+func TestMemoryOfTheParent(t *testing.T) {
+	requirePrivileged(t)
+	needPython(t)
+	root := "/sys/fs/cgroup/memory"
+	if _, err := os.Stat(filepath.Join(root, "memory.limit_in_bytes")); err != nil {
+		t.Skip("no cgroup v1 memory hierarchy here")
+	}
+	name := fmt.Sprintf("jailrun-e2e-memory-%d", os.Getpid())
+	parent := filepath.Join(root, name)
+	if err := os.Mkdir(parent, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		dirs, _ := filepath.Glob(filepath.Join(parent, "*"))
+		for _, d := range dirs {
+			if st, err := os.Stat(d); err == nil && st.IsDir() {
+				os.Remove(d)
+			}
+		}
+		os.Remove(parent)
+	})
+	if err := os.WriteFile(filepath.Join(parent, "memory.limit_in_bytes"), []byte("64M"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := jailrun(t, []string{"--quiet", "--cgroup-parent", "/" + name, "--", "/usr/bin/python3", "-c",
+		"b = bytearray(150 << 20)\nfor i in range(0, len(b), 4096): b[i] = 1"})
+	if r.status() != "memory_limit" || !strings.Contains(fmt.Sprint(r.result["message"]), "before limits.memory") || r.result["limit"] != nil {
+		t.Fatalf("out of memory through the parent's 64M: want memory_limit without claiming limits.memory, got %v\n%v", r, r.result)
 	}
 }
