@@ -2,6 +2,7 @@ package tests
 
 import (
 	"fmt"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -44,5 +45,20 @@ echo new > /etc/wfile && cat /etc/wfile
 echo x > /etc/passwd 2>/dev/null || echo passwd read-only`})
 	if r.code != 0 || r.stdout != "original\nnew\npasswd read-only\n" {
 		t.Fatalf("want /tmp/cfg unchanged, /etc/wfile written, /etc/passwd read-only:\n%v", r)
+	}
+}
+
+// doctor does not say a policy can run when every run of it would fail at a missing bind source.
+func TestDoctorMissingBindSource(t *testing.T) {
+	requirePrivileged(t)
+	missing := filepath.Join(t.TempDir(), "no-such-dir")
+	pol := policyFile(t, fmt.Sprintf(`"filesystem": {"mounts": [{"type": "bind", "src": %q, "dst": "/data", "readonly": true}]}`, missing))
+	d := jailrun(t, []string{"doctor", "--policy", pol})
+	if d.code != 121 || !strings.Contains(d.stdout, missing+" does not exist") {
+		t.Fatalf("doctor with a missing bind source: want exit 121 naming it, got %s", d)
+	}
+	opt := policyFile(t, fmt.Sprintf(`"filesystem": {"mounts": [{"type": "bind", "src": %q, "dst": "/data", "readonly": true, "optional": true}]}`, missing))
+	if d := jailrun(t, []string{"doctor", "--policy", opt}); d.code != 0 {
+		t.Fatalf("doctor with an optional missing bind source: want exit 0, got %s", d)
 	}
 }

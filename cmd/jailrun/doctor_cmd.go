@@ -2,8 +2,10 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"strings"
 	"text/tabwriter"
@@ -90,6 +92,7 @@ func runDoctor(out io.Writer, f *doctorFlags) error {
 			rep.Problems = append(rep.Problems, "seccomp: "+rep.Seccomp.Detail)
 		}
 	}
+	rep.Problems = append(rep.Problems, bindSourceProblems(s)...)
 	rep.CanRun = len(rep.Problems) == 0
 	if rep.Problems == nil {
 		rep.Problems = []string{}
@@ -198,4 +201,20 @@ func okOr(ok bool, detail string) string {
 		s += ": " + detail
 	}
 	return s
+}
+
+// bindSourceProblems lists the policy's required bind sources that do not exist on this host: every run
+// would fail at the mount (exit 125), so the policy cannot run here. (Whether the sandbox's host user can
+// open them is decided per run and named in that run's error.)
+func bindSourceProblems(s *policy.Settings) []string {
+	var out []string
+	for i, m := range s.Filesystem.Mounts {
+		if m.Kind != policy.MountBind || m.Optional {
+			continue
+		}
+		if _, err := os.Stat(m.Src); errors.Is(err, fs.ErrNotExist) {
+			out = append(out, fmt.Sprintf("filesystem.mounts[%d]: the bind source %s does not exist on this host (create it, or mark the mount \"optional\")", i, m.Src))
+		}
+	}
+	return out
 }
