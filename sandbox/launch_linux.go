@@ -799,19 +799,18 @@ func (l *launch) setupStdio() (*stdio, error) {
 		}
 		st.child[0] = f
 	case *os.File:
-		st.child[0] = in
-	default:
-		pr, pw, err := os.Pipe()
-		if err != nil {
-			return nil, &SetupError{Stage: "prepare", Step: StepPipe, Err: err}
+		if f, ok := l.childEnd(in, false); ok {
+			st.child[0] = f
+			break
 		}
-		l.cleanup = append(l.cleanup, func() { pr.Close(); pw.Close() })
-		st.child[0] = pr
-		st.closers = append(st.closers, pr)
-		st.stdinCp = func() {
-			// A child that never reads its stdin must not hang jailrun: the copy ends when the run does
-			// (the pipe's read end dies with the sandbox and the write fails).
-			go func() { _, _ = io.Copy(pw, in); pw.Close() }()
+		// Not a file the child may have an open file description of its own for (a terminal, a socket, a
+		// pipe open for writing too): relayed, so that it cannot write back or change the terminal.
+		if err := l.relayStdin(st, in); err != nil {
+			return nil, err
+		}
+	default:
+		if err := l.relayStdin(st, in); err != nil {
+			return nil, err
 		}
 	}
 	lim := l.s.Limits.Output
@@ -819,8 +818,10 @@ func (l *launch) setupStdio() (*stdio, error) {
 	for i, w := range []io.Writer{req.Stdout, req.Stderr} {
 		limit := []int64{lim.Stdout, lim.Stderr}[i]
 		if f, ok := w.(*os.File); ok && limit == 0 && lim.Total == 0 {
-			st.child[i+1] = f
-			continue
+			if cf, ok := l.childEnd(f, true); ok {
+				st.child[i+1] = cf
+				continue
+			}
 		}
 		if w == nil && limit == 0 && lim.Total == 0 {
 			f, err := devnull(os.O_WRONLY)
@@ -853,6 +854,93 @@ func (l *launch) setupStdio() (*stdio, error) {
 		})
 	}
 	return st, nil
+}
+
+// relayStdin gives the child a pipe whose other end jailrun fills from in.
+func (l *launch) relayStdin(st *stdio, in io.Reader) error {
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		return &SetupError{Stage: "prepare", Step: StepPipe, Err: err}
+	}
+	l.cleanup = append(l.cleanup, func() { pr.Close(); pw.Close() })
+	st.child[0] = pr
+	st.closers = append(st.closers, pr)
+	st.stdinCp = func() {
+		// A child that never reads its stdin must not hang jailrun: the copy ends when the run does
+		// (the pipe's read end dies with the sandbox and the write fails).
+		go func() { _, _ = io.Copy(pw, in); pw.Close() }()
+	}
+	return nil
+}
+
+// childEnd decides whether a caller's file may reach the child as a descriptor rather than through a
+// relay, and gives the one it may have. The caller's own open file description never crosses: it may be
+// open for reading and writing (<>, a terminal), and the child could write back through its stdin, read
+// back its output, or change the terminal's settings, outside every limit and record. So:
+//   - a regular file is opened again, read-only for stdin, write-only (append kept) for output, at the
+//     caller's offset; when the run ends the caller's offset moves to where the child left it, as if
+//     they had shared it (two runs in `{ a; b; } < input` read on from each other);
+//   - a pipe open in the run's direction only is passed as it is (its other direction does not exist);
+//   - the null device is opened afresh;
+//   - everything else (terminals, sockets, other devices, a FIFO open both ways) is relayed: ok is false.
+func (l *launch) childEnd(f *os.File, write bool) (*os.File, bool) {
+	var st unix.Stat_t
+	if unix.Fstat(int(f.Fd()), &st) != nil {
+		return nil, false
+	}
+	fl, err := unix.FcntlInt(f.Fd(), unix.F_GETFL, 0)
+	if err != nil {
+		return nil, false
+	}
+	want := unix.O_RDONLY
+	if write {
+		want = unix.O_WRONLY
+	}
+	switch st.Mode & unix.S_IFMT {
+	case unix.S_IFIFO:
+		if fl&unix.O_ACCMODE == want {
+			return f, true
+		}
+		return nil, false
+	case unix.S_IFREG:
+	case unix.S_IFCHR:
+		// The null device carries nothing either way: a fresh one, so the child still sees a device.
+		if st.Rdev != unix.Mkdev(1, 3) {
+			return nil, false
+		}
+		fd, err := unix.Open(os.DevNull, want|unix.O_CLOEXEC|unix.O_NOCTTY, 0)
+		if err != nil {
+			return nil, false
+		}
+		nf := os.NewFile(uintptr(fd), os.DevNull)
+		l.cleanup = append(l.cleanup, func() { nf.Close() })
+		return nf, true
+	default:
+		return nil, false
+	}
+	flags := want | unix.O_CLOEXEC | unix.O_NOCTTY | (fl & unix.O_APPEND)
+	fd, err := unix.Open("/proc/self/fd/"+strconv.Itoa(int(f.Fd())), flags, 0)
+	if err != nil {
+		return nil, false // no /proc, or the file's mode changed since the caller opened it: relayed
+	}
+	nf := os.NewFile(uintptr(fd), f.Name())
+	off, err := unix.Seek(int(f.Fd()), 0, io.SeekCurrent)
+	if err == nil && fl&unix.O_APPEND == 0 {
+		_, err = unix.Seek(fd, off, io.SeekStart)
+	}
+	if err != nil {
+		nf.Close()
+		return nil, false
+	}
+	l.cleanup = append(l.cleanup, func() {
+		if fl&unix.O_APPEND == 0 {
+			if end, err := unix.Seek(fd, 0, io.SeekCurrent); err == nil {
+				_, _ = unix.Seek(int(f.Fd()), end, io.SeekStart)
+			}
+		}
+		nf.Close()
+	})
+	return nf, true
 }
 
 func (st *stdio) closeChildEnds() {

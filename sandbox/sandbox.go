@@ -70,8 +70,12 @@ type Request struct {
 	// Env is the caller's environment that the policy's env allowlist may copy from. Nothing else of it
 	// reaches the child.
 	Env []string
-	// Stdin, Stdout and Stderr default to /dev/null and discard. An *os.File is passed to the child directly
-	// when no limit needs the bytes to pass through jailrun.
+	// Stdin, Stdout and Stderr default to /dev/null and discard. An *os.File that is a regular file is
+	// opened again for the child, read-only for stdin and write-only for output (its offset shared back
+	// after the run), when no limit needs the bytes to pass through jailrun; a pipe open in that direction
+	// only is passed as it is; anything else (a terminal, a socket) is relayed: the child never gets the
+	// caller's own open file description, so it cannot write back through its stdin or reconfigure a
+	// terminal.
 	Stdin  io.Reader
 	Stdout io.Writer
 	Stderr io.Writer
