@@ -52,7 +52,6 @@ func ExampleRunner_Run() {
 		log.Fatal(err)
 	}
 	defer r.Close()
-	defer r.Close()
 	strict, err := policy.Builtin("strict")
 	if err != nil {
 		log.Fatal(err)

@@ -87,7 +87,12 @@ func (a *idAllocator) acquire() (*idLease, error) {
 		a.next.Store(k)
 		return &idLease{uid: uid, gid: a.gidBase + k, fd: fd, path: path, probes: int(i) + 1}, nil
 	}
-	return nil, fmt.Errorf("%w: all %d host ids from %d are in use by live sandboxes: give a wider range (--host-id-range, $JAILRUN_HOST_IDS)", ErrSetup, a.size, a.uidBase)
+	// Root takes its ids from Options.HostIDs; a rootless Runner from the caller's subordinate ids.
+	fix := "give a wider range (Options.HostIDs; jailrun: --host-id-range, $JAILRUN_HOST_IDS)"
+	if a.dir != hostIDLockDir {
+		fix = "grant more subordinate ids in /etc/subuid and /etc/subgid"
+	}
+	return nil, fmt.Errorf("%w: %w: all %d host ids from %d are in use by live sandboxes: %s", ErrSetup, ErrHostIDs, a.size, a.uidBase, fix)
 }
 
 // sweep removes the lock files of jailrun processes that died without releasing (SIGKILL): the kernel freed
@@ -133,7 +138,7 @@ func CheckHostIDRange(r IDRange) error { return hostIDClash(r, "") }
 
 // checkHostIDRange is CheckHostIDRange for Options.HostIDs, saying how to choose another range.
 func checkHostIDRange(r IDRange) error {
-	return hostIDClash(r, ": choose another with --host-id-range or $JAILRUN_HOST_IDS")
+	return hostIDClash(r, ": choose another with Options.HostIDs (jailrun: --host-id-range or $JAILRUN_HOST_IDS)")
 }
 
 func hostIDClash(r IDRange, advice string) error {

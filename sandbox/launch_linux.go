@@ -66,19 +66,29 @@ func (r *Runner) initPlatform() error {
 	return nil
 }
 
-// Close releases what the Runner set up on the host (the cgroup parent it created); it does nothing to
-// runs still in progress. Call it when the Runner is no longer needed.
+// Close marks the Runner closed (Run and NewPool then fail with ErrClosed), closes the pools it made,
+// waits for runs in progress to end, and then releases what the Runner set up on the host (the cgroup
+// parent it created, and its record for the janitor; left while another Runner or process of this host
+// still runs under it). Call it when the Runner is no longer needed. It is safe to call more than once.
 func (r *Runner) Close() error {
-	if r.plat.cg != nil {
-		return r.plat.cg.Close()
-	}
-	return nil
+	return r.shutdown(func() error {
+		if r.plat.cg != nil {
+			return r.plat.cg.Close()
+		}
+		return nil
+	})
 }
 
 // Run runs one command under req.Policy and returns its result. The error is non-nil only when the run could
 // not start or its outcome could not be established; a command that fails or breaks a limit is a normal
-// Result. On a setup failure the Result (Status setup_error) is returned too.
+// Result. On a setup failure the Result (Status setup_error) is returned too. After Close it fails with
+// ErrClosed.
 func (r *Runner) Run(ctx context.Context, req Request) (*Result, error) {
+	exit, err := r.enter()
+	if err != nil {
+		return nil, err
+	}
+	defer exit()
 	if err := validateRequest(&req); err != nil {
 		return nil, err
 	}
@@ -302,6 +312,12 @@ func (l *launch) startSandbox(ctx context.Context, pooled *sandboxProc) (*sandbo
 		// Stage "prepare": everything the parent can do before the clone.
 		var err error
 		if cfg, err = l.prepare(false); err != nil {
+			if errors.Is(err, ErrSetup) {
+				// As Run promises: a setup failure (no host id left, no pipe, no cgroup) has its Result too. A
+				// refused policy or request has none: nothing was attempted.
+				l.res.Status, l.res.Message = StatusSetupError, err.Error()
+				return nil, l.res, err
+			}
 			return nil, nil, err
 		}
 	} else {
@@ -358,11 +374,14 @@ func (l *launch) startSandbox(ctx context.Context, pooled *sandboxProc) (*sandbo
 // cancels or setup overruns. On failure the error is a setup error, with the result to return.
 func (l *launch) waitExec(ctx context.Context, sb *sandboxProc, supCtx context.Context) (time.Time, *Result, error) {
 	cfg, pid, errR, notifyW := sb.cfg, sb.pid, sb.errR, sb.notifyW
-	setupDone := make(chan struct{})
-	endWatchdog := sync.OnceFunc(func() { close(setupDone) })
+	setupDone, watchdogDone := make(chan struct{}), make(chan struct{})
+	// Ending the watchdog waits for it: once endWatchdog returns, either it aborted (setupAbort is set and
+	// the sandbox killed) or it never will, so an abort cannot land after the command was found executed.
+	endWatchdog := sync.OnceFunc(func() { close(setupDone); <-watchdogDone })
 	defer endWatchdog()
 	var setupAbort atomic.Value
 	go func() {
+		defer close(watchdogDone)
 		t := time.NewTimer(setupTimeout)
 		defer t.Stop()
 		select {
@@ -376,6 +395,11 @@ func (l *launch) waitExec(ctx context.Context, sb *sandboxProc, supCtx context.C
 		l.kill(StatusSetupError, nil)
 	}()
 	fail := func(stage string, step SetupStep, err error) (time.Time, *Result, error) {
+		// A step that failed because the watchdog killed the sandbox reports why it was killed.
+		endWatchdog()
+		if e, ok := setupAbort.Load().(error); ok {
+			stage, step, err = "init", StepSetupTimeout, e
+		}
 		res, err := l.setupError(&SetupError{Stage: stage, Step: step, Err: err})
 		return time.Time{}, res, err
 	}

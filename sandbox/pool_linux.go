@@ -49,17 +49,25 @@ type Pool struct {
 }
 
 // NewPool starts a pool for policy s. Close it to drain it: prepared sandboxes are destroyed, runs in
-// progress finish first.
+// progress finish first; Runner.Close closes it too. A negative PoolOptions.Size is refused (ErrPolicy),
+// and a Runner that was closed refuses with ErrClosed.
 func (r *Runner) NewPool(s *policy.Settings, o PoolOptions) (*Pool, error) {
 	if s == nil {
 		return nil, fmt.Errorf("%w: no policy", ErrPolicy)
 	}
-	if o.Size <= 0 {
-		o.Size = 4
+	if err := o.validate(); err != nil {
+		return nil, err
+	}
+	if o.Size == 0 {
+		o.Size = defaultPoolSize
 	}
 	p := &Pool{r: r, s: s, size: o.Size, ready: make(chan *prepared, o.Size), stop: make(chan struct{}), done: make(chan struct{})}
 	p.seccompPlan = sync.OnceValue(func() seccompPlan { return planSeccomp(s.Seccomp) })
 	p.stats.Size = o.Size
+	// Registered before its first sandbox is prepared: a Runner.Close from now on closes it.
+	if err := r.addPool(p); err != nil {
+		return nil, err
+	}
 	go p.fill()
 	return p, nil
 }
@@ -143,19 +151,23 @@ func (p *Pool) prepareOne() (*prepared, error) {
 }
 
 // Run runs req in a prepared sandbox when req.Policy is the pool's policy and one is ready, else cold
-// through the Runner. Like Runner.Run, it is safe for concurrent use.
+// through the Runner. Like Runner.Run, it is safe for concurrent use. Once the pool is closed every run is
+// refused with ErrClosed, whatever its policy: a caller that closed the pool learns it is using it still.
 func (p *Pool) Run(ctx context.Context, req Request) (*Result, error) {
+	if p.isClosed() {
+		return nil, errPoolClosed
+	}
 	if err := validateRequest(&req); err != nil {
 		return nil, err
 	}
-	if !p.Serves(req.Policy) || req.wantsFiles() {
+	if !p.serves(req.Policy) || req.wantsFiles() {
 		p.count(func(s *PoolStats) { s.Bypassed++ })
 		return p.r.Run(ctx, req)
 	}
 	p.mu.Lock()
-	if p.closed {
+	if p.closed { // closed since the check above: drain may be waiting for inflight already
 		p.mu.Unlock()
-		return nil, fmt.Errorf("%w: the pool is closed", ErrSetup)
+		return nil, errPoolClosed
 	}
 	p.inflight.Add(1)
 	p.mu.Unlock()
@@ -193,9 +205,21 @@ func (p *Pool) Run(ctx context.Context, req Request) (*Result, error) {
 	}
 }
 
-// Serves reports whether runs of s can use this pool's sandboxes: s is the pool's policy, unchanged.
+// Serves reports whether runs of s can use this pool's sandboxes: the pool is not closed, and s is its
+// policy, unchanged.
 func (p *Pool) Serves(s *policy.Settings) bool {
+	return !p.isClosed() && p.serves(s)
+}
+
+// serves is Serves without the closed check: whether s is the pool's policy.
+func (p *Pool) serves(s *policy.Settings) bool {
 	return s == p.s || reflect.DeepEqual(s, p.s)
+}
+
+func (p *Pool) isClosed() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.closed
 }
 
 // fitsShared checks, before a prepared sandbox is committed to req, that its command will fit the shared
@@ -236,8 +260,8 @@ func (p *Pool) Stats() PoolStats {
 	return s
 }
 
-// Close stops preparing sandboxes, destroys the prepared ones and waits for runs in progress to end. It is
-// safe to call more than once.
+// Close stops preparing sandboxes, destroys the prepared ones and waits for runs in progress to end; Run
+// then refuses with ErrClosed. It is safe to call more than once.
 func (p *Pool) Close() error {
 	p.mu.Lock()
 	if !p.closed {
@@ -246,6 +270,7 @@ func (p *Pool) Close() error {
 	}
 	p.mu.Unlock()
 	<-p.done
+	p.r.dropPool(p)
 	return nil
 }
 

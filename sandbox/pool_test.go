@@ -126,8 +126,8 @@ func TestPoolRunsEachCommandInAFreshSandbox(t *testing.T) {
 	if left := runCgroups(t); len(left) != 0 {
 		t.Errorf("cgroups left after Close: %v", left)
 	}
-	if _, err := p.Run(ctx, shReq(strict, "true")); !errors.Is(err, sandbox.ErrSetup) {
-		t.Errorf("Run after Close: %v, want ErrSetup", err)
+	if _, err := p.Run(ctx, shReq(strict, "true")); !errors.Is(err, sandbox.ErrClosed) {
+		t.Errorf("Run after Close: %v, want ErrClosed", err)
 	}
 }
 

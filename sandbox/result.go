@@ -16,17 +16,30 @@ const SchemaVersion = 1
 // Status is the verdict of a run, decided from the kernel's own counters.
 type Status string
 
+// The statuses of a run. Result.LimitsHit lists every limit that fired, whichever of them decided Status.
 const (
-	StatusOK               Status = "ok"
-	StatusNonzeroExit      Status = "nonzero_exit"
-	StatusSignaled         Status = "signaled"
-	StatusTimeLimit        Status = "time_limit"      // CPU time
-	StatusWallTimeLimit    Status = "wall_time_limit" // wall-clock time
-	StatusMemoryLimit      Status = "memory_limit"
-	StatusPidsLimit        Status = "pids_limit"
-	StatusOutputLimit      Status = "output_limit"
+	// StatusOK: the command exited with status 0 within every limit.
+	StatusOK Status = "ok"
+	// StatusNonzeroExit: the command exited with a non-zero status (ExitCode) within every limit.
+	StatusNonzeroExit Status = "nonzero_exit"
+	// StatusSignaled: the command was killed by a signal no limit explains (Signal, SignalName), or the
+	// sandbox was killed because the run's context was cancelled (Limit.Name "context").
+	StatusSignaled Status = "signaled"
+	// StatusTimeLimit: the command used more CPU time than limits.cpu_time.
+	StatusTimeLimit Status = "time_limit"
+	// StatusWallTimeLimit: the command ran longer (wall-clock time, from exec) than limits.wall_time.
+	StatusWallTimeLimit Status = "wall_time_limit"
+	// StatusMemoryLimit: the sandbox reached limits.memory: an OOM kill, or a command that failed there.
+	StatusMemoryLimit Status = "memory_limit"
+	// StatusPidsLimit: the sandbox reached limits.pids (a fork failed) and the command then failed.
+	StatusPidsLimit Status = "pids_limit"
+	// StatusOutputLimit: the command wrote more than limits.output allows, or a file larger than
+	// limits.file_size (SIGXFSZ).
+	StatusOutputLimit Status = "output_limit"
+	// StatusSeccompViolation: the command was killed for a syscall the policy's seccomp filter kills on.
 	StatusSeccompViolation Status = "seccomp_violation"
-	StatusSetupError       Status = "setup_error"
+	// StatusSetupError: the sandbox could not be built, so the command never ran; Run's error says why.
+	StatusSetupError Status = "setup_error"
 )
 
 // CPUTime is CPU time in milliseconds.
@@ -159,7 +172,8 @@ type Result struct {
 	// not enforce. Empty on a fully enforced run.
 	Skipped []string `json:"skipped"`
 
-	// SetupTrace is filled with --trace-setup: where the launch time went.
+	// SetupTrace is filled when Request.TraceSetup is set (the CLI's --trace-setup): where the launch time
+	// went.
 	SetupTrace []Phase `json:"setup_trace,omitempty"`
 }
 

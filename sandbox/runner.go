@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/jailrun/jailrun/ipc"
 	"github.com/jailrun/jailrun/policy"
@@ -129,19 +130,106 @@ func (o Options) withDefaults() Options {
 	return o
 }
 
-// Runner launches sandboxes. It is safe for concurrent use; create one per process and reuse it.
+// Runner launches sandboxes. It is safe for concurrent use; create one per process, reuse it, and Close it
+// when it is no longer needed.
 type Runner struct {
 	opts Options
 	plat platform
+
+	// Close must not pull the cgroup parent from under a run, nor let a run start after it cleaned up: mu
+	// orders closed against the start of every run, runs counts the runs in progress, pools are the
+	// pools made by NewPool and not closed yet (their prepared sandboxes live in the Runner's cgroups).
+	mu     sync.Mutex
+	closed bool
+	runs   sync.WaitGroup
+	pools  map[*Pool]struct{}
 }
 
-// NewRunner checks that this host can run sandboxes at all and prepares what runs share.
+// NewRunner checks that this host can run sandboxes at all and prepares what runs share. Options that are
+// not valid values are refused before anything is touched: an unknown IDMapping with ErrPolicy, a HostIDs
+// range that is not a valid range with ErrHostIDs.
 func NewRunner(o Options) (*Runner, error) {
+	if err := o.validate(); err != nil {
+		return nil, err
+	}
 	r := &Runner{opts: o.withDefaults()}
 	if err := r.initPlatform(); err != nil {
 		return nil, err
 	}
 	return r, nil
+}
+
+// validate refuses option values no host could make sense of. It runs before the platform's checks, which
+// would otherwise report a typo as something this host cannot do (ErrUnsupported).
+func (o Options) validate() error {
+	if _, err := ParseIDMapping(string(o.IDMapping)); err != nil {
+		return fmt.Errorf("%w: Options.IDMapping %q: want %q (auto), %q or %q", ErrPolicy, string(o.IDMapping),
+			string(IDMapAuto), string(IDMapSubordinate), string(IDMapCaller))
+	}
+	if r := o.HostIDs; r != (IDRange{}) {
+		// The same rules as ParseIDRange, for a range built in code rather than parsed.
+		if _, err := ParseIDRange(r.String()); err != nil {
+			return fmt.Errorf("%w: Options.HostIDs: %w", ErrHostIDs, err)
+		}
+	}
+	return nil
+}
+
+// errRunnerClosed is what a Runner refuses work with once Close has begun.
+var errRunnerClosed = fmt.Errorf("the Runner is %w", ErrClosed)
+
+// enter registers a run about to use what the Runner shares, or fails with ErrClosed once Close has begun.
+// The run calls exit when it has released everything it took (its cgroup, its host ids): Close waits for
+// that before it removes the cgroup parent.
+func (r *Runner) enter() (exit func(), err error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return nil, errRunnerClosed
+	}
+	r.runs.Add(1)
+	return r.runs.Done, nil
+}
+
+// shutdown is Close in the only safe order: refuse new runs and pools, close the pools (which destroys
+// their prepared sandboxes and waits for their runs), wait for the runs in progress, and only then release
+// what the platform set up for them. It is safe to call more than once, even concurrently: a later call
+// has nothing left to wait for and retries release, which does nothing while another Runner or process
+// still has runs under the same cgroup parent.
+func (r *Runner) shutdown(release func() error) error {
+	r.mu.Lock()
+	r.closed = true
+	pools := make([]*Pool, 0, len(r.pools))
+	for p := range r.pools {
+		pools = append(pools, p)
+	}
+	r.mu.Unlock()
+	for _, p := range pools {
+		_ = p.Close()
+	}
+	r.runs.Wait()
+	return release()
+}
+
+// addPool records a new pool, so that Close can close it; it fails with ErrClosed once Close has begun.
+func (r *Runner) addPool(p *Pool) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return errRunnerClosed
+	}
+	if r.pools == nil {
+		r.pools = map[*Pool]struct{}{}
+	}
+	r.pools[p] = struct{}{}
+	return nil
+}
+
+// dropPool forgets a closed pool.
+func (r *Runner) dropPool(p *Pool) {
+	r.mu.Lock()
+	delete(r.pools, p)
+	r.mu.Unlock()
 }
 
 func newRunID() string {

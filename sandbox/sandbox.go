@@ -19,18 +19,30 @@ import (
 
 // Errors a caller can branch on with errors.Is.
 var (
-	// ErrPolicy: the request's policy or command is invalid.
+	// ErrPolicy: the request's policy or command is invalid, or an option the caller gave is (an unknown
+	// Options.IDMapping, a negative PoolOptions.Size, a Stdin or Stdout on a request that Interact or
+	// Pipeline connects itself).
 	ErrPolicy = errors.New("invalid policy or request")
 	// ErrUnsupported: this host cannot enforce what the policy requires (fail closed).
 	ErrUnsupported = errors.New("not supported on this host")
-	// ErrSetup: the sandbox could not be built; the error is a *SetupError naming the step.
+	// ErrSetup: the sandbox could not be built. The error is a *SetupError naming the step, except for
+	// the few failures that come before any step: running out of host ids (which matches ErrHostIDs too)
+	// and Interact's pipes. A context cancelled or expired before the command was executed ends the setup
+	// too: a *SetupError at StepSetupTimeout that also matches context.Canceled or
+	// context.DeadlineExceeded.
 	ErrSetup = errors.New("sandbox setup failed")
 	// ErrNotFound: the command does not exist inside the sandbox.
 	ErrNotFound = errors.New("command not found")
 	// ErrCannotExec: the command exists inside the sandbox but cannot be executed.
 	ErrCannotExec = errors.New("cannot execute command")
-	// ErrHostIDs: the configured host id range (Options.HostIDs) cannot be used on this host.
+	// ErrHostIDs: the configured host id range (Options.HostIDs) cannot be used on this host: NewRunner
+	// refuses it (it overlaps ids the host uses, or is not a valid range), or a run finds every id of it
+	// (rootless: of the caller's subordinate ids) taken by live sandboxes; that error matches ErrSetup too,
+	// and the run did not start.
 	ErrHostIDs = errors.New("unusable host id range")
+	// ErrClosed: the Runner or Pool was closed (Runner.Close, Pool.Close) before the call: nothing was
+	// started.
+	ErrClosed = errors.New("closed")
 )
 
 // SetupError says which stage and step of a launch failed. Branch on Step (a SetupStep constant); What

@@ -115,8 +115,33 @@ func tighten(s *policy.Settings, o Overrides, lenient bool) (*policy.Settings, e
 		return c, nil // overrides the policy already satisfies: the same policy, the same digest
 	}
 	c.SHA256 = limitsDigest(s.SHA256, c)
-	c.Overrides = append(c.Overrides, t.applied...)
+	c.Overrides = mergeOverrides(c.Overrides, t.applied)
 	return c, nil
+}
+
+// mergeOverrides adds applied ("field=value") to list, the settings already on top of the policy. An entry
+// for a field list already names (an earlier Tighten or ApplyOverrides) replaces that entry in place: only
+// the value in force is worth listing, and a result listing limits.wall_time twice would make its reader
+// guess which one won.
+func mergeOverrides(list, applied []string) []string {
+	for _, a := range applied {
+		field, _, _ := strings.Cut(a, "=")
+		out, replaced := list[:0], false
+		for _, e := range list {
+			if f, _, ok := strings.Cut(e, "="); ok && f == field {
+				if replaced {
+					continue // a field listed twice already: one entry is enough
+				}
+				e, replaced = a, true
+			}
+			out = append(out, e)
+		}
+		if !replaced {
+			out = append(out, a)
+		}
+		list = out
+	}
+	return list
 }
 
 // cpuRlimit mirrors policy's rlimits(): RLIMIT_CPU is a backstop for the cgroup's exact CPU accounting.

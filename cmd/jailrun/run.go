@@ -293,7 +293,7 @@ func mapRunError(err error) error {
 	case errors.Is(err, ipc.ErrEndpoint), errors.Is(err, audit.ErrSink):
 		// A channel endpoint or an audit sink the caller named cannot be used: the run did not start.
 		return &exitError{code: exitInput, err: err}
-	case errors.Is(err, sandbox.ErrHostIDs):
+	case errors.Is(err, sandbox.ErrHostIDs) && !errors.Is(err, sandbox.ErrSetup):
 		// --host-id-range or $JAILRUN_HOST_IDS names ids the host already uses.
 		return &exitError{code: exitUsage, err: err}
 	case errors.Is(err, sandbox.ErrNotFound):
