@@ -3,6 +3,7 @@ package policy
 import (
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -146,7 +147,12 @@ var CgroupLimits = [...]CgroupLimit{
 			if f, ok := d.str(v, path, 1024); ok {
 				c, err := parseCpuset(f.Value)
 				if err != nil {
-					d.errs.add(v, path, fmt.Sprintf("%s %v", describe(v), err))
+					msg := fmt.Sprintf("%s %v", describe(v), err)
+					if n, ok := cpuOverBound(f.Value); ok {
+						// parseCpuset says only "not a CPU list"; a well-formed number past the bound needs the bound.
+						msg = fmt.Sprintf("%s names CPU %d: CPU numbers are 0..%d (use e.g. \"0-3,6\")", describe(v), n, maxCPUs-1)
+					}
+					d.errs.add(v, path, msg)
 					return
 				}
 				l.Cpuset = set(c, f.Pos)
@@ -248,4 +254,20 @@ func (d *decoder) cgroupLimitFields(l *LimitsSpec) []field {
 		out = append(out, field{c.Name, func(v *node, path string) { c.decode(d, v, path, l) }})
 	}
 	return out
+}
+
+// cpuOverBound finds, in a cpu list parseCpuset refused, a plain CPU number that is at or above maxCPUs.
+func cpuOverBound(list string) (int, bool) {
+	for _, part := range strings.Split(list, ",") {
+		lo, hi, _ := strings.Cut(part, "-")
+		for _, n := range []string{lo, hi} {
+			if n == "" || len(n) > 10 || (len(n) > 1 && n[0] == '0') || strings.Trim(n, "0123456789") != "" {
+				continue
+			}
+			if v, err := strconv.Atoi(n); err == nil && v >= maxCPUs {
+				return v, true
+			}
+		}
+	}
+	return 0, false
 }

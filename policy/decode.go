@@ -354,7 +354,9 @@ func (d *decoder) uniqueStrings(n *node, path string, max, maxLen int, check fun
 			return
 		}
 		// Once the report is full the policy is refused anyway; skip the checks (and their suggestions).
-		if check != nil && !d.errs.full() {
+		if check != nil && d.errs.full() {
+			d.errs.skip()
+		} else if check != nil {
 			if msg := check(s.Value); msg != "" {
 				d.errs.add(el, p, msg)
 				return
@@ -392,12 +394,17 @@ func parse(data []byte, source string, errs *problems) *Policy {
 	p := &Policy{Source: source, Pos: root.pos, dir: filepath.Dir(source)}
 	d.obj(root, "", []field{
 		{"version", func(v *node, path string) {
-			f := d.integer(v, path, math.MinInt64, math.MaxInt64)
-			if f.Set && f.Value != 1 {
-				d.errs.add(v, path, fmt.Sprintf("%d is not supported (this jailrun reads version 1)", f.Value))
+			if v.kind != kindNumber {
+				d.errs.add(v, path, fmt.Sprintf("expected an integer, got %s", describe(v)))
 				return
 			}
-			p.Version = f
+			// Any other number, 1.0 and 1e0 included, is answered with what is allowed: the integer range of
+			// a generic integer would not help.
+			if n, ok := intLiteral(v.str); !ok || n != 1 {
+				d.errs.add(v, path, fmt.Sprintf("%s is not supported (this jailrun reads version 1)", v.str))
+				return
+			}
+			p.Version = set(int64(1), v.pos)
 		}},
 		{"name", func(v *node, path string) {
 			if f, ok := d.str(v, path, 64); ok {

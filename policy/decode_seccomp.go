@@ -26,10 +26,8 @@ func parseAction(s string) (Action, string) {
 			}
 			return Action{Kind: ActErrno, Errno: uint16(n)}, ""
 		}
-		if len(arg) > 1 && arg[0] == 'E' {
-			if v, ok := syscalls.Constant(arg); ok && v <= maxErrno {
-				return Action{Kind: ActErrno, Errno: uint16(v)}, ""
-			}
+		if v, ok := errnoByName(arg); ok {
+			return Action{Kind: ActErrno, Errno: v}, ""
 		}
 		return Action{}, fmt.Sprintf("%q: %q is not an errno number (0..%d) or a known errno name such as EPERM", s, arg, maxErrno)
 	}

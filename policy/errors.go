@@ -71,13 +71,16 @@ const maxProblems = 200
 
 // problems collects problems while decoding and validating.
 type problems struct {
-	list      []Problem
-	truncated bool
+	list []Problem
+	// Past maxProblems: dropped counts the problems found but not kept; unchecked records that checks were
+	// skipped (the report is full, and their suggestions cost time), so more may exist than were counted.
+	dropped   int
+	unchecked bool
 }
 
 func (p *problems) addAt(pos Pos, path, msg string) {
 	if len(p.list) >= maxProblems {
-		p.truncated = true
+		p.dropped++
 		return
 	}
 	p.list = append(p.list, Problem{Pos: pos, Path: path, Msg: msg})
@@ -89,6 +92,10 @@ func (p *problems) empty() bool { return len(p.list) == 0 }
 
 // full reports that no more problems will be recorded.
 func (p *problems) full() bool { return len(p.list) >= maxProblems }
+
+// skip records that a check was not made because the report is full, so that the report says it stopped
+// rather than looking complete at exactly maxProblems lines.
+func (p *problems) skip() { p.unchecked = true }
 
 // err returns the collected problems as an *InvalidError, or nil. Problems are sorted by file (in order of
 // first appearance), line and column so that the report reads top to bottom.
@@ -113,8 +120,17 @@ func (p *problems) err() error {
 		}
 		return a.Col < b.Col
 	})
-	if p.truncated {
-		list = append(list, Problem{Pos: Pos{File: list[len(list)-1].File}, Msg: fmt.Sprintf("too many problems; stopped after %d", maxProblems)})
+	if p.dropped > 0 || p.unchecked {
+		msg := fmt.Sprintf("too many problems; stopped after %d", maxProblems)
+		switch {
+		case p.dropped > 0 && p.unchecked:
+			msg += fmt.Sprintf(" (%d more found, the rest not checked)", p.dropped)
+		case p.dropped > 0:
+			msg += fmt.Sprintf(" (%d more not listed)", p.dropped)
+		default:
+			msg += " (the rest not checked)"
+		}
+		list = append(list, Problem{Pos: Pos{File: list[len(list)-1].File}, Msg: msg})
 	}
 	return &InvalidError{Problems: list}
 }

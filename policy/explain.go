@@ -5,8 +5,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/jailrun/jailrun/seccomp/syscalls"
 )
 
 // Explain describes compiled settings for a human reviewer: every namespace, each mount in order, each
@@ -239,20 +237,6 @@ func ActionString(a Action) string {
 	return string(a.Kind)
 }
 
-// errnoNames are the errnos a policy plausibly returns, for naming them in explanations.
-var errnoNames = []string{"EPERM", "ENOENT", "EINTR", "EIO", "EBADF", "EAGAIN", "ENOMEM", "EACCES", "EFAULT",
-	"EBUSY", "EEXIST", "EINVAL", "ENOSPC", "EROFS", "ENOSYS", "EOPNOTSUPP", "ENOTSUP", "EAFNOSUPPORT",
-	"EPROTONOSUPPORT", "ENETUNREACH", "ECONNREFUSED"}
-
-func errnoName(n uint16) string {
-	for _, name := range errnoNames {
-		if v, ok := syscalls.Constant(name); ok && v == uint64(n) {
-			return name
-		}
-	}
-	return ""
-}
-
 // CondString writes an argument condition: "arg0 == 0x1", "arg2 & 0x3 == 0x1".
 func CondString(c ArgCond) string {
 	if c.Op == OpMaskedEq {
@@ -296,7 +280,8 @@ func rlimitValue(r Rlimit) string {
 	switch r.Resource {
 	case RlimitCPU:
 		return fmt.Sprintf("%d s", r.Hard)
-	case RlimitNofile, RlimitNproc:
+	case RlimitNofile, RlimitNproc, RlimitSigpending:
+		// Counts, not sizes: open files, processes, queued signals.
 		return strconv.FormatUint(r.Hard, 10)
 	}
 	return humanSize(int64(r.Hard))

@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"syscall"
 
 	"github.com/jailrun/jailrun/policies"
 )
@@ -33,9 +34,11 @@ func LoadPolicy(path string) (*Policy, error) {
 }
 
 // readPolicyFile reads a regular file of at most MaxFileSize bytes. A FIFO or device is refused: reading
-// /dev/zero would never end and a FIFO could block forever.
+// /dev/zero would never end and a FIFO could block forever. The file is opened with O_NONBLOCK and checked
+// with fstat before any read, because opening a FIFO that has no writer blocks in open itself; on a regular
+// file O_NONBLOCK changes nothing.
 func readPolicyFile(path string) ([]byte, error) {
-	f, err := os.Open(path)
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		return nil, &ReadError{Path: path, Err: err}
 	}
@@ -45,7 +48,7 @@ func readPolicyFile(path string) ([]byte, error) {
 		return nil, &ReadError{Path: path, Err: err}
 	}
 	if !st.Mode().IsRegular() {
-		return nil, &ReadError{Path: path, Err: fmt.Errorf("not a regular file")}
+		return nil, &ReadError{Path: path, Err: fmt.Errorf("not a regular file (%s)", fileKind(st.Mode()))}
 	}
 	data, err := io.ReadAll(io.LimitReader(f, MaxFileSize+1))
 	if err != nil {
@@ -126,4 +129,21 @@ func ResolvePolicy(nameOrPath string) (*Policy, error) {
 		return BuiltinPolicy(nameOrPath)
 	}
 	return LoadPolicy(nameOrPath)
+}
+
+// fileKind names what a non-regular file is, for the refusal.
+func fileKind(m fs.FileMode) string {
+	switch {
+	case m&fs.ModeNamedPipe != 0:
+		return "a FIFO"
+	case m&fs.ModeSocket != 0:
+		return "a socket"
+	case m&fs.ModeCharDevice != 0:
+		return "a character device"
+	case m&fs.ModeDevice != 0:
+		return "a block device"
+	case m.IsDir():
+		return "a directory"
+	}
+	return "mode " + m.String()
 }

@@ -71,6 +71,7 @@ var paramTypes = []string{"path", "word", "int"}
 func (d *decoder) command(n *node, path string) *CommandSpec {
 	c := &CommandSpec{Pos: n.pos}
 	templateSet := false
+	invalid := map[string]bool{} // parameters declared with a problem of their own
 	ok := d.obj(n, path, []field{
 		{"template", func(v *node, path string) {
 			templateSet = true
@@ -101,6 +102,8 @@ func (d *decoder) command(n *node, path string) *CommandSpec {
 				if ps, ok := d.param(m.val, p); ok {
 					ps.Name = m.key
 					c.Params = append(c.Params, ps)
+				} else {
+					invalid[m.key] = true
 				}
 			}
 		}},
@@ -138,7 +141,8 @@ func (d *decoder) command(n *node, path string) *CommandSpec {
 				continue
 			}
 			used[part.Param] = true
-			if !declared[part.Param] {
+			// A parameter declared with a problem of its own is declared: one problem, not a second one here.
+			if !declared[part.Param] && !invalid[part.Param] {
 				d.errs.addAt(arg.Pos, p, fmt.Sprintf("placeholder {%s} is not declared in %s.params", part.Param, path))
 			}
 		}

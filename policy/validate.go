@@ -68,7 +68,14 @@ func validate(e *Policy, errs *problems) {
 	if ll := fs.Landlock; ll.Value == LandlockRequire && !e.Process.NoNewPrivs.Value {
 		errs.addAt(at(ll.Pos), "filesystem.landlock", "\"require\" needs process.no_new_privs (the kernel lets an unprivileged process restrict itself only with it)")
 	}
-	if !e.Process.NoNewPrivs.Value && !unsafe {
+	switch {
+	case !e.Process.NoNewPrivs.Value && e.Seccomp != nil:
+		// The kernel loads a seccomp filter only for a task with no_new_privs or CAP_SYS_ADMIN, and the exec
+		// stage has dropped every capability before it loads the filter: every run would fail at exec
+		// ("load seccomp filter: permission denied"), unsafe or not. One line covers the unsafe case too,
+		// since its fix (true) also satisfies that rule.
+		errs.addAt(at(e.Process.NoNewPrivs.Pos), "process.no_new_privs", "is false, but the seccomp filter needs it (the kernel loads a filter only for a process with no_new_privs or CAP_SYS_ADMIN, and the command has no capabilities): set process.no_new_privs to true, or drop the seccomp section")
+	case !e.Process.NoNewPrivs.Value && !unsafe:
 		errs.addAt(at(e.Process.NoNewPrivs.Pos), "process.no_new_privs", "cannot be turned off unless process.unsafe is true")
 	}
 

@@ -293,7 +293,8 @@ func TestDoctorExplainsMode(t *testing.T) {
 	dir := sharedDir(t)
 	deg := writeShared(t, dir, "deg.json", `{"version": 1, "extends": "strict", "require": {"best_effort": ["namespaces", "limits"]}}`)
 	// The launcher refuses degraded mode without no_new_privs; doctor used to call it degraded.
-	nnp := writeShared(t, dir, "deg-nnp.json", `{"version": 1, "extends": "strict", "process": {"no_new_privs": false, "unsafe": true}, "require": {"best_effort": ["namespaces", "limits"]}}`)
+	// No seccomp filter: it needs no_new_privs, so a policy extending strict could not turn it off.
+	nnp := writeShared(t, dir, "deg-nnp.json", `{"version": 1, "process": {"no_new_privs": false, "unsafe": true}, "require": {"best_effort": ["namespaces", "limits"]}}`)
 	for _, tc := range []struct {
 		policy, mode string
 		code         int

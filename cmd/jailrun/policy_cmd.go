@@ -7,12 +7,15 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
+	"syscall"
 	"text/tabwriter"
 
 	"github.com/jailrun/jailrun/internal/atomicfile"
 	"github.com/jailrun/jailrun/policy"
 	"github.com/spf13/cobra"
+	"golang.org/x/sys/unix"
 )
 
 // exitCheckFailed is `jailrun policy check`'s exit code when a policy is invalid (0 when all pass), so that
@@ -195,7 +198,7 @@ func runPolicyFmt(cmd *cobra.Command, args []string) error {
 			if strings.HasPrefix(p.Source, "builtin:") {
 				return fail(exitUsage, "%s is a built-in policy; -w and -l work on files", f)
 			}
-			orig, err := os.ReadFile(f)
+			orig, st, err := readRegularFile(f)
 			if err != nil {
 				return policyError(&policy.ReadError{Path: f, Err: err})
 			}
@@ -207,8 +210,9 @@ func runPolicyFmt(cmd *cobra.Command, args []string) error {
 				fmt.Fprintln(out, f)
 				continue
 			}
-			if err := writeFileAtomic(f, canon); err != nil {
-				return fail(exitInternal, "rewrite %s: %v", f, err)
+			// The file is an input that cannot be written: exit 122 like one that cannot be read.
+			if err := rewriteFile(f, canon, st); err != nil {
+				return fail(exitInput, "rewrite %s: %v", f, err)
 			}
 		default:
 			if _, err := out.Write(canon); err != nil {
@@ -222,13 +226,95 @@ func runPolicyFmt(cmd *cobra.Command, args []string) error {
 	return nil
 }
 
-// writeFileAtomic replaces path by data keeping its mode, so an interrupted rewrite never leaves half a
-// policy (or a temporary file) behind.
-func writeFileAtomic(path string, data []byte) error {
-	if _, err := os.Stat(path); err != nil {
+// readRegularFile reads the file fmt -l and -w compare and replace. Like the policy loader it opens with
+// O_NONBLOCK and checks with fstat before reading, so a FIFO put in the file's place is refused instead of
+// blocking the open; what it returns is what was read, and the mode and owner rewriteFile must keep.
+func readRegularFile(path string) ([]byte, os.FileInfo, error) {
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, nil, err
+	}
+	if !st.Mode().IsRegular() {
+		return nil, nil, fmt.Errorf("not a regular file (mode %s)", st.Mode())
+	}
+	data, err := io.ReadAll(io.LimitReader(f, policy.MaxFileSize+1))
+	if err != nil {
+		return nil, nil, err
+	}
+	return data, st, nil
+}
+
+// rewriteFile replaces path by data atomically (an interrupted rewrite never leaves half a policy), as the
+// file it replaces (st): same mode, owner and group. A replacement is a new inode, made with only the
+// directory's write permission, so on its own it would rewrite a read-only file and give root's group to a
+// file root formats for someone else; instead the caller must be allowed to write the file itself, and an
+// owner or group that cannot be kept is refused before anything is written.
+func rewriteFile(path string, data []byte, st os.FileInfo) error {
+	if err := unix.Faccessat(unix.AT_FDCWD, path, unix.W_OK, unix.AT_EACCESS); err != nil {
+		return fmt.Errorf("%w: you may not write this file (mode %04o); fmt -w leaves it alone: make it writable first, or print the canonical form with fmt and redirect it", err, st.Mode().Perm())
+	}
+	dir := filepath.Dir(path)
+	if err := unix.Faccessat(unix.AT_FDCWD, dir, unix.W_OK|unix.X_OK, unix.AT_EACCESS); err != nil {
+		return fmt.Errorf("%w: fmt -w writes the new version next to the file and renames it into place, which needs write permission on %s", err, dir)
+	}
+	sys, ok := st.Sys().(*syscall.Stat_t)
+	if !ok {
+		return atomicfile.WriteFile(path, data, 0o644) // an existing file keeps its mode
+	}
+	uid, gid, euid := int(sys.Uid), int(sys.Gid), os.Geteuid()
+	dst, err := os.Stat(dir)
+	if err != nil {
 		return err
 	}
-	return atomicfile.WriteFile(path, data, 0o644) // an existing file keeps its mode
+	dgid := -1
+	if ds, ok := dst.Sys().(*syscall.Stat_t); ok {
+		dgid = int(ds.Gid)
+	}
+	// A new file is the caller's, in the caller's group or (setgid directory, grpid mount) the directory's:
+	// when all of those are the file's own, nothing needs to change hands and the unnamed temporary file
+	// of atomicfile (nothing left behind even on SIGKILL) does it.
+	if uid == euid && gid == os.Getegid() && gid == dgid {
+		return atomicfile.WriteFile(path, data, 0o644) // an existing file keeps its mode
+	}
+	if uid != euid && euid != 0 {
+		return fmt.Errorf("it belongs to uid %d and a replacement would belong to you (uid %d): run fmt -w as its owner or as root", uid, euid)
+	}
+	// The owner and group are set on the descriptor (fchown), never by name: a name in a directory others
+	// may write could be swapped for a link to another file between the rename and a chown.
+	t, err := os.CreateTemp(dir, ".jailrun-tmp-")
+	if err != nil {
+		return err
+	}
+	done := false
+	defer func() {
+		if !done {
+			t.Close()
+			os.Remove(t.Name())
+		}
+	}()
+	if err := t.Chown(uid, gid); err != nil {
+		return fmt.Errorf("cannot keep its owner and group %d:%d (%w): run fmt -w as root, or as its owner in group %d", uid, gid, errors.Unwrap(err), gid)
+	}
+	// After the chown, which may clear set-id bits.
+	if err := t.Chmod(st.Mode().Perm()); err != nil {
+		return err
+	}
+	if _, err := t.Write(data); err != nil {
+		return err
+	}
+	if err := t.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(t.Name(), path); err != nil {
+		return err
+	}
+	done = true
+	return nil
 }
 
 var policyExplainOverrides overrideFlags

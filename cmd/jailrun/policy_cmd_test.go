@@ -6,7 +6,9 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/jailrun/jailrun/policy"
 )
@@ -160,5 +162,67 @@ func TestPolicyList(t *testing.T) {
 		if !strings.Contains(out, name) {
 			t.Errorf("list lacks %s", name)
 		}
+	}
+}
+
+// A FIFO in place of a policy is refused at once (exit 122) by check, fmt, fmt -l and fmt -w: opening it
+// for reading used to block until a writer came.
+func TestPolicyFIFORefused(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "p.json")
+	if err := syscall.Mkfifo(p, 0o644); err != nil {
+		t.Skip("mkfifo:", err)
+	}
+	for _, args := range [][]string{{"check", p}, {"fmt", p}, {"fmt", "-l", p}, {"fmt", "-w", p}} {
+		type res struct {
+			errOut string
+			code   int
+		}
+		done := make(chan res, 1)
+		go func() { _, e, c := runPolicy(t, args...); done <- res{e, c} }()
+		select {
+		case r := <-done:
+			// fmt's error goes to the process's stderr, check's to the command's.
+			if r.code != exitInput || (args[0] == "check" && !strings.Contains(r.errOut, "not a regular file (a FIFO)")) {
+				t.Errorf("%v: code %d, stderr %q", args, r.code, r.errOut)
+			}
+		case <-time.After(5 * time.Second):
+			if f, err := os.OpenFile(p, os.O_WRONLY, 0); err == nil { // unblock it
+				f.Close()
+			}
+			t.Fatalf("%v blocked on a FIFO", args)
+		}
+	}
+}
+
+// fmt -w keeps the owner, group and mode of the file it replaces: as root, formatting a file of another
+// user gave it root's group (the replacement is a new file, created by root).
+func TestPolicyFmtWriteKeepsOwner(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to give the fixture away")
+	}
+	dir := t.TempDir()
+	f := writePolicy(t, dir, "p.json", `{"version":1}`)
+	if err := os.Chown(f, 65534, 65533); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(f, 0o440); err != nil {
+		t.Fatal(err)
+	}
+	if _, errOut, code := runPolicy(t, "fmt", "-w", f); code != 0 {
+		t.Fatalf("fmt -w: code %d: %s", code, errOut)
+	}
+	st, err := os.Stat(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sys := st.Sys().(*syscall.Stat_t)
+	if sys.Uid != 65534 || sys.Gid != 65533 || st.Mode().Perm() != 0o440 {
+		t.Errorf("after fmt -w: %d:%d %04o, want 65534:65533 0440", sys.Uid, sys.Gid, st.Mode().Perm())
+	}
+	if got, _ := os.ReadFile(f); string(got) != "{\n  \"version\": 1\n}\n" {
+		t.Errorf("after fmt -w: %q", got)
+	}
+	if left, _ := filepath.Glob(filepath.Join(dir, ".*")); len(left) != 0 {
+		t.Errorf("fmt -w left temporary files: %v", left)
 	}
 }
