@@ -220,3 +220,33 @@ func TestAuditRunRecords(t *testing.T) {
 		t.Fatalf("verify: %s", stderr)
 	}
 }
+
+// jailrun serve --audit records every run of every endpoint (POST /v1/run, /v1/exec through client mode),
+// as jailrun run --audit does: one chain that verifies, each run a run.start and a run.end.
+func TestServeAudit(t *testing.T) {
+	requirePrivileged(t)
+	path := filepath.Join(t.TempDir(), "serve-audit.log")
+	s := startServe(t, fmt.Sprintf(`{"tenants": [{"name": "a", "uids": [%d], "policies": ["strict"]}]}`, os.Getuid()), "--audit", path)
+	if a := s.run(context.Background(), "", map[string]any{"policy": "strict", "argv": []string{"/bin/echo", "via-run"}}); a.code != 200 {
+		t.Fatalf("/v1/run: %d %s %v", a.code, a.raw, a.err)
+	}
+	if r := jailrun(t, []string{"--server", s.sock, "--", "/bin/echo", "via-exec"}); r.code != 0 {
+		t.Fatalf("client mode: %s", r)
+	}
+	var kinds []string
+	for _, line := range auditLines(t, path) {
+		var rec struct {
+			Type string `json:"type"`
+		}
+		if err := json.Unmarshal([]byte(line), &rec); err != nil {
+			t.Fatalf("audit line %q: %v", line, err)
+		}
+		kinds = append(kinds, rec.Type)
+	}
+	if n := strings.Count(strings.Join(kinds, " "), "run.start"); n != 2 || strings.Count(strings.Join(kinds, " "), "run.end") != 2 {
+		t.Fatalf("serve's audit log has %v, want two runs' run.start and run.end", kinds)
+	}
+	if code, out, stderr := auditVerify(t, path); code != 0 {
+		t.Fatalf("audit verify: exit %d: %s %s", code, out, stderr)
+	}
+}

@@ -33,6 +33,7 @@ type serveFlags struct {
 	grace         time.Duration
 	accessLog     bool
 	pools         []string
+	audit         auditFlags
 }
 
 func addServeCmd() {
@@ -70,6 +71,7 @@ then kills what is left; every sandbox is cleaned up before jailrun exits. A sec
 	fl.BoolVar(&f.accessLog, "access-log", false, "log one line per run request to stderr")
 	addHostIDsFlag(fl)
 	fl.StringArrayVar(&f.pools, "pool", nil, "keep `POLICY=N` sandboxes of a policy (built-in name or file) prepared ahead of requests; each is used once (repeatable)")
+	addAuditFlags(c, &f.audit)
 	rootCmd.AddCommand(c)
 }
 
@@ -151,7 +153,13 @@ func serve(c *cobra.Command, f *serveFlags) error {
 		}
 		pr.Add(p)
 	}
-	srv, err := service.New(service.Options{Runner: pr, Config: cfg, Logf: logf, AccessLog: f.accessLog,
+	// Every run of every endpoint is recorded, as jailrun run --audit records its run (docs/audit.md).
+	lg, err := f.audit.open()
+	if err != nil {
+		return err
+	}
+	defer lg.Close()
+	srv, err := service.New(service.Options{Runner: pr, Config: cfg, Logf: logf, AccessLog: f.accessLog, Audit: lg,
 		// Interactive runs are two cold sandboxes: the pools serve single runs.
 		Interact: func(ctx context.Context, a, b sandbox.Request, o sandbox.InteractOptions) (*sandbox.InteractResult, error) {
 			return sandbox.Interact(ctx, runner, a, b, o)

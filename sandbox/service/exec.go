@@ -95,7 +95,7 @@ func (s *Server) serveExec(w http.ResponseWriter, r *http.Request, start time.Ti
 		return nil
 	}
 
-	sreq := sandbox.Request{Policy: pol, Argv: req.Argv, Params: req.Params, Env: req.Env, TraceSetup: req.TraceSetup,
+	sreq := sandbox.Request{Policy: pol, Argv: req.Argv, Params: req.Params, Env: req.Env, TraceSetup: req.TraceSetup, Audit: s.audit,
 		Stdin: x.in, Stdout: &execOut{x: x, typ: FrameStdout}, Stderr: &execOut{x: x, typ: FrameStderr, idx: 1}}
 	files.apply(&sreq)
 	res, err := s.runner.Run(ctx, sreq)

@@ -40,6 +40,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/jailrun/jailrun/audit"
 	"github.com/jailrun/jailrun/policy"
 	"github.com/jailrun/jailrun/sandbox"
 )
@@ -66,6 +67,9 @@ type Options struct {
 	// Interact runs POST /v1/interact. Default: sandbox.Interact on Runner when Runner is a
 	// *sandbox.Runner; without one the endpoint answers 501.
 	Interact func(ctx context.Context, solution, interactor sandbox.Request, o sandbox.InteractOptions) (*sandbox.InteractResult, error)
+	// Audit, when set, receives every run's records (run.start ... run.end, as jailrun run --audit writes
+	// them) from every endpoint. The caller owns it and closes it after Shutdown.
+	Audit *audit.Logger
 }
 
 // ErrRunsCanceled is returned by Shutdown when the grace period ended with runs still going, which it
@@ -76,6 +80,7 @@ var ErrRunsCanceled = errors.New("runs canceled at the end of the shutdown grace
 type Server struct {
 	runner    Runner
 	interact  func(context.Context, sandbox.Request, sandbox.Request, sandbox.InteractOptions) (*sandbox.InteractResult, error)
+	audit     *audit.Logger
 	cfg       *Config
 	logf      func(string, ...any)
 	accessLog bool
@@ -129,7 +134,7 @@ func New(o Options) (*Server, error) {
 	}
 	cfg := o.Config
 	s := &Server{
-		runner: o.Runner, interact: o.Interact, cfg: cfg, logf: o.Logf, accessLog: o.AccessLog, killWait: o.KillWait,
+		runner: o.Runner, interact: o.Interact, audit: o.Audit, cfg: cfg, logf: o.Logf, accessLog: o.AccessLog, killWait: o.KillWait,
 		byUID: map[uint32]*tenant{}, byGID: map[uint32]*tenant{},
 		sched:   newSched(cfg.MaxConcurrent, *cfg.MaxQueue),
 		metrics: newMetrics(),
@@ -338,7 +343,7 @@ func (s *Server) serveRun(w http.ResponseWriter, r *http.Request, start time.Tim
 	defer leave()
 
 	stdout, stderr := newCapture(outMax), newCapture(errMax)
-	sreq := sandbox.Request{Policy: pol, Argv: req.Argv, Params: req.Params, Env: req.Env}
+	sreq := sandbox.Request{Policy: pol, Argv: req.Argv, Params: req.Params, Env: req.Env, Audit: s.audit}
 	if stdin != nil {
 		sreq.Stdin = bytes.NewReader(stdin)
 	}
@@ -412,12 +417,12 @@ func (s *Server) serveInteract(w http.ResponseWriter, r *http.Request, start tim
 	defer leave()
 
 	solErr, intErr := newCapture(errMax), newCapture(errMax)
-	sol := sandbox.Request{Policy: solPol, Argv: req.Solution.Argv, Params: req.Solution.Params, Env: req.Solution.Env}
-	itr := sandbox.Request{Policy: intPol, Argv: req.Interactor.Argv, Params: req.Interactor.Params, Env: req.Interactor.Env}
+	sol := sandbox.Request{Policy: solPol, Argv: req.Solution.Argv, Params: req.Solution.Params, Env: req.Solution.Env, Audit: s.audit}
+	itr := sandbox.Request{Policy: intPol, Argv: req.Interactor.Argv, Params: req.Interactor.Params, Env: req.Interactor.Env, Audit: s.audit}
 	if solErr != nil {
 		sol.Stderr, itr.Stderr = solErr, intErr
 	}
-	opts := sandbox.InteractOptions{PeerGrace: time.Duration(req.PeerGrace), TranscriptLimit: trLimit}
+	opts := sandbox.InteractOptions{PeerGrace: time.Duration(req.PeerGrace), TranscriptLimit: trLimit, Audit: s.audit}
 	// The transcript's JSON framing and escaping add to the data it records; the buffer allows for that
 	// and is still bounded.
 	var tr *capture
