@@ -10,6 +10,7 @@ import (
 	"strconv"
 
 	"github.com/jailrun/jailrun/audit"
+	"github.com/jailrun/jailrun/ipc"
 	"github.com/jailrun/jailrun/policy"
 )
 
@@ -92,7 +93,7 @@ func (l *launch) auditEnd() error {
 	if d := l.res.DeniedSyscalls; len(d) > 0 {
 		errs = append(errs, lg.Emit(audit.Event{Type: audit.TypeSeccompDenied, RunID: id, Data: audit.SeccompDeniedData{DeniedSyscalls: d}}))
 	}
-	errs = append(errs, lg.Emit(audit.Event{Type: audit.TypeRunEnd, RunID: id, Data: l.res}))
+	errs = append(errs, lg.Emit(audit.Event{Type: audit.TypeRunEnd, RunID: id, Data: auditEnd(l.res)}))
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("audit: %w", err)
 	}
@@ -116,4 +117,26 @@ func policyLimits(s *policy.Settings) map[string]string {
 	add("output.stderr", lim.Output.Stderr > 0, strconv.FormatInt(lim.Output.Stderr, 10))
 	add("output.total", lim.Output.Total > 0, strconv.FormatInt(lim.Output.Total, 10))
 	return m
+}
+
+// auditEnd is the Result as run.end records it: whole, but for the channels' captured heads and tails,
+// which their channel.close records just before carry already. Seven channels capturing 1 MiB each way
+// made a run.end past the record size cap, and the run ended with no run.end at all.
+func auditEnd(res *Result) *Result {
+	if len(res.Channels) == 0 {
+		return res
+	}
+	end := *res
+	end.Channels = make([]ipc.ChannelStats, len(res.Channels))
+	for i, ch := range res.Channels {
+		for _, d := range []**ipc.DirStats{&ch.FromChild, &ch.ToChild} {
+			if *d != nil && (len((*d).Head) > 0 || len((*d).Tail) > 0) {
+				ds := **d
+				ds.Head, ds.Tail = nil, nil
+				*d = &ds
+			}
+		}
+		end.Channels[i] = ch
+	}
+	return &end
 }

@@ -250,3 +250,30 @@ func TestServeAudit(t *testing.T) {
 		t.Fatalf("audit verify: exit %d: %s %s", code, out, stderr)
 	}
 }
+
+// run.end is written even when the channels captured much: their heads and tails are in the channel.close
+// records, not again in run.end, which therefore stays under the record size cap.
+func TestAuditRunEndWithLargeCaptures(t *testing.T) {
+	requirePrivileged(t)
+	path := filepath.Join(t.TempDir(), "audit.log")
+	args := []string{"--quiet", "--audit", path}
+	script := ""
+	for fd := 3; fd <= 9; fd++ {
+		args = append(args, "--channel", fmt.Sprintf("c%d=fd:%d,capture=1M", fd, fd))
+		script += fmt.Sprintf("head -c 3000000 /dev/urandom >&%d; ", fd)
+	}
+	r := jailrun(t, append(args, "--", "/bin/sh", "-c", script))
+	if r.code != 0 {
+		t.Fatalf("%s", r)
+	}
+	lines := auditLines(t, path)
+	var last struct {
+		Type string `json:"type"`
+	}
+	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &last); err != nil || last.Type != "run.end" {
+		t.Fatalf("the log's last record is %q (%v), want run.end", last.Type, err)
+	}
+	if code, out, stderr := auditVerify(t, path); code != 0 {
+		t.Fatalf("audit verify: exit %d: %s %s", code, out, stderr)
+	}
+}
