@@ -58,13 +58,23 @@ func (l *launch) auditStart() error {
 	for _, ch := range l.req.Channels {
 		d.Channels = append(d.Channels, fmt.Sprintf("%s=fd:%d:%s", ch.Name, ch.FD, ch.Kind))
 	}
+	// A sink that failed may not be the only one: another may hold run.start already. So a failure here
+	// still ends the run's records with a run.end (setup_error), where it can be written: no log is left
+	// with a run that neither ran nor ended.
+	failed := func(err error) error {
+		err = fmt.Errorf("prepare: audit: %w", err)
+		l.auditStarted = true
+		l.res.Status, l.res.Message = StatusSetupError, err.Error()
+		_ = l.auditEnd()
+		return err
+	}
 	if err := lg.Emit(audit.Event{Type: audit.TypeRunStart, RunID: l.res.RunID, Data: d}); err != nil {
-		return fmt.Errorf("prepare: audit: %w", err)
+		return failed(err)
 	}
 	l.auditStarted = true
 	for _, ch := range l.req.Channels {
 		if err := lg.Emit(audit.Event{Type: audit.TypeChannelOpen, RunID: l.res.RunID, Data: ch.Info()}); err != nil {
-			return fmt.Errorf("prepare: audit: %w", err)
+			return failed(err)
 		}
 	}
 	return nil

@@ -277,3 +277,37 @@ func TestAuditRunEndWithLargeCaptures(t *testing.T) {
 		t.Fatalf("audit verify: exit %d: %s %s", code, out, stderr)
 	}
 }
+
+// A run refused because one of its audit sinks fails after another took run.start still ends that log's
+// records with a run.end (setup_error): no log is left with a run that neither ran nor ended.
+func TestAuditRunStartFailureEnds(t *testing.T) {
+	requirePrivileged(t)
+	path := filepath.Join(t.TempDir(), "audit.log")
+	full, err := os.OpenFile("/dev/full", os.O_WRONLY, 0)
+	if err != nil {
+		t.Skipf("no /dev/full: %v", err)
+	}
+	defer full.Close()
+	c := jailrunCmd(context.Background(), "--audit", path, "--audit", "stderr", "--", "/bin/echo", "RAN")
+	c.Stderr = full
+	out, _ := c.Output()
+	if c.ProcessState.ExitCode() != 122 || strings.Contains(string(out), "RAN") {
+		t.Fatalf("exit %d, stdout %q: want 122 and nothing run", c.ProcessState.ExitCode(), out)
+	}
+	var types []string
+	for _, line := range auditLines(t, path) {
+		var rec struct {
+			Type string `json:"type"`
+			Data struct {
+				Status string `json:"status"`
+			} `json:"data"`
+		}
+		if err := json.Unmarshal([]byte(line), &rec); err != nil {
+			t.Fatal(err)
+		}
+		types = append(types, rec.Type+":"+rec.Data.Status)
+	}
+	if strings.Join(types, " ") != "run.start: run.end:setup_error" {
+		t.Fatalf("the file sink holds %v, want run.start then run.end with setup_error", types)
+	}
+}
