@@ -127,7 +127,7 @@ func lastLine(f *os.File, size int64) ([]byte, error) {
 		return nil, err
 	}
 	if last[0] != '\n' {
-		return nil, errors.New("the file ends with a partial record (a write was cut off or the file was truncated)")
+		return nil, errors.New("the file ends with a partial record (a write was cut off or the file was truncated): nothing more is appended to it; keep it as evidence and start a new log, or, if the cut was a full disk, remove the partial last line (jailrun audit verify names the last whole record)")
 	}
 	end := size - 1 // the final newline
 	var buf []byte  // the bytes [pos, end)

@@ -479,6 +479,8 @@ func (l *launch) childError(cfg *spawnConfig, ce childabi.Error) error {
 			"the init writes limits.kernel as that user", "or give the sandbox's ids search permission"); hint != "" {
 			e = fmt.Errorf("%w: %s", unix.EACCES, hint)
 		}
+	case ce.Step >= 0 && unix.Errno(ce.Errno) == unix.ENOENT && cfg.plan != nil && int(ce.Step) < len(cfg.plan.Ops) && cfg.plan.Ops[ce.Step].Kind == childabi.OpOpenSrc:
+		e = fmt.Errorf("%w: create it on the host, or mark the mount \"optional\" in the policy (jailrun doctor lists such mounts)", unix.ENOENT)
 	case ce.Step >= 0 && unix.Errno(ce.Errno) == unix.EXDEV:
 		e = errors.New("its mount point is missing inside a host bind, and jailrun never creates files on the host: create it on the host, or mount a tmpfs above it")
 	case ce.Step == childabi.StepExecNotFound:
