@@ -260,6 +260,13 @@ func (c *Channel) openEndpoint(ctx context.Context) error {
 			return fmt.Errorf("%w: channel %q: %w", ErrEndpoint, c.Name, err)
 		}
 		c.epConn = conn.(*net.UnixConn)
+		if c.Kind == KindSeqpacket {
+			// Before the endpoint sends anything, so that a zero-length message of its is told from its end.
+			if err := setPassCred(c.epConn); err != nil {
+				c.epConn.Close()
+				return fmt.Errorf("%w: channel %q: %w", ErrEndpoint, c.Name, err)
+			}
+		}
 	}
 	return nil
 }
@@ -290,6 +297,8 @@ func (c *Channel) toSrc() io.Reader {
 	switch {
 	case c.epFile != nil && c.Kind == KindIn:
 		return c.epFile
+	case c.epConn != nil && c.Kind == KindSeqpacket:
+		return newMessageReader(c.epConn)
 	case c.epConn != nil:
 		return c.epConn
 	case c.Reader != nil:
@@ -303,6 +312,9 @@ func (c *Channel) toSrc() io.Reader {
 // fromSrc is the parent's end the child's bytes arrive on.
 func (c *Channel) fromSrc() io.Reader {
 	if c.conn != nil {
+		if c.Kind == KindSeqpacket {
+			return newMessageReader(c.conn)
+		}
 		return c.conn
 	}
 	return c.pipe

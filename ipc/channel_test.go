@@ -268,7 +268,8 @@ func TestChannelSeqpacketCountsMessages(t *testing.T) {
 	})
 	c := &Channel{Name: "dg", FD: 3, Kind: KindSeqpacket, Writer: w, Capture: 4}
 	child := open(t, c, nil)
-	sent := [][]byte{[]byte("one"), payload(100_000), []byte("three")}
+	// A zero-length message is a message, not the end: the ones after it arrive, and it is counted.
+	sent := [][]byte{[]byte("one"), payload(100_000), {}, []byte("three")}
 	for _, m := range sent {
 		if _, err := child.Write(m); err != nil {
 			t.Fatal(err)
@@ -285,7 +286,7 @@ func TestChannelSeqpacketCountsMessages(t *testing.T) {
 		}
 	}
 	all := bytes.Join(sent, nil)
-	if st.FromChild.Messages != 3 || st.FromChild.Bytes != int64(len(all)) || st.FromChild.SHA256 != hexSum(all) ||
+	if st.FromChild.Messages != 4 || st.FromChild.Bytes != int64(len(all)) || st.FromChild.SHA256 != hexSum(all) ||
 		string(st.FromChild.Head) != "one\x00" || string(st.FromChild.Tail) != "hree" {
 		t.Fatalf("stats %+v", st.FromChild)
 	}

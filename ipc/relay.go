@@ -116,8 +116,20 @@ func relay(dst io.Writer, src io.Reader, limit int64, total *Budget, onLimit fun
 		buf = make([]byte, bufSize)
 	}
 	own := NewBudget(limit)
+	messages := isMessageReader(src)
 	for {
 		n, err := src.Read(buf)
+		if n == 0 && err == nil && messages {
+			// A zero-length message: passed on as one (message boundaries are kept, and counted).
+			if _, werr := dst.Write(buf[:0]); werr != nil {
+				res.Err = werr
+				if c, ok := src.(io.Closer); ok {
+					_ = c.Close()
+				}
+				return res
+			}
+			continue
+		}
 		if n > 0 {
 			g, byTotal := grant(own, total, int64(n))
 			if g > 0 {

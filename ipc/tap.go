@@ -69,11 +69,11 @@ func (t *Tap) Write(p []byte) (int, error) {
 }
 
 func (t *Tap) account(p []byte) {
+	t.msgs++ // a zero-length write is a zero-length message on a seqpacket channel (counted only there)
 	if len(p) == 0 {
 		return
 	}
 	t.n += int64(len(p))
-	t.msgs++
 	t.h.Write(p)
 	if t.capture == 0 {
 		return
