@@ -408,7 +408,7 @@ func TestSigtermCleansUp(t *testing.T) {
 // A --cgroup-parent whose v1 cpuset lacks the CPUs a policy asks for is this host's limit, not a bad
 // policy: refused with 121 naming limits.cpuset (the kernel answers EACCES there), skipped under best_effort.
 func TestCpusetOutsideTheParent(t *testing.T) {
-	requirePrivileged(t)
+	requireRoot(t) // makes a cgroup at the hierarchy root
 	root := "/sys/fs/cgroup/cpuset"
 	if _, err := os.Stat(filepath.Join(root, "cpuset.cpus")); err != nil {
 		t.Skip("no cgroup v1 cpuset hierarchy here (v2 narrows a cpuset to its parent's CPUs instead)")
@@ -452,7 +452,7 @@ func TestCpusetOutsideTheParent(t *testing.T) {
 // A --cgroup-parent with less memory than the policy's limit: the run ends out of memory, and the verdict
 // says the sandbox's own limit was not what ran out (it never claims limits.memory).
 func TestMemoryOfTheParent(t *testing.T) {
-	requirePrivileged(t)
+	requireRoot(t) // makes a cgroup at the hierarchy root
 	needPython(t)
 	root := "/sys/fs/cgroup/memory"
 	if _, err := os.Stat(filepath.Join(root, "memory.limit_in_bytes")); err != nil {
