@@ -50,7 +50,10 @@ const (
 )
 
 // IDRange is an inclusive range of host ids, START-END.
-type IDRange struct{ Start, End uint32 }
+type IDRange struct {
+	Start uint32 `json:"start"`
+	End   uint32 `json:"end"`
+}
 
 // DefaultHostIDs is 0x7FFF0000-0x7FFFFFFF: 65536 ids just below 2^31 (so software that keeps ids in a
 // signed int still sees them positive), above systemd's foreign range (0x7FFE0000-0x7FFEFFFF) and below
