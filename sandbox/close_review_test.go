@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"os"
+	"path"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -68,8 +69,12 @@ func TestPoolsSkipAClosedPool(t *testing.T) {
 // NewPool fail with ErrClosed, and Close may be called again.
 func TestRunnerCloseWaitsThenRefuses(t *testing.T) {
 	_, strict := needSandboxes(t)
-	// A parent of its own, so that what Close removes is this Runner's alone.
+	// A parent of its own, so that what Close removes is this Runner's alone. Where the harness names where
+	// runs go (the v2 VM lane: the test process is in a leaf that cannot have controlled children), below it.
 	parent := "jailrun-review-" + strconv.Itoa(os.Getpid())
+	if p := os.Getenv("JAILRUN_CGROUP_PARENT"); p != "" {
+		parent = path.Join(p, parent)
+	}
 	r, err := sandbox.NewRunner(sandbox.Options{CgroupParent: parent})
 	if err != nil {
 		t.Fatal(err)
@@ -148,8 +153,8 @@ func TestRunnerCloseClosesItsPools(t *testing.T) {
 	}
 }
 
-// cgroupDirsNamed lists the directories name (a relative cgroup parent) stands for under this process's
-// cgroups, v1 and v2 alike, that exist now.
+// cgroupDirsNamed lists the directories name (a cgroup parent: relative to this process's cgroups, or
+// absolute from each hierarchy's root) stands for, v1 and v2 alike, that exist now.
 func cgroupDirsNamed(name string) []string {
 	b, err := os.ReadFile("/proc/self/cgroup")
 	if err != nil {
@@ -172,6 +177,9 @@ func cgroupDirsNamed(name string) []string {
 		}
 		for _, m := range mounts {
 			d := filepath.Join(m, p[2], name)
+			if strings.HasPrefix(name, "/") {
+				d = filepath.Join(m, name)
+			}
 			if st, err := os.Stat(d); err == nil && st.IsDir() {
 				out = append(out, d)
 			}
