@@ -5,13 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"net"
 	"os"
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/jailrun/jailrun/internal/ident"
@@ -96,23 +94,19 @@ type Channel struct {
 	prepared bool
 	started  bool
 	finished bool
-	child    *os.File      // the child's end, until CloseChildEnd
-	pipe     *os.File      // parent end of a pipe (pollable)
-	conn     *net.UnixConn // parent end of a socketpair
-	epFile   *os.File      // endpoint file
-	// epTruncate: the endpoint file is a regular file that Start empties (not Prepare: a run refused later,
-	// say for another channel's endpoint, loses nothing). epCreated: Prepare created it, and Finish removes
-	// it again if the run never started.
-	epTruncate, epCreated bool
-	epConn                *net.UnixConn  // endpoint socket
-	from, to              *Tap           // accounts; nil for a direction the kind does not have
-	opened                time.Time      // Prepare
-	closed                time.Time      // both directions done, or Finish
-	fromDone              chan struct{}  // closed when the child→parent copy ends
-	toDone                chan struct{}  // closed when the parent→child copy ends
-	stopCtx               chan struct{}  // ends the context watcher
-	errs                  []string       // problems worth reporting, in order
-	live                  sync.WaitGroup // the copies
+	child    *os.File       // the child's end, until CloseChildEnd
+	pipe     *os.File       // parent end of a pipe (pollable)
+	conn     *net.UnixConn  // parent end of a socketpair
+	epFile   *os.File       // endpoint file
+	epConn   *net.UnixConn  // endpoint socket
+	from, to *Tap           // accounts; nil for a direction the kind does not have
+	opened   time.Time      // Prepare
+	closed   time.Time      // both directions done, or Finish
+	fromDone chan struct{}  // closed when the child→parent copy ends
+	toDone   chan struct{}  // closed when the parent→child copy ends
+	stopCtx  chan struct{}  // ends the context watcher
+	errs     []string       // problems worth reporting, in order
+	live     sync.WaitGroup // the copies
 }
 
 // MaxFD is the highest child fd a channel may use. The policy's open_files rlimit must be above it too.
@@ -250,25 +244,11 @@ func (c *Channel) openEndpoint(ctx context.Context) error {
 		}
 		c.epFile = f
 	case c.File != "":
-		// Non-blocking: a FIFO nobody reads is refused at once (ENXIO) instead of hanging jailrun here.
-		f, err := os.OpenFile(c.File, os.O_WRONLY|oNoFollow|syscall.O_NONBLOCK, 0)
-		created := false
-		if errors.Is(err, fs.ErrNotExist) {
-			f, err = os.OpenFile(c.File, os.O_WRONLY|os.O_CREATE|os.O_EXCL|oNoFollow, 0o600)
-			created = err == nil
-		}
-		if errors.Is(err, syscall.ENXIO) {
-			err = fmt.Errorf("%s is a FIFO that nobody reads", c.File)
-		}
+		f, err := os.OpenFile(c.File, os.O_WRONLY|os.O_CREATE|os.O_TRUNC|oNoFollow, 0o600)
 		if err != nil {
 			return fmt.Errorf("%w: channel %q: %w", ErrEndpoint, c.Name, err)
 		}
-		st, err := f.Stat()
-		if err != nil {
-			f.Close()
-			return fmt.Errorf("%w: channel %q: %w", ErrEndpoint, c.Name, err)
-		}
-		c.epFile, c.epTruncate, c.epCreated = f, st.Mode().IsRegular(), created
+		c.epFile = f
 	case c.Socket != "":
 		network := "unix"
 		if c.Kind == KindSeqpacket {
@@ -360,12 +340,6 @@ func (c *Channel) Start(ctx context.Context, onLimit func()) {
 		return
 	}
 	c.started = true
-	if c.epTruncate {
-		// The run starts: the endpoint file's old contents go now (see epTruncate).
-		if err := c.epFile.Truncate(0); err != nil {
-			c.errs = append(c.errs, fmt.Sprintf("emptying %s: %v", c.File, err))
-		}
-	}
 	if c.child != nil {
 		c.child.Close() // the launcher should have; never let it keep EOF away
 		c.child = nil
@@ -494,9 +468,6 @@ func (c *Channel) Finish() ChannelStats {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.closeAllLocked()
-	if !started && c.epCreated {
-		_ = os.Remove(c.File) // made for a run that never started: nothing left behind
-	}
 	c.closed = time.Now()
 	return c.statsLocked()
 }
