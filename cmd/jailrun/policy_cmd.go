@@ -267,54 +267,26 @@ func rewriteFile(path string, data []byte, st os.FileInfo) error {
 		return atomicfile.WriteFile(path, data, 0o644) // an existing file keeps its mode
 	}
 	uid, gid, euid := int(sys.Uid), int(sys.Gid), os.Geteuid()
-	dst, err := os.Stat(dir)
-	if err != nil {
-		return err
-	}
-	dgid := -1
-	if ds, ok := dst.Sys().(*syscall.Stat_t); ok {
-		dgid = int(ds.Gid)
-	}
-	// A new file is the caller's, in the caller's group or (setgid directory, grpid mount) the directory's:
-	// when all of those are the file's own, nothing needs to change hands and the unnamed temporary file
-	// of atomicfile (nothing left behind even on SIGKILL) does it.
-	if uid == euid && gid == os.Getegid() && gid == dgid {
-		return atomicfile.WriteFile(path, data, 0o644) // an existing file keeps its mode
-	}
 	if uid != euid && euid != 0 {
 		return fmt.Errorf("it belongs to uid %d and a replacement would belong to you (uid %d): run fmt -w as its owner or as root", uid, euid)
 	}
-	// The owner and group are set on the descriptor (fchown), never by name: a name in a directory others
-	// may write could be swapped for a link to another file between the rename and a chown.
-	t, err := os.CreateTemp(dir, ".jailrun-tmp-")
+	// The new version is an unnamed file (nothing left behind even on SIGKILL) given the old one's owner,
+	// group and mode on its descriptor before it takes the name.
+	t, err := atomicfile.Create(dir, 0o600)
 	if err != nil {
 		return err
 	}
-	done := false
-	defer func() {
-		if !done {
-			t.Close()
-			os.Remove(t.Name())
-		}
-	}()
+	defer t.Abort()
 	if err := t.Chown(uid, gid); err != nil {
 		return fmt.Errorf("cannot keep its owner and group %d:%d (%w): run fmt -w as root, or as its owner in group %d", uid, gid, errors.Unwrap(err), gid)
 	}
-	// After the chown, which may clear set-id bits.
-	if err := t.Chmod(st.Mode().Perm()); err != nil {
+	if err := t.Chmod(st.Mode().Perm()); err != nil { // after the chown, which may clear set-id bits
 		return err
 	}
 	if _, err := t.Write(data); err != nil {
 		return err
 	}
-	if err := t.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(t.Name(), path); err != nil {
-		return err
-	}
-	done = true
-	return nil
+	return t.Commit(path)
 }
 
 var policyExplainOverrides overrideFlags

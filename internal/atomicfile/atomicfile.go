@@ -51,6 +51,10 @@ func (t *File) Write(b []byte) (int, error) { return t.f.Write(b) }
 // Chmod sets the mode the file will have, exactly (no umask).
 func (t *File) Chmod(mode os.FileMode) error { return t.f.Chmod(mode) }
 
+// Chown sets the owner and group the file will have, on its descriptor (never by name). It may clear
+// set-id bits: Chmod after it.
+func (t *File) Chown(uid, gid int) error { return t.f.Chown(uid, gid) }
+
 // Commit puts the file at path (in Create's directory), replacing what was there. Abort must still be
 // called (it is a no-op after a successful Commit).
 func (t *File) Commit(path string) error {
